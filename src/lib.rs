@@ -1,0 +1,9 @@
+//! msctl: a declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
+//!
+//! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
+//! validation), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
+//! (local SQLite, aliyun), `render` (text, markdown, JSON), `commands` (the CLI).
+
+pub mod backend;
+pub mod model;
+pub mod plan;

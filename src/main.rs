@@ -1,0 +1,2 @@
+//! The msctl binary: parse, run, exit.
+fn main() {}

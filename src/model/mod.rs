@@ -1,0 +1,12 @@
+//! The resource model shared by desired state, live state, plans and backends.
+
+pub mod address;
+pub mod resource;
+pub mod state;
+
+pub use address::{Address, Principal};
+pub use resource::{
+    ApiKey, Attachment, Attribute, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
+    PaiWorkspace, PolicyType, RamGroup, RamPolicy, RamRole, RamUser, Resource, Workspace,
+};
+pub use state::State;

@@ -1,0 +1,164 @@
+//! Plans: what msctl will change, as plain serialisable data.
+//!
+//! A plan is computed once (the differ), ordered by its dependency edges (the graph), rendered
+//! three ways (text, markdown, JSON) and, saved with `--out`, applied later exactly as reviewed.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{Address, Resource};
+
+/// Bumped whenever the JSON shape changes incompatibly; `schema/plan.schema.json` documents it.
+pub const FORMAT_VERSION: &str = "1";
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    /// An immutable attribute changed: delete, then create.
+    Replace,
+    Delete,
+}
+
+impl Action {
+    /// The Terraform-style marker: `+`, `~`, `-/+`, `-`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One attribute's old and new value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttributeChange {
+    pub name: String,
+    pub before: Value,
+    pub after: Value,
+    /// This attribute is immutable: its change forces a replacement.
+    pub forces_replacement: bool,
+    /// A policy document: renderers show a unified diff of its pretty JSON.
+    pub document: bool,
+}
+
+/// A change the backend cannot make through its API: a person does it, then runs `msctl ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManualStep {
+    /// Console instructions (from the platform documentation).
+    pub instructions: String,
+}
+
+/// One planned change to one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    /// Live resource (absent for creates).
+    pub before: Option<Resource>,
+    /// Desired resource (absent for deletes).
+    pub after: Option<Resource>,
+    /// Changed attributes (updates and replacements); every attribute for creates and deletes.
+    pub attributes: Vec<AttributeChange>,
+    /// Changes that must finish before this one starts (already reversed for deletes).
+    pub depends_on: Vec<Address>,
+    /// Risks worth a reviewer's attention (disables API keys, grants super admin, ...).
+    pub warnings: Vec<String>,
+    /// Set when the backend cannot make this change: it is shown, never reported as applied.
+    pub manual: Option<ManualStep>,
+}
+
+/// A live object msctl saw but does not manage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Unmanaged {
+    pub address: Address,
+    /// Why it is listed (e.g. "not declared; RAM objects are managed only when declared").
+    pub note: String,
+    /// In a scope msctl governs (a managed region or workspace, or a RAM principal holding a Model
+    /// Studio, RAM-admin or billing policy): `drift` reports it as drift, not as information.
+    pub governed: bool,
+}
+
+/// Counts for the summary line: `Plan: 3 to add, 1 to change, 0 to destroy.`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+    /// Changes the backend cannot make (counted apart from the three above).
+    pub manual: usize,
+}
+
+/// Where the desired state came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Source {
+    pub config_dir: String,
+    /// The git commit of the config, when it is in a repository.
+    pub commit: Option<String>,
+    /// The working tree had uncommitted changes.
+    pub dirty: bool,
+}
+
+/// The plan document: the one thing every renderer and `apply` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: String,
+    pub msctl_version: String,
+    pub backend: String,
+    pub source: Source,
+    pub changes: Vec<Change>,
+    pub unmanaged: Vec<Unmanaged>,
+    /// Plan-wide warnings (not tied to one change).
+    pub warnings: Vec<String>,
+    pub summary: Summary,
+    /// SHA-256 of the live state the plan was computed from: `apply FILE` refuses if it moved.
+    pub live_fingerprint: String,
+    /// API calls the backend made to read live state (0 for the local backend).
+    pub api_calls: u64,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+impl Summary {
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut s = Summary::default();
+        for c in changes {
+            if c.manual.is_some() {
+                s.manual += 1;
+                continue;
+            }
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Delete => s.destroy += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+            }
+        }
+        s
+    }
+
+    /// `Plan: 3 to add, 1 to change, 0 to destroy.` plus `, 2 manual` when there are any.
+    pub fn line(&self) -> String {
+        let manual = if self.manual > 0 {
+            format!(", {} manual", self.manual)
+        } else {
+            String::new()
+        };
+        format!(
+            "Plan: {} to add, {} to change, {} to destroy{manual}.",
+            self.add, self.change, self.destroy
+        )
+    }
+}
