@@ -5,5 +5,11 @@
 //! (local SQLite, aliyun), `render` (text, markdown, JSON), `commands` (the CLI).
 
 pub mod backend;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diagnostic;
+pub mod exit_code;
 pub mod model;
 pub mod plan;
+pub mod policy;

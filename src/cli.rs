@@ -1,0 +1,77 @@
+//! Command-line interface: global options and the subcommands (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success: no changes, in sync
+  1  error: invalid config, refused or failed apply, backend failure
+  2  changes present (plan --detailed-exitcode) or drift found (drift)
+
+Docs: README.md (concepts, config reference, resource addresses).";
+
+/// Declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
+///
+/// Desired state lives in TOML files (workspaces, members, model permissions, quota splits, RAM,
+/// API-key metadata); msctl diffs it against a backend's live state and plans or applies the
+/// changes in dependency order.
+#[derive(Debug, Parser)]
+#[command(name = "msctl", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Config directory (holds msctl.toml and other *.toml files, subfolders too).
+    #[arg(
+        short = 'C',
+        long = "dir",
+        global = true,
+        default_value = ".",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+
+    /// Backend to reconcile against (default: msctl.toml's `[backend] kind`, else local).
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendArg>,
+
+    /// Local backend database (default: msctl.toml's `[backend] state`, else DIR/.msctl/local.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Never colour output (colour is only used on a terminal, and NO_COLOR is honoured).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Local,
+    Aliyun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config: every problem at once, with file:line:column.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Also print the derived quota splits and the expanded workspaces.
+    #[arg(long)]
+    pub explain: bool,
+}

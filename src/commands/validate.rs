@@ -1,0 +1,85 @@
+//! `msctl validate`: check the config and say what it holds.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::cli::{Cli, Format, ValidateArgs};
+use crate::exit_code;
+
+pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
+    let loaded = super::load_config(cli)?;
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.diagnostics.len() - errors;
+    if cli.format == Format::Json {
+        let sources = loaded.sources();
+        let counts = loaded.config.as_ref().map(|c| counts(&c.desired));
+        let doc = serde_json::json!({
+            "valid": errors == 0,
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": loaded.diagnostics.iter().map(|d| d.to_json(sources)).collect::<Vec<_>>(),
+            "resources": counts,
+            "quotas": loaded.config.as_ref().map(|c| &c.quotas),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(if errors == 0 {
+            exit_code::SUCCESS
+        } else {
+            exit_code::ERROR
+        });
+    }
+    super::report_diagnostics(&loaded);
+    let Some(config) = &loaded.config else {
+        eprintln!(
+            "error: {} found {errors} error{} and {warnings} warning{} in `{}`",
+            "validation",
+            plural(errors),
+            plural(warnings),
+            cli.dir.display()
+        );
+        return Ok(exit_code::ERROR);
+    };
+    let mut out = String::new();
+    let counts = counts(&config.desired);
+    let _ = writeln!(
+        out,
+        "Configuration in `{}` is valid: {} resources from {} files ({warnings} warning{}).",
+        cli.dir.display(),
+        config.desired.len(),
+        config.sources.files.len(),
+        plural(warnings)
+    );
+    for (kind, n) in &counts {
+        let _ = writeln!(out, "  {kind:<24} {n}");
+    }
+    if args.explain {
+        let _ = writeln!(out);
+        if config.quotas.is_empty() {
+            let _ = writeln!(out, "No quota splits.");
+        }
+        for q in &config.quotas {
+            let _ = writeln!(out, "{}", q.table());
+        }
+        let _ = writeln!(out, "Workspaces:");
+        for r in config.desired.resources.values() {
+            if let crate::model::Resource::Workspace(w) = r {
+                let kind = if w.default { " (default)" } else { "" };
+                let _ = writeln!(out, "  {} in {}{kind}", w.name, w.region);
+            }
+        }
+    }
+    print!("{out}");
+    Ok(exit_code::SUCCESS)
+}
+
+fn counts(state: &crate::model::State) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for address in state.resources.keys() {
+        *counts.entry(address.kind()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

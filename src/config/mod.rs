@@ -1,0 +1,203 @@
+//! Desired state from TOML: load a config directory (or any set of files), parse, expand, check.
+//!
+//! `load` returns every diagnostic at once; the config is usable only when none is an error.
+
+pub mod build;
+pub mod parse;
+pub mod quota;
+pub mod raw;
+pub mod rules;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, SourceSet, Span};
+use crate::model::{Address, State};
+pub use quota::QuotaSplit;
+
+/// Which backend a project reconciles against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    #[default]
+    Local,
+    Aliyun,
+}
+
+/// A sub-workspace authorizing a split model without an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnallocatedPolicy {
+    #[default]
+    Warn,
+    Deny,
+}
+
+/// Project settings from msctl.toml, with defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub project_name: Option<String>,
+    pub account_uid: Option<String>,
+    pub default_region: Option<String>,
+    pub backend: BackendKind,
+    /// Local database path as written (relative to the config directory).
+    pub state: Option<String>,
+    pub endpoint: Option<String>,
+    pub allow_delete: bool,
+    pub prune_ram: bool,
+    pub unallocated: UnallocatedPolicy,
+}
+
+/// A loaded, valid desired state.
+pub struct Config {
+    pub settings: Settings,
+    pub desired: State,
+    /// Where each resource was declared.
+    pub origins: HashMap<Address, Span>,
+    pub quotas: Vec<QuotaSplit>,
+    pub sources: SourceSet,
+}
+
+/// The outcome of loading: diagnostics always, a config only when there is no error.
+pub struct Loaded {
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Kept for rendering diagnostics when there is no config.
+    pub sources: Option<SourceSet>,
+}
+
+impl Loaded {
+    /// The sources the diagnostics point into.
+    pub fn sources(&self) -> &SourceSet {
+        match (&self.config, &self.sources) {
+            (Some(c), _) => &c.sources,
+            (None, Some(s)) => s,
+            (None, None) => unreachable!("Loaded always holds its sources"),
+        }
+    }
+}
+
+/// Reads every `*.toml` under `dir` (subfolders too; hidden folders and `target` skipped).
+pub fn sources_from_dir(dir: &Path) -> std::io::Result<SourceSet> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files)?;
+    let base = dir.to_path_buf();
+    Ok(SourceSet::new(
+        dir.display().to_string(),
+        files,
+        Arc::new(move |rel: &Path| std::fs::read_to_string(base.join(rel))),
+    ))
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            collect(root, &path, out)?;
+        } else if name.ends_with(".toml") {
+            let text = std::fs::read_to_string(&path)?;
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            out.push((rel, text));
+        }
+    }
+    Ok(())
+}
+
+/// Parses and checks a set of config files.
+pub fn load(sources: SourceSet) -> Loaded {
+    let mut diags = Vec::new();
+    if sources.files.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("no config files (*.toml) in `{}`", sources.origin))
+                .hint("pass the config directory with `-C DIR`, or create msctl.toml"),
+        );
+    }
+    let parsed = parse::parse(&sources, &mut diags);
+    let settings = settings(&parsed, &mut diags);
+    let built = build::build(&parsed, &settings, &sources, &mut diags);
+    drop(parsed);
+    // Errors first, each group in file order, so output is stable.
+    diags.sort_by(|a, b| {
+        (a.severity, a.span.as_ref().map(|s| (s.file, s.range.start)))
+            .cmp(&(b.severity, b.span.as_ref().map(|s| (s.file, s.range.start))))
+    });
+    // One declaration expanded per environment can repeat the same problem at the same place.
+    diags.dedup();
+    if diags.iter().any(Diagnostic::is_error) {
+        return Loaded {
+            config: None,
+            diagnostics: diags,
+            sources: Some(sources),
+        };
+    }
+    Loaded {
+        config: Some(Config {
+            settings,
+            desired: built.desired,
+            origins: built.origins,
+            quotas: built.quotas,
+            sources,
+        }),
+        diagnostics: diags,
+        sources: None,
+    }
+}
+
+fn settings(parsed: &parse::Parsed, diags: &mut Vec<Diagnostic>) -> Settings {
+    let mut s = Settings::default();
+    if let Some(p) = &parsed.project {
+        s.project_name = p.value.name.clone();
+        s.account_uid = p.value.account_uid.clone();
+        s.default_region = p.value.default_region.clone();
+        if let Some(r) = &s.default_region
+            && !rules::REGIONS.contains(&r.as_str())
+        {
+            let span = parsed.locator.span(p, &crate::path!["default_region"]);
+            diags.push(
+                Diagnostic::error(format!("unknown region `{r}`"))
+                    .at(span)
+                    .hint(format!("known regions: {}", rules::REGIONS.join(", "))),
+            );
+        }
+    }
+    if let Some(b) = &parsed.backend {
+        match b.value.kind.as_deref() {
+            None | Some("local") => s.backend = BackendKind::Local,
+            Some("aliyun") => s.backend = BackendKind::Aliyun,
+            Some(other) => {
+                let span = parsed.locator.span(b, &crate::path!["kind"]);
+                diags.push(
+                    Diagnostic::error(format!("unknown backend `{other}`"))
+                        .at(span)
+                        .hint("write `local` or `aliyun`"),
+                );
+            }
+        }
+        s.state = b.value.state.clone();
+        s.endpoint = b.value.endpoint.clone();
+    }
+    if let Some(f) = &parsed.safety {
+        s.allow_delete = f.value.allow_delete.unwrap_or(false);
+        s.prune_ram = f.value.prune_ram.unwrap_or(false);
+        match f.value.unallocated.as_deref() {
+            None | Some("warn") => {}
+            Some("deny") => s.unallocated = UnallocatedPolicy::Deny,
+            Some(other) => {
+                let span = parsed.locator.span(f, &crate::path!["unallocated"]);
+                diags.push(
+                    Diagnostic::error(format!("unknown value `{other}` for `unallocated`"))
+                        .at(span)
+                        .hint("write `warn` or `deny`"),
+                );
+            }
+        }
+    }
+    s
+}

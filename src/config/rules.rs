@@ -1,0 +1,219 @@
+//! Platform facts that config validation checks against: regions, name rules, page permissions,
+//! PAI roles, system policies. Sources: domain.md and the API contract.
+
+/// Model Studio regions (console regions first, then those the API docs mention).
+pub const REGIONS: &[&str] = &[
+    "cn-beijing",
+    "ap-southeast-1",
+    "us-east-1",
+    "eu-central-1",
+    "ap-northeast-1",
+    "cn-hongkong",
+];
+
+/// The only region whose API keys accept IP allow-lists.
+pub const IP_ALLOW_REGION: &str = "cn-beijing";
+
+/// Page permissions of a workspace member (the Administrator page is the `administrator` flag).
+pub const PAGES: &[&str] = &[
+    "ModelExperience-FullAccess",
+    "BatchInference-FullAccess",
+    "ModelObservation-FullAccess",
+    "Playground-FullAccess",
+    "ModelFine-tuning-FullAccess",
+    "MyModels-FullAccess",
+    "ModelDeployment-FullAccess",
+    "ModelEvaluation-FullAccess",
+    "DataManagement-FullAccess",
+    "PermissionManagement-FullAccess",
+    "KeyManagement-FullAccess",
+];
+
+/// Built-in PAI workspace member roles.
+pub const PAI_ROLES: &[&str] = &[
+    "PAI.WorkspaceOwner",
+    "PAI.WorkspaceAdmin",
+    "PAI.AlgoDeveloper",
+    "PAI.AlgoOperator",
+    "PAI.LabelManager",
+    "PAI.MaxComputeDeveloper",
+    "PAI.WorkspaceGuest",
+];
+
+/// System policies msctl knows by name (attaching others needs `type = "System"`).
+pub const SYSTEM_POLICIES: &[&str] = &[
+    "AliyunBailianFullAccess",
+    "AliyunBailianReadOnlyAccess",
+    "AliyunBailianControlFullAccess",
+    "AliyunBailianControlReadOnlyAccess",
+    "AliyunBailianDataFullAccess",
+    "AliyunBailianDataReadOnlyAccess",
+    "AliyunModelStudioFullAccess",
+    "AliyunModelStudioReadOnlyAccess",
+    "AliyunRAMFullAccess",
+    "AliyunRAMReadOnlyAccess",
+    "AliyunBSSReadOnlyAccess",
+    "AliyunBSSOrderAccess",
+    "AliyunOSSFullAccess",
+    "AliyunOSSReadOnlyAccess",
+    "AliyunARMSFullAccess",
+    "AliyunLogFullAccess",
+    "AliyunVPCFullAccess",
+    "AliyunPAIFullAccess",
+    "AliyunDataWorksFullAccess",
+    "AliyunPAILangStudioDefaultRolePolicy",
+    "AdministratorAccess",
+    "ReadOnlyAccess",
+    "AliyunSTSAssumeRoleAccess",
+];
+
+/// A name rule: length bounds and allowed characters, as the platform enforces them.
+pub struct NameRule {
+    pub what: &'static str,
+    pub min: usize,
+    pub max: usize,
+    pub allowed: fn(char) -> bool,
+    pub allowed_text: &'static str,
+    /// The first character must satisfy this too (PAI workspaces start with a letter).
+    pub first: Option<(fn(char) -> bool, &'static str)>,
+}
+
+impl NameRule {
+    /// Why `name` breaks the rule, if it does.
+    pub fn check(&self, name: &str) -> Option<String> {
+        let len = name.chars().count();
+        if len < self.min || len > self.max {
+            return Some(format!(
+                "{} `{name}` is {len} characters long; the platform allows {}–{}",
+                self.what, self.min, self.max
+            ));
+        }
+        if let Some(bad) = name.chars().find(|c| !(self.allowed)(*c)) {
+            return Some(format!(
+                "{} `{name}` contains `{bad}`; allowed characters are {}",
+                self.what, self.allowed_text
+            ));
+        }
+        if let Some((first_ok, text)) = self.first
+            && let Some(c) = name.chars().next()
+            && !first_ok(c)
+        {
+            return Some(format!("{} `{name}` must start with {text}", self.what));
+        }
+        None
+    }
+}
+
+fn alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+pub const WORKSPACE_NAME: NameRule = NameRule {
+    what: "workspace name",
+    min: 1,
+    max: 64,
+    allowed: |c| alnum(c) || c == '-' || c == '_',
+    allowed_text: "letters, digits, `-` and `_`",
+    first: None,
+};
+
+pub const API_KEY_NAME: NameRule = NameRule {
+    what: "API key name",
+    min: 1,
+    max: 64,
+    allowed: |c| alnum(c) || c == '-' || c == '_',
+    allowed_text: "letters, digits, `-` and `_`",
+    first: None,
+};
+
+pub const RAM_USER_NAME: NameRule = NameRule {
+    what: "RAM user name",
+    min: 1,
+    max: 64,
+    allowed: |c| alnum(c) || matches!(c, '.' | '_' | '-'),
+    allowed_text: "letters, digits, `.`, `_` and `-`",
+    first: None,
+};
+
+pub const RAM_GROUP_NAME: NameRule = NameRule {
+    what: "RAM group name",
+    ..RAM_USER_NAME
+};
+
+pub const RAM_ROLE_NAME: NameRule = NameRule {
+    what: "RAM role name",
+    min: 1,
+    max: 64,
+    allowed: |c| alnum(c) || matches!(c, '.' | '-'),
+    allowed_text: "letters, digits, `.` and `-`",
+    first: None,
+};
+
+pub const RAM_POLICY_NAME: NameRule = NameRule {
+    what: "RAM policy name",
+    min: 1,
+    max: 128,
+    allowed: |c| alnum(c) || c == '-',
+    allowed_text: "letters, digits and `-`",
+    first: None,
+};
+
+pub const PAI_WORKSPACE_NAME: NameRule = NameRule {
+    what: "PAI workspace name",
+    min: 3,
+    max: 23,
+    allowed: |c| alnum(c) || c == '_',
+    allowed_text: "letters, digits and `_`",
+    first: Some((|c| c.is_ascii_alphabetic(), "a letter")),
+};
+
+/// Whether `s` is an IPv4/IPv6 address or CIDR block.
+pub fn is_cidr(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    match prefix {
+        None => true,
+        Some(p) => p
+            .parse::<u8>()
+            .is_ok_and(|n| n <= if ip.is_ipv4() { 32 } else { 128 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_rules_follow_the_platform() {
+        assert!(RAM_USER_NAME.check("alice.smith-01_x").is_none());
+        assert!(RAM_ROLE_NAME.check("ops_role").unwrap().contains("`_`"));
+        assert!(
+            RAM_POLICY_NAME
+                .check(&"a".repeat(129))
+                .unwrap()
+                .contains("1–128")
+        );
+        assert!(
+            PAI_WORKSPACE_NAME
+                .check("1abc")
+                .unwrap()
+                .contains("start with a letter")
+        );
+        assert!(PAI_WORKSPACE_NAME.check("ab").is_some());
+        assert!(WORKSPACE_NAME.check("chatbot-prod").is_none());
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(is_cidr("10.0.0.0/8"));
+        assert!(is_cidr("::/0"));
+        assert!(is_cidr("1.2.3.4"));
+        assert!(!is_cidr("10.0.0.0/33"));
+        assert!(!is_cidr("example.com"));
+    }
+}
