@@ -45,6 +45,8 @@ struct WsInfo {
     inference: BTreeSet<String>,
     limited: BTreeSet<String>,
     span: Span,
+    /// The template and environment it was expanded from, if any.
+    expanded_from: Option<(String, String)>,
 }
 
 pub fn build(
@@ -757,19 +759,22 @@ impl Builder<'_> {
                 continue;
             }
             if let Some(first) = self.workspaces.get(&name) {
-                let first = first.span.clone();
-                let what = if env.is_some() {
-                    format!(
-                        "expands (environment `{}`) into `{name}`, a name another declaration has",
-                        env.as_deref().unwrap_or("")
-                    )
-                } else {
-                    format!("`workspace.{name}` is defined twice")
+                let first_span = first.span.clone();
+                let expansion = match (&env, &first.expanded_from) {
+                    (Some(e), _) => Some((v.name.clone(), e.clone())),
+                    (None, Some((t, e))) => Some((t.clone(), e.clone())),
+                    (None, None) => None,
+                };
+                let what = match expansion {
+                    Some((template, e)) => format!(
+                        "`{template}` expands (environment `{e}`) into `{name}`, a name another declaration has"
+                    ),
+                    None => format!("`workspace.{name}` is defined twice"),
                 };
                 self.diags.push(
                     Diagnostic::error(what)
                         .at(name_span.clone())
-                        .related(first, "first defined here")
+                        .related(first_span, "first defined here")
                         .hint("give each workspace a unique name"),
                 );
                 continue;
@@ -804,6 +809,7 @@ impl Builder<'_> {
                     inference: BTreeSet::new(),
                     limited: BTreeSet::new(),
                     span: name_span.clone(),
+                    expanded_from: env.clone().map(|e| (v.name.clone(), e)),
                 },
             );
             self.add(
