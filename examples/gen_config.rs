@@ -70,7 +70,11 @@ fn main() -> std::io::Result<()> {
         let members: Vec<String> = (start..(start + 100).min(users))
             .map(|u| format!("\"user{u:06}\""))
             .collect();
-        let _ = writeln!(s, "[[ram.group]]\nname = \"team{g:04}\"\nmembers = [{}]\n", members.join(", "));
+        let _ = writeln!(
+            s,
+            "[[ram.group]]\nname = \"team{g:04}\"\nmembers = [{}]\n",
+            members.join(", ")
+        );
     }
     std::fs::write(args.out.join("ram/groups.toml"), s)?;
 
@@ -102,7 +106,11 @@ fn main() -> std::io::Result<()> {
             let _ = writeln!(
                 s,
                 "[[workspace]]\nname = \"svc{t:05}-{{env}}\"\nenvironments = [\"dev\", \"test\", \"prod\"]\nmodels = [{}]\nmembers = [\n{}\n]\napi_keys = [\n  {{ name = \"backend\", owner = \"user{owner:06}\", models = [\"qwen-plus\"] }},\n  {{ name = \"batch\", owner = \"user{owner:06}\", description = \"batch jobs\" }},\n]\n",
-                MODELS.iter().map(|m| format!("{{ model = \"{m}\" }}")).collect::<Vec<_>>().join(", "),
+                MODELS
+                    .iter()
+                    .map(|m| format!("{{ model = \"{m}\" }}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 members.join("\n"),
             );
             for env in ["dev", "test", "prod"] {

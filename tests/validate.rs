@@ -159,11 +159,31 @@ const CASES: &[(&str, &str, &str)] = &[
         "`[backend]` settings belong in msctl.toml",
         "main.toml:1:2",
     ),
-    ("policy-version", "Version", "main.toml:3:"),
-    ("policy-effect", "Effect", "main.toml:8:10"),
-    ("policy-action", "CreateIndex", "main.toml:9:"),
-    ("policy-resource", "arn:aws", "main.toml:10:12"),
-    ("policy-condition", "StringEqual", "main.toml:12:"),
+    (
+        "policy-version",
+        "`Version` must be the string \"1\"",
+        "main.toml:3:24",
+    ),
+    (
+        "policy-effect",
+        "`Effect` must be `Allow` or `Deny`",
+        "main.toml:8:10",
+    ),
+    (
+        "policy-action",
+        "action `CreateIndex` must be `service:Action`",
+        "main.toml:9:30",
+    ),
+    (
+        "policy-resource",
+        "`arn:aws:s3:::bucket/*` is not an alibaba cloud arn",
+        "main.toml:10:12",
+    ),
+    (
+        "policy-condition",
+        "unknown condition operator `StringEqual`",
+        "main.toml:12:1",
+    ),
 ];
 
 #[test]
