@@ -699,7 +699,7 @@ impl Builder<'_> {
             }
             v.environments.iter().cloned().map(Some).collect()
         };
-        for (env, ovr) in &v.overrides {
+        for env in v.overrides.keys() {
             if !v.environments.contains(env) {
                 let hint = match suggest(env, v.environments.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -708,7 +708,6 @@ impl Builder<'_> {
                         v.environments.join(", ")
                     ),
                 };
-                let _ = ovr;
                 self.error(
                     self.parsed
                         .locator
@@ -779,10 +778,7 @@ impl Builder<'_> {
                 );
                 continue;
             }
-            let models = ovr
-                .and_then(|o| o.models.as_ref())
-                .map(|m| (m, "overrides"))
-                .unwrap_or((&v.models, "models"));
+            let models = ovr.and_then(|o| o.models.as_ref()).unwrap_or(&v.models);
             let limits = ovr.and_then(|o| o.limits.as_ref()).unwrap_or(&v.limits);
             let ws_members = ovr.and_then(|o| o.members.as_ref()).unwrap_or(&v.members);
             let ws_keys = ovr.and_then(|o| o.api_keys.as_ref()).unwrap_or(&v.api_keys);
@@ -800,7 +796,6 @@ impl Builder<'_> {
             let limits_replaced = ovr.is_some_and(|o| o.limits.is_some());
             let members_replaced = ovr.is_some_and(|o| o.members.is_some());
             let keys_replaced = ovr.is_some_and(|o| o.api_keys.is_some());
-            let _ = models.1;
             self.workspaces.insert(
                 name.clone(),
                 WsInfo {
@@ -820,8 +815,8 @@ impl Builder<'_> {
                 }),
                 name_span.clone(),
             );
-            if v.default && (!models.0.is_empty() || !limits.is_empty()) {
-                let span = if !models.0.is_empty() {
+            if v.default && (!models.is_empty() || !limits.is_empty()) {
+                let span = if !models.is_empty() {
                     field_span(self, "models", models_replaced, vec![])
                 } else {
                     field_span(self, "limits", limits_replaced, vec![])
@@ -829,7 +824,7 @@ impl Builder<'_> {
                 self.error(span, format!("`{name}` is a default workspace: it can call every model, unthrottled, and takes no model permissions or limits"), "remove `models` and `limits` here, or declare a sub-workspace");
                 // Members and keys are still meaningful on a default workspace.
             } else {
-                for (i, m) in models.0.iter().enumerate() {
+                for (i, m) in models.iter().enumerate() {
                     let span = field_span(self, "models", models_replaced, path![i, "model"]);
                     let model = sub(&m.model);
                     if model.is_empty() {
@@ -855,7 +850,6 @@ impl Builder<'_> {
                 for (i, l) in limits.iter().enumerate() {
                     let span = field_span(self, "limits", limits_replaced, path![i]);
                     self.limit(&name, l, span);
-                    let _ = i;
                 }
             }
             for (i, m) in ws_members.iter().enumerate() {
