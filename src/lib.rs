@@ -7,3 +7,4 @@
 pub mod backend;
 pub mod model;
 pub mod plan;
+pub mod render;
