@@ -13,3 +13,4 @@ pub mod exit_code;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod render;

@@ -9,6 +9,10 @@ use serde_json::Value;
 
 use crate::model::{Address, Resource};
 
+pub mod drift;
+
+pub use drift::{DriftItem, DriftKind, DriftReport};
+
 /// Bumped whenever the JSON shape changes incompatibly; `schema/plan.schema.json` documents it.
 pub const FORMAT_VERSION: &str = "1";
 

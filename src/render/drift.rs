@@ -1,0 +1,280 @@
+//! Renderers of drift reports (`crate::plan::drift`): text, markdown and JSON, like plans.
+//!
+//! Attribute lines read `name: live -> desired`, the direction `msctl apply` would take them, so
+//! a drift report and the plan that fixes it show the same lines.
+
+use std::fmt::{self, Write as _};
+
+use super::attributes::{Shown, attr_lines};
+use super::json::to_pretty_json;
+use super::markdown::{
+    Section, assemble, code, cut_note, html, table_code, text, write_attribute_blocks,
+};
+use super::text::{Palette, one_line, plural, write_attr_lines, write_block};
+use crate::plan::{DriftItem, DriftKind, DriftReport};
+
+/// Lets CI find and update its previous drift issue or comment.
+const DRIFT_MARKER: &str = "<!-- msctl:drift -->";
+
+/// `Drift: 1 changed, 2 missing, 1 unexpected.` or the in-sync sentence.
+fn summary_line(report: &DriftReport) -> String {
+    format!(
+        "Drift: {} changed, {} missing, {} unexpected.",
+        report.count(DriftKind::Changed),
+        report.count(DriftKind::Missing),
+        report.count(DriftKind::Unexpected)
+    )
+}
+
+const IN_SYNC: &str = "Live state matches the configuration.";
+
+fn label(kind: DriftKind) -> &'static str {
+    match kind {
+        DriftKind::Changed => "changed",
+        DriftKind::Missing => "missing",
+        DriftKind::Unexpected => "unexpected",
+    }
+}
+
+/// What each kind means, said once in the legend rather than on every item.
+fn meaning(kind: DriftKind) -> &'static str {
+    match kind {
+        DriftKind::Changed => "attributes differ (live -> desired)",
+        DriftKind::Missing => "declared, absent live (desired values shown)",
+        DriftKind::Unexpected => {
+            "present live in a governed scope, not declared (live values shown)"
+        }
+    }
+}
+
+fn shown(kind: DriftKind) -> Shown {
+    match kind {
+        DriftKind::Changed => Shown::Both,
+        DriftKind::Missing => Shown::After,
+        DriftKind::Unexpected => Shown::Before,
+    }
+}
+
+const KINDS: [DriftKind; 3] = [
+    DriftKind::Changed,
+    DriftKind::Missing,
+    DriftKind::Unexpected,
+];
+
+/// Renders `report` for a terminal.
+pub fn drift_text(report: &DriftReport, color: bool) -> String {
+    let p = Palette::new(color);
+    let mut out = String::with_capacity(256 + report.items.len() * 160);
+    // Writing to a `String` cannot fail.
+    let _ = write_drift(&mut out, report, &p);
+    out
+}
+
+fn write_drift(out: &mut String, report: &DriftReport, p: &Palette) -> fmt::Result {
+    if report.in_sync() {
+        writeln!(out, "{}No drift.{:#} {IN_SYNC}", p.bold, p.bold)?;
+    } else {
+        writeln!(out, "{}{}{:#}", p.bold, summary_line(report), p.bold)?;
+        writeln!(out)?;
+        for kind in KINDS {
+            if report.count(kind) > 0 {
+                writeln!(out, "  {:<10} {}", label(kind), meaning(kind))?;
+            }
+        }
+        for item in &report.items {
+            writeln!(out)?;
+            let s = match item.kind {
+                DriftKind::Changed => p.update,
+                DriftKind::Missing => p.create,
+                DriftKind::Unexpected => p.delete,
+            };
+            writeln!(out, "  {s}{:<10}{s:#} {}", label(item.kind), item.address)?;
+            let indent = "             ";
+            write_attr_lines(
+                out,
+                &attr_lines(&item.attributes, shown(item.kind)),
+                indent,
+                p,
+            )?;
+            if let Some(note) = &item.note {
+                write_block(out, indent, "note: ", 6, note)?;
+            }
+        }
+    }
+    if !report.informational.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}Informational (unmanaged, outside governed scopes):{:#}",
+            p.bold, p.bold
+        )?;
+        for u in &report.informational {
+            writeln!(out, "  {}: {}", u.address, one_line(&u.note))?;
+        }
+    }
+    Ok(())
+}
+
+/// Renders `report` as markdown of at most `max_chars` bytes (for an issue or a comment; GitHub
+/// caps both at 65,536 characters: see [`super::DEFAULT_MARKDOWN_MAX_CHARS`]).
+pub fn drift_markdown(report: &DriftReport, max_chars: usize) -> String {
+    let mut head = format!("{DRIFT_MARKER}\n## msctl drift\n\n");
+    if report.in_sync() {
+        let _ = writeln!(head, "**No drift.** {IN_SYNC}\n");
+    } else {
+        let _ = writeln!(head, "**{}**\n", summary_line(report));
+        for kind in KINDS {
+            if report.count(kind) > 0 {
+                let _ = writeln!(head, "- **{}**: {}", label(kind), text(meaning(kind)));
+            }
+        }
+        head.push('\n');
+    }
+
+    let table = Section {
+        priority: 0,
+        max_share: None,
+        intro: "| Drift | Address | What differs |\n| --- | --- | --- |\n".into(),
+        outro: "\n".into(),
+        len: report.items.len(),
+        item: &|i| table_row(&report.items[i]),
+    };
+    let details = Section {
+        priority: 2,
+        max_share: None,
+        intro: "### Details\n\n".into(),
+        outro: String::new(),
+        len: report.items.len(),
+        item: &|i| item_details(&report.items[i]),
+    };
+    let informational = Section {
+        priority: 1,
+        max_share: None,
+        intro: format!(
+            "### Informational\n\n<details><summary>{} unmanaged object{} outside governed \
+             scopes</summary>\n\n",
+            report.informational.len(),
+            plural(report.informational.len())
+        ),
+        outro: "\n</details>\n\n".into(),
+        len: report.informational.len(),
+        item: &|i| {
+            let u = &report.informational[i];
+            format!("- {}: {}\n", code(&u.address.to_string()), text(&u.note))
+        },
+    };
+    let sections = [table, informational, details];
+    assemble(&head, &sections, max_chars, |cuts| {
+        let [rows, informational, details] = cuts else {
+            return String::new();
+        };
+        cut_note(
+            "report",
+            &[
+                (*details, "the details of {} resource"),
+                (*rows, "{} table row"),
+                (*informational, "{} informational object"),
+            ],
+            "msctl drift --format json",
+        )
+    })
+}
+
+fn table_row(item: &DriftItem) -> String {
+    let mut what: Vec<String> = item.attributes.iter().map(|a| text(&a.name)).collect();
+    if what.is_empty() {
+        what.push("—".into());
+    }
+    let mut cell = what.join(", ");
+    if item.note.is_some() {
+        cell.push_str("; see note");
+    }
+    format!(
+        "| {} | {} | {cell} |\n",
+        label(item.kind),
+        table_code(&item.address.to_string())
+    )
+}
+
+fn item_details(item: &DriftItem) -> String {
+    let mut out = format!(
+        "<details><summary><code>{}</code> {}</summary>\n\n",
+        html(&item.address.to_string()),
+        label(item.kind)
+    );
+    write_attribute_blocks(&mut out, &attr_lines(&item.attributes, shown(item.kind)));
+    if item.attributes.is_empty() && item.note.is_none() {
+        // Some kinds are pure identity (a group membership): say so rather than show nothing.
+        out.push_str("No attributes.\n\n");
+    }
+    if let Some(note) = &item.note {
+        let _ = writeln!(out, "**Note:** {}\n", text(note));
+    }
+    out.push_str("</details>\n\n");
+    out
+}
+
+/// Renders `report` as pretty JSON (two-space indent, trailing newline).
+pub fn drift_json(report: &DriftReport) -> String {
+    to_pretty_json(report)
+}
+
+/// The JSON Schema of [`drift_json`]'s output, pretty, with a trailing newline.
+pub fn drift_schema() -> String {
+    to_pretty_json(&schemars::schema_for!(DriftReport))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::DEFAULT_MARKDOWN_MAX_CHARS;
+    use crate::render::json::{check_committed_schema, schema_errors};
+    use crate::render::sample;
+
+    fn report() -> DriftReport {
+        DriftReport::from_plan(&sample::rich_plan())
+    }
+
+    #[test]
+    fn rich_text() {
+        insta::assert_snapshot!(drift_text(&report(), false));
+    }
+
+    #[test]
+    fn rich_markdown() {
+        insta::assert_snapshot!(drift_markdown(&report(), DEFAULT_MARKDOWN_MAX_CHARS));
+    }
+
+    #[test]
+    fn rich_json() {
+        insta::assert_snapshot!(drift_json(&report()));
+    }
+
+    #[test]
+    fn in_sync() {
+        let r = DriftReport::from_plan(&sample::empty_plan());
+        insta::assert_snapshot!(drift_text(&r, false), @"No drift. Live state matches the configuration.");
+        assert!(drift_markdown(&r, DEFAULT_MARKDOWN_MAX_CHARS).contains("**No drift.**"));
+    }
+
+    #[test]
+    fn committed_schema_is_current() {
+        check_committed_schema("schema/drift.schema.json", &drift_schema());
+    }
+
+    #[test]
+    fn rendered_reports_validate_against_the_schema() {
+        let errors = schema_errors(&drift_schema(), &drift_json(&report()));
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
+    fn huge_reports_are_cut_under_the_cap() {
+        let r = DriftReport::from_plan(&sample::huge_plan(20_000));
+        let md = drift_markdown(&r, DEFAULT_MARKDOWN_MAX_CHARS);
+        assert!(md.len() <= DEFAULT_MARKDOWN_MAX_CHARS);
+        assert!(md.contains("**Drift: 20000 changed, 0 missing, 0 unexpected.**"));
+        assert!(md.contains("left out: the details of 20000 resources, "));
+        assert!(md.contains("`msctl drift --format json`"));
+    }
+}

@@ -1,0 +1,19 @@
+//! Renderers over plan and drift documents: terminal text, pull-request markdown, and JSON.
+//!
+//! Plans and drift reports are plain data (`crate::plan`); everything here only formats them.
+//! Attribute lines and policy diffs are computed once ([`attributes`]) and merely styled by each
+//! renderer, so the three formats cannot disagree about the facts.
+
+mod attributes;
+pub mod drift;
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+#[cfg(test)]
+pub(crate) mod sample;
+
+pub use drift::{drift_json, drift_markdown, drift_schema, drift_text};
+pub use json::{plan_json, plan_schema};
+pub use markdown::{DEFAULT_MARKDOWN_MAX_CHARS, plan_markdown};
+pub use text::plan_text;
