@@ -287,7 +287,7 @@ mod tests {
             .hint("did you mean `cn-beijing`?");
         assert_eq!(
             d.render(&sources),
-            "error: unknown region `cn-beijng`\n  --> ws.toml:3:10\n  |\n3 | region = \"cn-beijng\"\n  |          ^^^^^^^^^^^\n  = hint: did you mean `cn-beijing`?\n"
+            "error: unknown region `cn-beijng`\n --> ws.toml:3:10\n  |\n3 | region = \"cn-beijng\"\n  |          ^^^^^^^^^^^\n  = hint: did you mean `cn-beijing`?\n"
         );
     }
 
