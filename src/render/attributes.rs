@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use crate::plan::AttributeChange;
@@ -134,53 +134,10 @@ pub(crate) fn value_name_width(lines: &[AttrLine<'_>]) -> usize {
         .unwrap_or(0)
 }
 
-/// The stable pretty form of a policy document that diffs are computed over.
-///
-/// Swap for `crate::policy::pretty` once it lands: this is the only call site.
+/// The stable pretty form of a policy document that diffs are computed over: keys in the order
+/// RAM documents present them, so a live document whose keys come back reordered diffs as equal.
 fn pretty_document(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(&canonical(value)).unwrap_or_else(|_| {
-        // Unreachable for a `Value` (its keys are strings); fall back to the compact form rather
-        // than losing the document from a review.
-        compact(value)
-    });
-    // Both sides end in a newline so the diff never reports "No newline at end of file".
-    text.push('\n');
-    text
-}
-
-/// Keys in the order RAM documents present them (`Version`, `Statement`, then each statement's
-/// `Effect`, `Principal`, `Action`, `Resource`, `Condition`); any other key after them,
-/// alphabetically. Live documents come back from the API in arbitrary order: without this a
-/// reordered key would show up as a change.
-fn canonical(value: &Value) -> Value {
-    const FIRST: [&str; 10] = [
-        "Version",
-        "Statement",
-        "Sid",
-        "Effect",
-        "Principal",
-        "Action",
-        "NotAction",
-        "Resource",
-        "NotResource",
-        "Condition",
-    ];
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by_key(|k| {
-                let rank = FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len());
-                (rank, k.as_str())
-            });
-            let mut out = Map::with_capacity(map.len());
-            for k in keys {
-                out.insert(k.clone(), canonical(&map[k.as_str()]));
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
-    }
+    crate::policy::pretty(value)
 }
 
 fn unified_diff(old: &str, new: &str) -> Vec<DiffLine> {
