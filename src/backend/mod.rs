@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 
 use crate::model::{Resource, State};
 
+pub mod local;
+
 /// What to read: the regions msctl governs and whether RAM and PAI are in scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadScope {
