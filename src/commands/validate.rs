@@ -31,8 +31,7 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
     super::report_diagnostics(&loaded);
     let Some(config) = &loaded.config else {
         eprintln!(
-            "error: {} found {errors} error{} and {warnings} warning{} in `{}`",
-            "validation",
+            "error: validation found {errors} error{} and {warnings} warning{} in `{}`",
             plural(errors),
             plural(warnings),
             cli.dir.display()

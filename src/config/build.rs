@@ -783,13 +783,13 @@ impl Builder<'_> {
             let ws_members = ovr.and_then(|o| o.members.as_ref()).unwrap_or(&v.members);
             let ws_keys = ovr.and_then(|o| o.api_keys.as_ref()).unwrap_or(&v.api_keys);
             let base: Vec<Seg> = match (ovr.is_some(), &env) {
-                (true, Some(e)) => path!["overrides", e.as_str()],
+                (true, Some(e)) => path!["overrides", e.as_str()].to_vec(),
                 _ => vec![],
             };
-            let field_span = |b: &Self, field: &str, replaced: bool, rel: Vec<Seg>| {
+            let field_span = |b: &Self, field: &str, replaced: bool, rel: &[Seg]| {
                 let mut p = if replaced { base.clone() } else { vec![] };
                 p.push(Seg::Key(field.to_string()));
-                p.extend(rel);
+                p.extend_from_slice(rel);
                 b.span(w, &p)
             };
             let models_replaced = ovr.is_some_and(|o| o.models.is_some());
@@ -817,15 +817,15 @@ impl Builder<'_> {
             );
             if v.default && (!models.is_empty() || !limits.is_empty()) {
                 let span = if !models.is_empty() {
-                    field_span(self, "models", models_replaced, vec![])
+                    field_span(self, "models", models_replaced, &[])
                 } else {
-                    field_span(self, "limits", limits_replaced, vec![])
+                    field_span(self, "limits", limits_replaced, &[])
                 };
                 self.error(span, format!("`{name}` is a default workspace: it can call every model, unthrottled, and takes no model permissions or limits"), "remove `models` and `limits` here, or declare a sub-workspace");
                 // Members and keys are still meaningful on a default workspace.
             } else {
                 for (i, m) in models.iter().enumerate() {
-                    let span = field_span(self, "models", models_replaced, path![i, "model"]);
+                    let span = field_span(self, "models", models_replaced, &path![i, "model"]);
                     let model = sub(&m.model);
                     if model.is_empty() {
                         self.error(span, "empty model id", "write a model id like `qwen-plus`");
@@ -848,20 +848,20 @@ impl Builder<'_> {
                     );
                 }
                 for (i, l) in limits.iter().enumerate() {
-                    let span = field_span(self, "limits", limits_replaced, path![i]);
+                    let span = field_span(self, "limits", limits_replaced, &path![i]);
                     self.limit(&name, l, span);
                 }
             }
             for (i, m) in ws_members.iter().enumerate() {
-                let span = field_span(self, "members", members_replaced, path![i]);
+                let span = field_span(self, "members", members_replaced, &path![i]);
                 let mut m = m.clone();
                 m.user = m.user.map(|u| sub(&u));
                 m.role = m.role.map(|r| sub(&r));
                 self.member(&name, &m, span, members);
             }
             for (i, k) in ws_keys.iter().enumerate() {
-                let span = field_span(self, "api_keys", keys_replaced, path![i, "name"]);
-                let owner_span = field_span(self, "api_keys", keys_replaced, path![i, "owner"]);
+                let span = field_span(self, "api_keys", keys_replaced, &path![i, "name"]);
+                let owner_span = field_span(self, "api_keys", keys_replaced, &path![i, "owner"]);
                 let mut k = k.clone();
                 k.name = sub(&k.name);
                 k.owner = sub(&k.owner);

@@ -35,7 +35,7 @@ impl From<usize> for Seg {
 /// Builds a path: `path!["workspace", 0, "name"]`.
 #[macro_export]
 macro_rules! path {
-    ($($seg:expr),* $(,)?) => { vec![$($crate::config::parse::Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$($crate::config::parse::Seg::from($seg)),*] };
 }
 
 /// A declaration and where it stands: file and path to its table.

@@ -1,71 +1,10 @@
-//! Platform facts that config validation checks against: regions, name rules, page permissions,
-//! PAI roles, system policies. Sources: domain.md and the API contract.
+//! Name rules and the platform catalogue that config validation checks against. Sources:
+//! domain.md and the API contract.
 
-/// Model Studio regions (console regions first, then those the API docs mention).
-pub const REGIONS: &[&str] = &[
-    "cn-beijing",
-    "ap-southeast-1",
-    "us-east-1",
-    "eu-central-1",
-    "ap-northeast-1",
-    "cn-hongkong",
-];
+pub use crate::model::platform::{IP_ALLOW_REGION, PAGES, PAI_ROLES, REGIONS, SYSTEM_POLICIES};
 
-/// The only region whose API keys accept IP allow-lists.
-pub const IP_ALLOW_REGION: &str = "cn-beijing";
-
-/// Page permissions of a workspace member (the Administrator page is the `administrator` flag).
-pub const PAGES: &[&str] = &[
-    "ModelExperience-FullAccess",
-    "BatchInference-FullAccess",
-    "ModelObservation-FullAccess",
-    "Playground-FullAccess",
-    "ModelFine-tuning-FullAccess",
-    "MyModels-FullAccess",
-    "ModelDeployment-FullAccess",
-    "ModelEvaluation-FullAccess",
-    "DataManagement-FullAccess",
-    "PermissionManagement-FullAccess",
-    "KeyManagement-FullAccess",
-];
-
-/// Built-in PAI workspace member roles.
-pub const PAI_ROLES: &[&str] = &[
-    "PAI.WorkspaceOwner",
-    "PAI.WorkspaceAdmin",
-    "PAI.AlgoDeveloper",
-    "PAI.AlgoOperator",
-    "PAI.LabelManager",
-    "PAI.MaxComputeDeveloper",
-    "PAI.WorkspaceGuest",
-];
-
-/// System policies msctl knows by name (attaching others needs `type = "System"`).
-pub const SYSTEM_POLICIES: &[&str] = &[
-    "AliyunBailianFullAccess",
-    "AliyunBailianReadOnlyAccess",
-    "AliyunBailianControlFullAccess",
-    "AliyunBailianControlReadOnlyAccess",
-    "AliyunBailianDataFullAccess",
-    "AliyunBailianDataReadOnlyAccess",
-    "AliyunModelStudioFullAccess",
-    "AliyunModelStudioReadOnlyAccess",
-    "AliyunRAMFullAccess",
-    "AliyunRAMReadOnlyAccess",
-    "AliyunBSSReadOnlyAccess",
-    "AliyunBSSOrderAccess",
-    "AliyunOSSFullAccess",
-    "AliyunOSSReadOnlyAccess",
-    "AliyunARMSFullAccess",
-    "AliyunLogFullAccess",
-    "AliyunVPCFullAccess",
-    "AliyunPAIFullAccess",
-    "AliyunDataWorksFullAccess",
-    "AliyunPAILangStudioDefaultRolePolicy",
-    "AdministratorAccess",
-    "ReadOnlyAccess",
-    "AliyunSTSAssumeRoleAccess",
-];
+/// A rule for a name's first character, and its description.
+pub type FirstChar = (fn(char) -> bool, &'static str);
 
 /// A name rule: length bounds and allowed characters, as the platform enforces them.
 pub struct NameRule {
@@ -75,7 +14,7 @@ pub struct NameRule {
     pub allowed: fn(char) -> bool,
     pub allowed_text: &'static str,
     /// The first character must satisfy this too (PAI workspaces start with a letter).
-    pub first: Option<(fn(char) -> bool, &'static str)>,
+    pub first: Option<FirstChar>,
 }
 
 impl NameRule {

@@ -1,6 +1,7 @@
 //! The resource model shared by desired state, live state, plans and backends.
 
 pub mod address;
+pub mod platform;
 pub mod resource;
 pub mod state;
 

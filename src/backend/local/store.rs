@@ -32,68 +32,13 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Model Studio regions; each has a default workspace from the moment the database exists.
-pub const MODEL_STUDIO_REGIONS: [&str; 6] = [
-    "cn-beijing",
-    "ap-southeast-1",
-    "us-east-1",
-    "eu-central-1",
-    "ap-northeast-1",
-    "cn-hongkong",
-];
-
-/// The only region whose API keys accept IP allow-lists.
-pub const IP_ALLOW_LIST_REGION: &str = "cn-beijing";
-
-/// The system policies the store knows; attaching any other `System` policy is `NotFound`.
-pub const SYSTEM_POLICIES: &[&str] = &[
-    "AdministratorAccess",
-    "ReadOnlyAccess",
-    "AliyunBailianFullAccess",
-    "AliyunBailianReadOnlyAccess",
-    "AliyunBailianControlFullAccess",
-    "AliyunBailianControlReadOnlyAccess",
-    "AliyunBailianDataFullAccess",
-    "AliyunBailianDataReadOnlyAccess",
-    "AliyunModelStudioFullAccess",
-    "AliyunModelStudioReadOnlyAccess",
-    "AliyunRAMFullAccess",
-    "AliyunRAMReadOnlyAccess",
-    "AliyunBSSReadOnlyAccess",
-    "AliyunBSSOrderAccess",
-    "AliyunOSSFullAccess",
-    "AliyunOSSReadOnlyAccess",
-    "AliyunARMSFullAccess",
-    "AliyunLogFullAccess",
-    "AliyunVPCFullAccess",
-    "AliyunPAIFullAccess",
-    "AliyunDataWorksFullAccess",
-    "AliyunPAILangStudioDefaultRolePolicy",
-    "AliyunSTSAssumeRoleAccess",
-];
-
-/// Built-in PAI workspace member roles.
-pub const PAI_ROLES: &[&str] = &[
-    "PAI.WorkspaceOwner",
-    "PAI.WorkspaceAdmin",
-    "PAI.AlgoDeveloper",
-    "PAI.AlgoOperator",
-    "PAI.LabelManager",
-    "PAI.MaxComputeDeveloper",
-    "PAI.WorkspaceGuest",
-];
+pub use crate::model::platform::{
+    IP_ALLOW_REGION as IP_ALLOW_LIST_REGION, PAI_ROLES, REGIONS as MODEL_STUDIO_REGIONS,
+    SYSTEM_POLICIES, default_workspace_name, is_system_policy,
+};
 
 /// A custom policy keeps at most this many versions.
 pub const MAX_POLICY_VERSIONS: i64 = 5;
-
-/// The name of a region's default workspace.
-pub fn default_workspace_name(region: &str) -> String {
-    format!("default-{region}")
-}
-
-pub fn is_system_policy(name: &str) -> bool {
-    SYSTEM_POLICIES.contains(&name)
-}
 
 /// A Model Studio workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]

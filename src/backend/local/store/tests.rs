@@ -125,7 +125,7 @@ fn every_region_has_a_default_workspace_from_the_start() {
         let ws = s.default_workspace(region).unwrap();
         assert!(ws.is_default);
         assert_eq!(ws.name, format!("default-{region}"));
-        assert_eq!(ws.region, region);
+        assert_eq!(ws.region, *region);
         assert!(is_workspace_id(&ws.id), "{}", ws.id);
         assert!(ws.gmt_create > 1_700_000_000_000);
     }
