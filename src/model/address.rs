@@ -70,19 +70,52 @@ impl fmt::Display for Principal {
 /// The address of one managed object. Variant order is the display order of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Address {
-    RamUser { name: String },
-    RamGroup { name: String },
-    RamRole { name: String },
-    RamPolicy { name: String },
-    GroupMember { group: String, user: String },
-    Attachment { principal: Principal, policy: String },
-    Workspace { name: String },
-    ModelPermission { workspace: String, model: String },
-    ModelLimit { workspace: String, model: String },
-    Member { workspace: String, principal: Principal },
-    ApiKey { workspace: String, name: String },
-    PaiWorkspace { name: String },
-    PaiMember { workspace: String, user: String },
+    RamUser {
+        name: String,
+    },
+    RamGroup {
+        name: String,
+    },
+    RamRole {
+        name: String,
+    },
+    RamPolicy {
+        name: String,
+    },
+    GroupMember {
+        group: String,
+        user: String,
+    },
+    Attachment {
+        principal: Principal,
+        policy: String,
+    },
+    Workspace {
+        name: String,
+    },
+    ModelPermission {
+        workspace: String,
+        model: String,
+    },
+    ModelLimit {
+        workspace: String,
+        model: String,
+    },
+    Member {
+        workspace: String,
+        principal: Principal,
+    },
+    ApiKey {
+        workspace: String,
+        name: String,
+    },
+    PaiWorkspace {
+        name: String,
+    },
+    PaiMember {
+        workspace: String,
+        user: String,
+    },
 }
 
 impl Address {
@@ -127,7 +160,12 @@ impl fmt::Display for Address {
             Address::RamPolicy { name } => write!(f, "ram.policy.{name}"),
             Address::GroupMember { group, user } => write!(f, "ram.group.{group}.member.{user}"),
             Address::Attachment { principal, policy } => {
-                write!(f, "ram.{}.{}.policy.{policy}", principal.kind(), principal.name())
+                write!(
+                    f,
+                    "ram.{}.{}.policy.{policy}",
+                    principal.kind(),
+                    principal.name()
+                )
             }
             Address::Workspace { name } => write!(f, "workspace.{name}"),
             Address::ModelPermission { workspace, model } => {
@@ -155,7 +193,9 @@ impl fmt::Display for Address {
 
 /// Why a string is not an address.
 #[derive(Debug, thiserror::Error)]
-#[error("`{input}` is not a resource address; expected forms like `workspace.NAME`, `workspace.NAME.member.USER`, `ram.user.NAME` (see the README's resource addresses)")]
+#[error(
+    "`{input}` is not a resource address; expected forms like `workspace.NAME`, `workspace.NAME.member.USER`, `ram.user.NAME` (see the README's resource addresses)"
+)]
 pub struct AddressParseError {
     input: String,
 }
@@ -177,7 +217,11 @@ impl FromStr for Address {
         if let Some(rest) = s.strip_prefix("workspace.") {
             // Workspace names never hold dots; model ids may (`qwen2.5-72b`).
             let (ws, tail) = match rest.split_once('.') {
-                None => return Ok(Address::Workspace { name: nonempty(rest)? }),
+                None => {
+                    return Ok(Address::Workspace {
+                        name: nonempty(rest)?,
+                    });
+                }
                 Some(parts) => parts,
             };
             let workspace = nonempty(ws)?;
@@ -308,7 +352,13 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_guidance() {
-        for bad in ["", "workspace.", "ram.thing.x", "workspace.a.bogus.b", "pai.workspace."] {
+        for bad in [
+            "",
+            "workspace.",
+            "ram.thing.x",
+            "workspace.a.bogus.b",
+            "pai.workspace.",
+        ] {
             let err = bad.parse::<Address>().unwrap_err().to_string();
             assert!(err.contains("is not a resource address"), "{err}");
         }
