@@ -4,6 +4,11 @@
 //! validation), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
 //! (local SQLite, aliyun), `render` (text, markdown, JSON), `commands` (the CLI).
 
+pub mod apply;
 pub mod backend;
+pub mod graph;
 pub mod model;
 pub mod plan;
+
+#[cfg(test)]
+pub(crate) mod testing;
