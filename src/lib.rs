@@ -4,13 +4,18 @@
 //! validation), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
 //! (local SQLite, aliyun), `render` (text, markdown, JSON), `commands` (the CLI).
 
+pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod exit_code;
+pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
+
+#[cfg(test)]
+pub(crate) mod testing;

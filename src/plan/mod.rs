@@ -9,9 +9,13 @@ use serde_json::Value;
 
 use crate::model::{Address, Resource};
 
+pub mod differ;
 pub mod drift;
+pub mod safety;
 
+pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
+pub use safety::{Refusal, SafetyOptions};
 
 /// Bumped whenever the JSON shape changes incompatibly; `schema/plan.schema.json` documents it.
 pub const FORMAT_VERSION: &str = "1";
@@ -71,8 +75,14 @@ pub struct Change {
     pub after: Option<Resource>,
     /// Changed attributes (updates and replacements); every attribute for creates and deletes.
     pub attributes: Vec<AttributeChange>,
-    /// Changes that must finish before this one starts (already reversed for deletes).
+    /// Changes that must finish before this one starts (already reversed for deletes). For a
+    /// replacement: before its create half starts. Filled in by `graph::link`.
     pub depends_on: Vec<Address>,
+    /// Replacements only: changes that must finish before the delete half starts. Kept apart
+    /// from `depends_on` because a replaced workspace and its replaced keys interleave (keys
+    /// deleted, workspace deleted and created, keys created), which no single list can order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destroy_depends_on: Vec<Address>,
     /// Risks worth a reviewer's attention (disables API keys, grants super admin, ...).
     pub warnings: Vec<String>,
     /// Set when the backend cannot make this change: it is shown, never reported as applied.

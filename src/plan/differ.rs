@@ -1,0 +1,783 @@
+//! The differ: desired state against live state, attribute by attribute, into planned changes.
+//!
+//! Ownership decides what a plan may delete, because msctl shares the account with people and
+//! other tools (design notes §3):
+//! - a declared Model Studio workspace owns its model permissions, limits, members and API keys:
+//!   live ones not declared are deleted. Undeclared live workspaces are listed as unmanaged and
+//!   neither they nor anything in them is touched. Default workspaces are never created,
+//!   replaced or deleted: the platform makes one per region on activation.
+//! - RAM users, groups, roles and custom policies are managed only when declared; undeclared
+//!   live ones are listed as unmanaged unless `prune_ram` (or the ledger's `owned` set) says to
+//!   delete them. A declared user, group or role owns its policy attachments; a declared group
+//!   owns its members.
+//! - A declared PAI workspace owns its members; undeclared ones are listed and left alone.
+//!
+//! The differ computes no ordering: `graph::link` fills in `depends_on` afterwards.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::{Action, AttributeChange, Change, ManualStep, Unmanaged};
+use crate::backend::{Capabilities, Capability};
+use crate::model::{Address, ApiKey, Member, Principal, Resource, State};
+
+/// How far the differ's ownership reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Delete every undeclared live RAM user, group, role and custom policy (with their
+    /// attachments and group memberships) instead of listing them as unmanaged.
+    pub prune_ram: bool,
+    /// Objects the ledger records as created by msctl: once no longer declared they are deleted
+    /// (a workspace together with everything in it), like Terraform forgets nothing it made.
+    /// Default workspaces are never deleted, whatever this says.
+    pub owned: BTreeSet<Address>,
+    /// The RAM user the backend acts as, if known. Without `Capability::ApiKeyOwner` the API can
+    /// create keys only for the caller, so keys owned by anyone else become manual steps.
+    pub caller: Option<String>,
+}
+
+/// What the differ found: changes (unordered until `graph::link`), unmanaged objects, and
+/// plan-wide warnings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diff {
+    /// In address order.
+    pub changes: Vec<Change>,
+    /// In address order.
+    pub unmanaged: Vec<Unmanaged>,
+    /// Problems not tied to one change (e.g. a declared default workspace missing live).
+    pub warnings: Vec<String>,
+    /// Live objects msctl manages (declared, or deleted by this plan): the denominator of the
+    /// safety rail on the share of objects a plan touches.
+    pub managed_live: usize,
+}
+
+/// Compares `desired` with `live`; see the module documentation for what is owned.
+pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabilities) -> Diff {
+    let scope = Scope::new(desired, live, options);
+    let mut differ = Differ {
+        scope,
+        options,
+        caps,
+        out: Diff::default(),
+    };
+    // A merge join over two maps sorted by the same key: one pass, no pairwise lookups.
+    let mut d = desired.resources.iter().peekable();
+    let mut l = live.resources.iter().peekable();
+    loop {
+        let next = match (d.peek(), l.peek()) {
+            (None, None) => break,
+            (Some(_), None) => (d.next(), None),
+            (None, Some(_)) => (None, l.next()),
+            (Some((da, _)), Some((la, _))) => match da.cmp(la) {
+                std::cmp::Ordering::Less => (d.next(), None),
+                std::cmp::Ordering::Greater => (None, l.next()),
+                std::cmp::Ordering::Equal => (d.next(), l.next()),
+            },
+        };
+        match next {
+            (Some((address, want)), Some((_, have))) => differ.both(address, want, have),
+            (Some((address, want)), None) => differ.create(address, want),
+            (None, Some((address, have))) => differ.live_only(address, have),
+            (None, None) => unreachable!("the loop breaks when both iterators are exhausted"),
+        }
+    }
+    differ.out
+}
+
+/// Semantic equality of two policy documents (see [`canonical`]).
+pub fn documents_equal(a: &Value, b: &Value) -> bool {
+    canonical(a) == canonical(b)
+}
+
+/// The canonical form of a RAM policy document, so that documents the platform rewrites compare
+/// equal to what was sent: object keys sorted, every list sorted and de-duplicated, and a
+/// one-element list the same as its element (`"Action": "x"` = `"Action": ["x"]`, a lone
+/// statement = a one-statement list). Every list in a policy document is a set, so sorting is
+/// sound. Action values keep their case, although the platform matches them case-insensitively:
+/// a case change is shown rather than hidden.
+// TODO(lead): use policy::canonical — swap the body of this one function.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let mut out = Map::with_capacity(entries.len());
+            for (k, v) in entries {
+                out.insert(k.clone(), canonical(v));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            let mut keyed: Vec<(String, Value)> = items
+                .iter()
+                .map(|v| {
+                    let c = canonical(v);
+                    (c.to_string(), c)
+                })
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            keyed.dedup_by(|a, b| a.0 == b.0);
+            if keyed.len() == 1 {
+                keyed.pop().map(|(_, v)| v).unwrap_or(Value::Null)
+            } else {
+                Value::Array(keyed.into_iter().map(|(_, v)| v).collect())
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// How a system policy name matters to Model Studio access control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyRisk {
+    /// Model Studio related, RAM administration or billing: a principal holding it is governed.
+    Governed,
+    /// Governed, and attaching it deserves a warning (super admin, RAM admin, billing, full admin).
+    Warn(&'static str),
+}
+
+/// Classifies a policy by name.
+// TODO(lead): use policy::system_policy_risk once the policy module lands.
+fn policy_risk(policy: &str) -> Option<PolicyRisk> {
+    let warn = match policy {
+        "AdministratorAccess" => Some("grants full administrator access to the whole account"),
+        "AliyunBailianFullAccess" | "AliyunModelStudioFullAccess" => Some(
+            "makes the principal a Model Studio super administrator: every workspace, user, rate limit and API key",
+        ),
+        "AliyunRAMReadOnlyAccess" => None,
+        p if p.starts_with("AliyunRAM") => {
+            Some("grants RAM administration: the holder can grant any permission, itself included")
+        }
+        p if p.starts_with("AliyunBSS") => {
+            Some("grants account-wide billing access (bills or purchases), beyond any workspace")
+        }
+        _ => None,
+    };
+    if let Some(text) = warn {
+        return Some(PolicyRisk::Warn(text));
+    }
+    const GOVERNED: [&str; 5] = [
+        "AliyunBailian",
+        "AliyunModelStudio",
+        "AliyunRAM",
+        "AliyunBSS",
+        "AdministratorAccess",
+    ];
+    GOVERNED
+        .iter()
+        .any(|p| policy.starts_with(p))
+        .then_some(PolicyRisk::Governed)
+}
+
+/// Who owns what, computed once from both states so each address is decided by map lookups.
+struct Scope<'a> {
+    desired: &'a State,
+    /// Regions of declared Model Studio (resp. PAI) workspaces.
+    regions: HashSet<&'a str>,
+    pai_regions: HashSet<&'a str>,
+    /// Workspace name -> region, desired first then live (for console instructions).
+    workspace_regions: HashMap<&'a str, &'a str>,
+    default_workspaces: HashSet<&'a str>,
+    /// Undeclared live workspaces the ledger owns: deleted with everything in them.
+    deleted_workspaces: HashSet<&'a str>,
+    deleted_pai: HashSet<&'a str>,
+    /// Workspaces whose immutable attributes changed: everything in them is recreated.
+    replaced_workspaces: HashSet<&'a str>,
+    replaced_pai: HashSet<&'a str>,
+    /// Undeclared live RAM users, groups, roles and policies to delete.
+    deleted_ram: HashSet<&'a Address>,
+    /// Live principals holding a governed policy, directly or through a group: the policy.
+    risky: HashMap<Principal, String>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(desired: &'a State, live: &'a State, options: &DiffOptions) -> Self {
+        let mut s = Scope {
+            desired,
+            regions: HashSet::new(),
+            pai_regions: HashSet::new(),
+            workspace_regions: HashMap::new(),
+            default_workspaces: HashSet::new(),
+            deleted_workspaces: HashSet::new(),
+            deleted_pai: HashSet::new(),
+            replaced_workspaces: HashSet::new(),
+            replaced_pai: HashSet::new(),
+            deleted_ram: HashSet::new(),
+            risky: HashMap::new(),
+        };
+        for (address, r) in desired.iter() {
+            match r {
+                Resource::Workspace(w) => {
+                    s.regions.insert(&w.region);
+                    s.workspace_regions.insert(&w.name, &w.region);
+                    if w.default {
+                        s.default_workspaces.insert(&w.name);
+                    }
+                    if let Some(Resource::Workspace(have)) = live.get(address)
+                        && !w.default
+                        && !have.default
+                        && w.region != have.region
+                    {
+                        s.replaced_workspaces.insert(&w.name);
+                    }
+                }
+                Resource::PaiWorkspace(w) => {
+                    s.pai_regions.insert(&w.region);
+                    if let Some(have @ Resource::PaiWorkspace(_)) = live.get(address)
+                        && immutable_changed(r, have)
+                    {
+                        s.replaced_pai.insert(&w.name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut group_members = Vec::new();
+        for (address, r) in live.iter() {
+            let declared = desired.resources.contains_key(address);
+            match r {
+                Resource::Workspace(w) => {
+                    s.workspace_regions.entry(&w.name).or_insert(&w.region);
+                    if w.default {
+                        s.default_workspaces.insert(&w.name);
+                    } else if !declared && options.owned.contains(address) {
+                        s.deleted_workspaces.insert(&w.name);
+                    }
+                }
+                Resource::PaiWorkspace(w) if !declared && options.owned.contains(address) => {
+                    s.deleted_pai.insert(&w.name);
+                }
+                Resource::RamUser(_)
+                | Resource::RamGroup(_)
+                | Resource::RamRole(_)
+                | Resource::RamPolicy(_)
+                    if !declared && (options.prune_ram || options.owned.contains(address)) =>
+                {
+                    s.deleted_ram.insert(address);
+                }
+                Resource::Attachment(a) if policy_risk(&a.policy).is_some() => {
+                    s.risky
+                        .entry(a.principal.clone())
+                        .or_insert_with(|| a.policy.clone());
+                }
+                Resource::GroupMember(m) => group_members.push(m),
+                _ => {}
+            }
+        }
+        // A user in a group holding a super-admin policy is a super admin too.
+        for m in group_members {
+            if let Some(policy) = s.risky.get(&Principal::Group(m.group.clone())) {
+                let via = format!("{policy} (via group `{}`)", m.group);
+                s.risky
+                    .entry(Principal::User(m.user.clone()))
+                    .or_insert(via);
+            }
+        }
+        s
+    }
+
+    fn declared(&self, address: &Address) -> bool {
+        self.desired.resources.contains_key(address)
+    }
+
+    fn ram_deleted(&self, address: &Address) -> bool {
+        self.deleted_ram.contains(address)
+    }
+
+    /// A declared Model Studio workspace owns this live child.
+    fn workspace_owns(&self, workspace: &str) -> bool {
+        self.deleted_workspaces.contains(workspace)
+            || self.declared(&Address::Workspace {
+                name: workspace.to_string(),
+            })
+    }
+
+    /// May msctl delete this live object that is not declared?
+    fn deletable(&self, address: &Address) -> bool {
+        match address {
+            Address::Workspace { name } => self.deleted_workspaces.contains(name.as_str()),
+            Address::ModelPermission { workspace, .. }
+            | Address::ModelLimit { workspace, .. }
+            | Address::Member { workspace, .. }
+            | Address::ApiKey { workspace, .. } => self.workspace_owns(workspace),
+            Address::RamUser { .. }
+            | Address::RamGroup { .. }
+            | Address::RamRole { .. }
+            | Address::RamPolicy { .. } => self.ram_deleted(address),
+            Address::Attachment { principal, policy } => {
+                let owner = principal.ram_address();
+                // A policy or principal about to be deleted must be detached first.
+                self.declared(&owner)
+                    || self.ram_deleted(&owner)
+                    || self.ram_deleted(&Address::RamPolicy {
+                        name: policy.clone(),
+                    })
+            }
+            Address::GroupMember { group, user } => {
+                let group = Address::RamGroup {
+                    name: group.clone(),
+                };
+                self.declared(&group)
+                    || self.ram_deleted(&group)
+                    || self.ram_deleted(&Address::RamUser { name: user.clone() })
+            }
+            Address::PaiWorkspace { name } => self.deleted_pai.contains(name.as_str()),
+            Address::PaiMember { workspace, .. } => {
+                self.deleted_pai.contains(workspace.as_str())
+                    || self.declared(&Address::PaiWorkspace {
+                        name: workspace.clone(),
+                    })
+            }
+        }
+    }
+
+    /// The replaced container this address lives in, if any: it is recreated with it.
+    fn replaced_container(&self, address: &Address) -> Option<Address> {
+        match address {
+            Address::Workspace { .. } => None,
+            Address::PaiMember { workspace, .. } => self
+                .replaced_pai
+                .contains(workspace.as_str())
+                .then(|| Address::PaiWorkspace {
+                    name: workspace.clone(),
+                }),
+            other => other
+                .workspace()
+                .filter(|w| self.replaced_workspaces.contains(w))
+                .map(|w| Address::Workspace {
+                    name: w.to_string(),
+                }),
+        }
+    }
+
+    fn region_note(&self, workspace: &str) -> String {
+        match self.workspace_regions.get(workspace) {
+            Some(region) => format!(" (region {region})"),
+            None => String::new(),
+        }
+    }
+}
+
+fn immutable_changed(want: &Resource, have: &Resource) -> bool {
+    compare(want, have).iter().any(|c| c.forces_replacement)
+}
+
+/// The attributes that differ between two resources of the same kind.
+fn compare(want: &Resource, have: &Resource) -> Vec<AttributeChange> {
+    let want = want.attributes();
+    let have = have.attributes();
+    assert_eq!(
+        want.len(),
+        have.len(),
+        "resources at one address have the same kind, hence the same attributes"
+    );
+    want.into_iter()
+        .zip(have)
+        .filter(|(w, h)| {
+            if w.document {
+                !documents_equal(&w.value, &h.value)
+            } else {
+                w.value != h.value
+            }
+        })
+        .map(|(w, h)| AttributeChange {
+            name: w.name.to_string(),
+            before: h.value,
+            after: w.value,
+            forces_replacement: w.immutable,
+            document: w.document,
+        })
+        .collect()
+}
+
+/// Every attribute, from nothing (create) or to nothing (delete).
+fn all_attributes(resource: &Resource, creating: bool) -> Vec<AttributeChange> {
+    resource
+        .attributes()
+        .into_iter()
+        .map(|a| {
+            let (before, after) = if creating {
+                (Value::Null, a.value)
+            } else {
+                (a.value, Value::Null)
+            };
+            AttributeChange {
+                name: a.name.to_string(),
+                before,
+                after,
+                forces_replacement: false,
+                document: a.document,
+            }
+        })
+        .collect()
+}
+
+struct Differ<'a> {
+    scope: Scope<'a>,
+    options: &'a DiffOptions,
+    caps: &'a Capabilities,
+    out: Diff,
+}
+
+impl Differ<'_> {
+    fn both(&mut self, address: &Address, want: &Resource, have: &Resource) {
+        self.out.managed_live += 1;
+        if let (Resource::Workspace(w), Resource::Workspace(h)) = (want, have)
+            && (w.default || h.default)
+        {
+            if w != h {
+                self.out.warnings.push(format!(
+                    "workspace `{}` is declared with region `{}`, default = {}, but live it has region `{}`, default = {}: msctl never creates, replaces or deletes a default workspace; fix the config",
+                    w.name, w.region, w.default, h.region, h.default
+                ));
+            }
+            return;
+        }
+        let attributes = compare(want, have);
+        let action = if let Some(container) = self.scope.replaced_container(address) {
+            // The platform refuses to delete a non-empty workspace: what is inside goes first
+            // and comes back after, even when it did not change.
+            let mut change =
+                self.change(address, Action::Replace, Some(have), Some(want), attributes);
+            change
+                .warnings
+                .insert(0, format!("recreated because `{container}` is replaced"));
+            self.push(change);
+            return;
+        } else if attributes.is_empty() {
+            return;
+        } else if attributes.iter().any(|a| a.forces_replacement) {
+            Action::Replace
+        } else {
+            Action::Update
+        };
+        let change = self.change(address, action, Some(have), Some(want), attributes);
+        self.push(change);
+    }
+
+    fn create(&mut self, address: &Address, want: &Resource) {
+        if let Resource::Workspace(w) = want
+            && w.default
+        {
+            self.out.warnings.push(format!(
+                "default workspace `{}` (region {}) is declared but missing live: msctl never creates default workspaces (the platform makes one when Model Studio is activated in a region); activate Model Studio in {} — until then the changes inside it will fail",
+                w.name, w.region, w.region
+            ));
+            return;
+        }
+        let change = self.change(
+            address,
+            Action::Create,
+            None,
+            Some(want),
+            all_attributes(want, true),
+        );
+        self.push(change);
+    }
+
+    fn live_only(&mut self, address: &Address, have: &Resource) {
+        if self.scope.deletable(address) {
+            self.out.managed_live += 1;
+            let change = self.change(
+                address,
+                Action::Delete,
+                Some(have),
+                None,
+                all_attributes(have, false),
+            );
+            self.push(change);
+        } else if let Some(u) = self.unmanaged(address, have) {
+            self.out.unmanaged.push(u);
+        }
+    }
+
+    fn unmanaged(&self, address: &Address, have: &Resource) -> Option<Unmanaged> {
+        const RAM_NOTE: &str =
+            "not declared; RAM objects are managed only when declared (`--prune-ram` deletes them)";
+        let (note, governed) = match have {
+            Resource::Workspace(w) if w.default => (
+                format!(
+                    "default workspace of {}, not declared; msctl leaves it and everything in it alone",
+                    w.region
+                ),
+                false,
+            ),
+            Resource::Workspace(w) => {
+                let governed = self.scope.regions.contains(w.region.as_str());
+                let why = if governed {
+                    "; it is in a region msctl governs: created outside msctl?"
+                } else {
+                    ""
+                };
+                (
+                    format!(
+                        "not declared; msctl leaves it and its members, models, limits and keys alone{why}"
+                    ),
+                    governed,
+                )
+            }
+            Resource::RamUser(_) | Resource::RamGroup(_) | Resource::RamRole(_) => {
+                let principal = match address {
+                    Address::RamUser { name } => Principal::User(name.clone()),
+                    Address::RamGroup { name } => Principal::Group(name.clone()),
+                    Address::RamRole { name } => Principal::Role(name.clone()),
+                    _ => unreachable!("the resource kind matches its address kind"),
+                };
+                match self.scope.risky.get(&principal) {
+                    Some(policy) => (format!("{RAM_NOTE}; it holds `{policy}`"), true),
+                    None => (RAM_NOTE.to_string(), false),
+                }
+            }
+            Resource::RamPolicy(_) => (RAM_NOTE.to_string(), false),
+            Resource::Attachment(a) => {
+                let governed = policy_risk(&a.policy).is_some();
+                let why = if governed {
+                    "; a Model Studio, RAM-admin or billing policy granted outside msctl?"
+                } else {
+                    ""
+                };
+                (
+                    format!("attached to {}, which is not declared{why}", a.principal),
+                    governed,
+                )
+            }
+            Resource::GroupMember(m) => {
+                let risky = self.scope.risky.get(&Principal::Group(m.group.clone()));
+                let why = match risky {
+                    Some(policy) => format!("; the group holds `{policy}`"),
+                    None => String::new(),
+                };
+                (
+                    format!("member of group `{}`, which is not declared{why}", m.group),
+                    risky.is_some(),
+                )
+            }
+            Resource::PaiWorkspace(w) => (
+                "not declared; msctl leaves it and its members alone".to_string(),
+                self.scope.pai_regions.contains(w.region.as_str()),
+            ),
+            // Inside an undeclared workspace: the workspace itself is listed.
+            Resource::ModelPermission(_)
+            | Resource::ModelLimit(_)
+            | Resource::Member(_)
+            | Resource::ApiKey(_)
+            | Resource::PaiMember(_) => return None,
+        };
+        Some(Unmanaged {
+            address: address.clone(),
+            note,
+            governed,
+        })
+    }
+
+    fn push(&mut self, change: Change) {
+        self.out.changes.push(change);
+    }
+
+    fn change(
+        &self,
+        address: &Address,
+        action: Action,
+        before: Option<&Resource>,
+        after: Option<&Resource>,
+        attributes: Vec<AttributeChange>,
+    ) -> Change {
+        let mut change = Change {
+            address: address.clone(),
+            action,
+            before: before.cloned(),
+            after: after.cloned(),
+            attributes,
+            depends_on: Vec::new(),
+            destroy_depends_on: Vec::new(),
+            warnings: Vec::new(),
+            manual: None,
+        };
+        change.warnings = self.warnings(&change);
+        change.manual = self.manual(&change);
+        change
+    }
+
+    /// Risks from the platform's documented behaviour (domain.md), worded for a reviewer.
+    fn warnings(&self, change: &Change) -> Vec<String> {
+        let mut out = Vec::new();
+        let deletes = matches!(change.action, Action::Delete | Action::Replace);
+        let creates = matches!(change.action, Action::Create | Action::Replace);
+        let resource = change.after.as_ref().or(change.before.as_ref());
+        match resource {
+            Some(Resource::Member(m)) if change.action == Action::Delete => out.push(format!(
+                "removes all access of {} in workspace `{}` and disables their API keys there (re-adding them restores the keys)",
+                m.principal, m.workspace
+            )),
+            Some(Resource::RamUser(u)) if change.action == Action::Delete => out.push(format!(
+                "deleting RAM user `{}` disables their API keys for good, in every workspace",
+                u.name
+            )),
+            Some(Resource::ApiKey(k)) => {
+                if deletes {
+                    out.push(format!(
+                        "deleting API key `{}` is unrecoverable: clients using it stop working{}",
+                        k.name,
+                        if creates {
+                            "; the new key has a new secret"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                if creates && self.scope.default_workspaces.contains(k.workspace.as_str()) {
+                    out.push(
+                        "a key in the default workspace can call every model: sharing it with sub-workspace users bypasses their model authorization"
+                            .to_string(),
+                    );
+                }
+            }
+            Some(Resource::Attachment(a)) if creates => {
+                if let Some(PolicyRisk::Warn(text)) = policy_risk(&a.policy) {
+                    out.push(format!("`{}` {text} ({})", a.policy, a.principal));
+                }
+            }
+            Some(Resource::Workspace(w)) if change.action == Action::Replace => out.push(format!(
+                "replacing workspace `{}` destroys its API keys (for good), model permissions and limits and removes its members; Model Studio cannot move or rename a workspace",
+                w.name
+            )),
+            Some(Resource::Workspace(w)) if change.action == Action::Delete => out.push(format!(
+                "deleting workspace `{}` destroys its API keys (for good), model permissions and limits; the console could not delete workspaces (2025 docs) and the API refuses while keys remain",
+                w.name
+            )),
+            Some(Resource::PaiWorkspace(w)) if deletes => out.push(format!(
+                "{} PAI workspace `{}` destroys what it holds (LangStudio flows, jobs, datasets)",
+                if creates { "replacing" } else { "deleting" },
+                w.name
+            )),
+            _ => {}
+        }
+        out
+    }
+
+    /// The console steps for a change the backend cannot make through its API.
+    fn manual(&self, change: &Change) -> Option<ManualStep> {
+        let ack = format!(" Then record it with `msctl ack {}`.", change.address);
+        match (&change.before, &change.after) {
+            (before, after @ Some(Resource::Member(_)))
+            | (before @ Some(Resource::Member(_)), after)
+                if !self.caps.has(Capability::WorkspaceMembers) =>
+            {
+                fn as_member(r: &Option<Resource>) -> Option<&Member> {
+                    match r {
+                        Some(Resource::Member(m)) => Some(m),
+                        _ => None,
+                    }
+                }
+                let text =
+                    self.member_instructions(change.action, as_member(before), as_member(after));
+                Some(ManualStep {
+                    instructions: text + &ack,
+                })
+            }
+            (_, Some(Resource::ApiKey(k)))
+                if matches!(change.action, Action::Create | Action::Replace)
+                    && !self.caps.has(Capability::ApiKeyOwner)
+                    && self.options.caller.as_deref() != Some(k.owner.as_str()) =>
+            {
+                Some(ManualStep {
+                    instructions: self.api_key_instructions(change.action, k) + &ack,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn member_instructions(
+        &self,
+        action: Action,
+        before: Option<&Member>,
+        after: Option<&Member>,
+    ) -> String {
+        let m = after
+            .or(before)
+            .unwrap_or_else(|| unreachable!("a member change has a before or an after"));
+        let who = match &m.principal {
+            Principal::User(n) => format!("RAM user `{n}`"),
+            Principal::Group(n) => format!("RAM group `{n}`"),
+            Principal::Role(n) => format!("RAM role `{n}`"),
+        };
+        let ws = &m.workspace;
+        let region = self.scope.region_note(ws);
+        match (action, before, after) {
+            (Action::Delete, _, _) => format!(
+                "In the Model Studio console{region}, signed in as the Alibaba Cloud account (only it sees Delete): switch to workspace `{ws}` (workspace switcher, lower left) > Permissions: find {who}, click Delete and confirm."
+            ),
+            (Action::Update, Some(b), Some(a)) => {
+                let (was, now) = (page_set(b), page_set(a));
+                let grant: Vec<&str> = now.difference(&was).copied().collect();
+                let revoke: Vec<&str> = was.difference(&now).copied().collect();
+                let mut text = format!(
+                    "In the Model Studio console{region}: switch to workspace `{ws}` (workspace switcher, lower left) > Permissions: find {who} > Permissions > Page Permissions > Edit:"
+                );
+                if !grant.is_empty() {
+                    let _ = write!(text, " check {};", grant.join(", "));
+                }
+                if !revoke.is_empty() {
+                    let _ = write!(text, " uncheck {};", revoke.join(", "));
+                }
+                text.push_str(" click Confirm.");
+                text
+            }
+            _ => {
+                let pages = page_set(m);
+                let pages = if pages.is_empty() {
+                    "none (read-only access to the workspace's pages)".to_string()
+                } else {
+                    pages.into_iter().collect::<Vec<_>>().join(", ")
+                };
+                format!(
+                    "In the Model Studio console{region}, System Administration > Accounts: add {who} if absent (Add User, type RAM User). Then, in the users list, {who} > Permissions > Permission +: workspace `{ws}`, pages: {pages}; click Complete."
+                )
+            }
+        }
+    }
+
+    fn api_key_instructions(&self, action: Action, k: &ApiKey) -> String {
+        let region = self.scope.region_note(&k.workspace);
+        let mut text = format!(
+            "The API creates keys only for the caller. In the Model Studio console{region}, workspace `{}` > Key Management: ",
+            k.workspace
+        );
+        if action == Action::Replace {
+            text.push_str("delete the current key, then ");
+        }
+        let _ = write!(
+            text,
+            "create an API key with owner account RAM user `{}` and description `{}`",
+            k.owner, k.description
+        );
+        if let Some(models) = &k.models {
+            let models: Vec<&str> = models.iter().map(String::as_str).collect();
+            let _ = write!(text, ", models: {}", models.join(", "));
+        }
+        if !k.ip_allow.is_empty() {
+            let ips: Vec<&str> = k.ip_allow.iter().map(String::as_str).collect();
+            let _ = write!(text, ", IP allow-list: {}", ips.join(", "));
+        }
+        if !k.enabled {
+            text.push_str(", then disable it");
+        }
+        text.push('.');
+        text
+    }
+}
+
+/// A member's page permissions as the console lists them, `Administrator` included.
+fn page_set(m: &Member) -> BTreeSet<&str> {
+    let mut pages: BTreeSet<&str> = m.pages.iter().map(String::as_str).collect();
+    if m.administrator {
+        pages.insert("Administrator");
+    }
+    pages
+}
+
+#[cfg(test)]
+mod tests;
