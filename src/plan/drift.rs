@@ -152,6 +152,7 @@ mod tests {
                 document: false,
             }],
             depends_on: vec![],
+            destroy_depends_on: vec![],
             warnings: vec![],
             manual: None,
         }

@@ -67,6 +67,7 @@ pub(crate) fn change(action: Action, before: Option<Resource>, after: Option<Res
         after,
         attributes,
         depends_on: vec![],
+        destroy_depends_on: vec![],
         warnings: vec![],
         manual: None,
     }
