@@ -380,6 +380,7 @@ pub struct FakeBackend {
     pub calls: AtomicUsize,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
+    pub ledger: Mutex<crate::backend::Ledger>,
 }
 
 impl FakeBackend {
@@ -458,6 +459,15 @@ impl Backend for FakeBackend {
         Ok(self.snapshot())
     }
 
+    fn load_ledger(&self) -> Result<crate::backend::Ledger, BackendError> {
+        Ok(self.ledger.lock().unwrap().clone())
+    }
+
+    fn save_ledger(&self, ledger: &crate::backend::Ledger) -> Result<(), BackendError> {
+        *self.ledger.lock().unwrap() = ledger.clone();
+        Ok(())
+    }
+
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -497,6 +507,7 @@ pub fn plan_of(changes: Vec<Change>) -> Plan {
         warnings: Vec::new(),
         live_fingerprint: String::new(),
         api_calls: 0,
+        managed_live: 0,
     }
 }
 

@@ -336,6 +336,12 @@ fn a_panicking_backend_fails_the_change_instead_of_hanging() {
         fn read(&self, _: &crate::backend::ReadScope) -> Result<State, BackendError> {
             Ok(State::default())
         }
+        fn load_ledger(&self) -> Result<crate::backend::Ledger, BackendError> {
+            Ok(Default::default())
+        }
+        fn save_ledger(&self, _: &crate::backend::Ledger) -> Result<(), BackendError> {
+            Ok(())
+        }
         fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
             if operation.resource().address() == user("a").address() {
                 panic!("injected panic");

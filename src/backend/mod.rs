@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{Resource, State};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, Resource, State};
 
 pub mod local;
 
@@ -93,6 +95,31 @@ pub enum BackendError {
     Invalid(String),
 }
 
+/// msctl's own records beside the live state (design-notes §1): what it owns, and what it last
+/// applied. Kept by the backend so that every run against the same live state sees the same
+/// ledger (the local database; git notes for the cloud, later).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Addresses msctl applied and still manages: when their declaration disappears from the
+    /// config, the plan deletes them (instead of listing them as unmanaged).
+    pub owned: BTreeSet<Address>,
+    /// The last successful or partial apply.
+    pub last_apply: Option<AppliedRecord>,
+}
+
+/// One apply, as recorded in the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedRecord {
+    /// The git commit of the config that was applied, when known.
+    pub commit: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    /// The summary line of the apply (`Apply complete: 5 applied, ...`).
+    pub summary: String,
+    pub applied: usize,
+    pub failed: usize,
+}
+
 /// A source of live state and a sink for changes.
 pub trait Backend: Send + Sync {
     /// The backend's name as used by `--backend`.
@@ -105,4 +132,10 @@ pub trait Backend: Send + Sync {
 
     /// Carries out one operation atomically: it is applied completely or not at all.
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError>;
+
+    /// Reads msctl's ledger (empty when none was written yet).
+    fn load_ledger(&self) -> Result<Ledger, BackendError>;
+
+    /// Replaces msctl's ledger.
+    fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError>;
 }

@@ -17,7 +17,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Action, AttributeChange, Change, ManualStep, Unmanaged};
 use crate::backend::{Capabilities, Capability};
@@ -86,47 +86,10 @@ pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabil
     differ.out
 }
 
-/// Semantic equality of two policy documents (see [`canonical`]).
+/// Semantic equality of two policy documents (see [`crate::policy::canonical`]): the platform
+/// may return `"RAM": "x"` where `["x"]` was sent, reorder keys, or stringify booleans.
 pub fn documents_equal(a: &Value, b: &Value) -> bool {
-    canonical(a) == canonical(b)
-}
-
-/// The canonical form of a RAM policy document, so that documents the platform rewrites compare
-/// equal to what was sent: object keys sorted, every list sorted and de-duplicated, and a
-/// one-element list the same as its element (`"Action": "x"` = `"Action": ["x"]`, a lone
-/// statement = a one-statement list). Every list in a policy document is a set, so sorting is
-/// sound. Action values keep their case, although the platform matches them case-insensitively:
-/// a case change is shown rather than hidden.
-// TODO(lead): use policy::canonical — swap the body of this one function.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let mut out = Map::with_capacity(entries.len());
-            for (k, v) in entries {
-                out.insert(k.clone(), canonical(v));
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => {
-            let mut keyed: Vec<(String, Value)> = items
-                .iter()
-                .map(|v| {
-                    let c = canonical(v);
-                    (c.to_string(), c)
-                })
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            keyed.dedup_by(|a, b| a.0 == b.0);
-            if keyed.len() == 1 {
-                keyed.pop().map(|(_, v)| v).unwrap_or(Value::Null)
-            } else {
-                Value::Array(keyed.into_iter().map(|(_, v)| v).collect())
-            }
-        }
-        other => other.clone(),
-    }
+    crate::policy::canonical(a) == crate::policy::canonical(b)
 }
 
 /// How a system policy name matters to Model Studio access control.
@@ -138,37 +101,15 @@ enum PolicyRisk {
     Warn(&'static str),
 }
 
-/// Classifies a policy by name.
-// TODO(lead): use policy::system_policy_risk once the policy module lands.
+/// Classifies a system policy by name.
 fn policy_risk(policy: &str) -> Option<PolicyRisk> {
-    let warn = match policy {
-        "AdministratorAccess" => Some("grants full administrator access to the whole account"),
-        "AliyunBailianFullAccess" | "AliyunModelStudioFullAccess" => Some(
-            "makes the principal a Model Studio super administrator: every workspace, user, rate limit and API key",
-        ),
-        "AliyunRAMReadOnlyAccess" => None,
-        p if p.starts_with("AliyunRAM") => {
-            Some("grants RAM administration: the holder can grant any permission, itself included")
+    use crate::policy::Risk;
+    match crate::policy::system_policy_risk(policy)? {
+        risk @ (Risk::SuperAdmin | Risk::RamAdmin | Risk::Billing) => {
+            Some(PolicyRisk::Warn(risk.describe()))
         }
-        p if p.starts_with("AliyunBSS") => {
-            Some("grants account-wide billing access (bills or purchases), beyond any workspace")
-        }
-        _ => None,
-    };
-    if let Some(text) = warn {
-        return Some(PolicyRisk::Warn(text));
+        Risk::ModelStudioManagement | Risk::Data => Some(PolicyRisk::Governed),
     }
-    const GOVERNED: [&str; 5] = [
-        "AliyunBailian",
-        "AliyunModelStudio",
-        "AliyunRAM",
-        "AliyunBSS",
-        "AdministratorAccess",
-    ];
-    GOVERNED
-        .iter()
-        .any(|p| policy.starts_with(p))
-        .then_some(PolicyRisk::Governed)
 }
 
 /// Who owns what, computed once from both states so each address is decided by map lookups.

@@ -170,6 +170,7 @@ mod tests {
             warnings: vec![],
             live_fingerprint: String::new(),
             api_calls: 0,
+            managed_live: 0,
         }
     }
 

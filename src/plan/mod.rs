@@ -136,6 +136,9 @@ pub struct Plan {
     pub live_fingerprint: String,
     /// API calls the backend made to read live state (0 for the local backend).
     pub api_calls: u64,
+    /// Live objects msctl manages, for the safety rail on the share of objects a plan changes.
+    #[serde(default)]
+    pub managed_live: usize,
 }
 
 impl Plan {

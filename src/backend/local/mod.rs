@@ -13,7 +13,9 @@ use std::time::Duration;
 pub use store::Store;
 use store::{ApiKeyChange, LimitSpec, MemberSpec, ModelGrant, NewApiKey, WriteMode};
 
-use crate::backend::{Backend, BackendError, Capabilities, Operation, ReadScope};
+use crate::backend::{
+    AppliedRecord, Backend, BackendError, Capabilities, Ledger, Operation, ReadScope,
+};
 use crate::model::{Resource, State};
 
 /// The local backend: a [`Store`] behind a lock, so one backend value can serve many threads.
@@ -60,6 +62,9 @@ impl LocalBackend {
     }
 }
 
+/// Meta key holding the addresses msctl owns (JSON list).
+const OWNED_KEY: &str = "msctl.owned";
+
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
@@ -71,6 +76,48 @@ impl Backend for LocalBackend {
 
     fn read(&self, scope: &ReadScope) -> Result<State, BackendError> {
         self.store().snapshot(scope)
+    }
+
+    fn load_ledger(&self) -> Result<Ledger, BackendError> {
+        let store = self.store();
+        let owned = match store.meta(OWNED_KEY)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                BackendError::Invalid(format!(
+                    "failed to read msctl's ledger in `{}`: {e}",
+                    store.path()
+                ))
+            })?,
+            None => Default::default(),
+        };
+        let last_apply = match store.last_apply()? {
+            // Records are written by `save_ledger` below; one that does not parse is reported.
+            Some(record) => Some(serde_json::from_str(&record.summary_json).map_err(|e| {
+                BackendError::Invalid(format!(
+                    "failed to read the last apply record in `{}`: {e}",
+                    store.path()
+                ))
+            })?),
+            None => None,
+        };
+        Ok(Ledger { owned, last_apply })
+    }
+
+    fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError> {
+        let mut store = self.store();
+        let owned = serde_json::to_string(&ledger.owned).expect("addresses serialise");
+        store.set_meta(OWNED_KEY, &owned)?;
+        if let Some(record) = &ledger.last_apply
+            && store
+                .last_apply()?
+                .and_then(|r| serde_json::from_str::<AppliedRecord>(&r.summary_json).ok())
+                .as_ref()
+                != Some(record)
+        {
+            let json = serde_json::to_string(record).expect("apply record serialises");
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(record.time);
+            store.record_apply(record.commit.as_deref(), &json, time)?;
+        }
+        Ok(())
     }
 
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {

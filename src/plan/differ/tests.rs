@@ -109,11 +109,11 @@ fn policy_documents_equal_semantically_are_no_change() {
     desired.insert(role(
         "ops",
         json!({
-            "Statement": {
+            "Statement": [{
                 "Principal": {"RAM": "acs:ram::1234:root"},
                 "Effect": "Allow",
                 "Action": ["sts:AssumeRole", "sts:AssumeRole"],
-            },
+            }],
             "Version": "1",
         }),
     ));
@@ -137,10 +137,11 @@ fn documents_equal_is_order_and_shape_insensitive_only() {
         {"Effect": "Allow", "Action": ["oss:Get*", "oss:List*"], "Resource": "*",
          "Condition": {"StringEquals": {"oss:BucketTag/Product": "PaiLangStudio"}}},
         {"Effect": "Deny", "Action": "ram:*", "Resource": "*"}]});
+    // Statement order is kept (policy::canonical); everything inside a statement is a set.
     let b = json!({"Statement": [
-        {"Resource": "*", "Action": "ram:*", "Effect": "Deny"},
         {"Condition": {"StringEquals": {"oss:BucketTag/Product": ["PaiLangStudio"]}},
-         "Resource": ["*"], "Action": ["oss:List*", "oss:Get*", "oss:List*"], "Effect": "Allow"}],
+         "Resource": ["*"], "Action": ["oss:List*", "oss:Get*", "oss:List*"], "Effect": "Allow"},
+        {"Resource": "*", "Action": "ram:*", "Effect": "Deny"}],
         "Version": "1"});
     assert!(documents_equal(&a, &b));
     let c = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*", "Resource": "*"}]});
