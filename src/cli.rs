@@ -67,6 +67,49 @@ pub enum Format {
 pub enum Command {
     /// Check the config: every problem at once, with file:line:column.
     Validate(ValidateArgs),
+    /// Show what apply would change (create, update, replace, delete), in dependency order.
+    Plan(PlanArgs),
+    /// Apply the changes (asks for `yes` on a terminal), or apply a saved plan file exactly.
+    Apply(ApplyArgs),
+    /// Report how live state differs from the config (exit 2 when it does).
+    Drift,
+    /// Print the plan's dependency graph as Graphviz DOT.
+    Graph,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan to FILE, for `msctl apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Allow deleting workspaces and RAM users.
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Independent changes applied at once.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+    /// Allow deleting workspaces and RAM users.
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
+    #[arg(long)]
+    pub force: bool,
+    /// A plan saved by `msctl plan --out FILE`: applied exactly, if live state has not moved.
+    #[arg(value_name = "FILE")]
+    pub plan_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,10 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod apply;
+pub mod drift;
+pub mod graph;
+pub mod plan;
+pub mod session;
 pub mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -11,6 +16,10 @@ use crate::config::{self, Loaded};
 pub fn run(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Validate(args) => validate::run(cli, args),
+        Command::Plan(args) => plan::run(cli, args),
+        Command::Apply(args) => apply::run(cli, args),
+        Command::Drift => drift::run(cli),
+        Command::Graph => graph::run(cli),
     }
 }
 

@@ -435,8 +435,7 @@ impl Differ<'_> {
     }
 
     fn unmanaged(&self, address: &Address, have: &Resource) -> Option<Unmanaged> {
-        const RAM_NOTE: &str =
-            "not declared; RAM objects are managed only when declared (`--prune-ram` deletes them)";
+        const RAM_NOTE: &str = "not declared; RAM objects are managed only when declared (`safety.prune_ram = true` in msctl.toml deletes them)";
         let (note, governed) = match have {
             Resource::Workspace(w) if w.default => (
                 format!(

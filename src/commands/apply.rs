@@ -1,0 +1,169 @@
+//! `msctl apply`: plan (or load a saved plan), confirm, execute in dependency order.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::sync::Mutex;
+
+use super::plan::{load_saved, print_plan, refusals};
+use super::session::{Session, Start, fingerprint};
+use crate::apply::{self, Event};
+use crate::backend::AppliedRecord;
+use crate::cli::{ApplyArgs, Cli};
+use crate::exit_code;
+
+pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
+    let Start::Ready(session) = Session::start(cli)? else {
+        return Ok(exit_code::ERROR);
+    };
+    let live = session.read_live()?;
+    let plan = match &args.plan_file {
+        Some(path) => {
+            let saved = load_saved(path)?;
+            if saved.backend != session.backend.name() {
+                anyhow::bail!(
+                    "plan file `{}` was made for the {} backend, not {}",
+                    path.display(),
+                    saved.backend,
+                    session.backend.name()
+                );
+            }
+            if saved.live_fingerprint != fingerprint(&live) {
+                anyhow::bail!(
+                    "the live state changed since plan file `{}` was made; refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
+                    path.display(),
+                    path.display()
+                );
+            }
+            saved
+        }
+        None => session.plan(cli, &live)?,
+    };
+    print_plan(cli, &plan)?;
+    let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
+    if !refused.is_empty() {
+        for r in &refused {
+            eprintln!("error: {r}");
+        }
+        return Ok(exit_code::ERROR);
+    }
+    if plan.is_empty() {
+        return Ok(exit_code::SUCCESS);
+    }
+    // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
+    if args.plan_file.is_none() && !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: refusing to apply without approval: no terminal to ask on\nhint: pass --auto-approve in pipelines, or apply a reviewed plan file"
+            );
+            return Ok(exit_code::ERROR);
+        }
+        eprint!("\nDo you want to apply these changes? Only `yes` is accepted: ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            eprintln!("Apply cancelled.");
+            return Ok(exit_code::ERROR);
+        }
+    }
+    let total = plan.changes.len();
+    let done = Mutex::new(0usize);
+    let progress = std::io::stderr().is_terminal();
+    let report = apply::execute(
+        &plan,
+        session.backend.as_ref(),
+        args.parallelism.max(1),
+        &|event| {
+            let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+            match &event {
+                Event::Succeeded { address, action } => {
+                    *done += 1;
+                    eprintln!(
+                        "{} {address}: {}{}",
+                        action.symbol(),
+                        past(*action),
+                        counter(progress, *done, total)
+                    );
+                }
+                Event::Failed {
+                    address,
+                    action,
+                    error,
+                } => {
+                    *done += 1;
+                    eprintln!(
+                        "{} {address}: failed: {error}{}",
+                        action.symbol(),
+                        counter(progress, *done, total)
+                    );
+                }
+                Event::Skipped { address, because } => {
+                    *done += 1;
+                    eprintln!("{address}: skipped (depends on failed {because})");
+                }
+                Event::Manual { address } => {
+                    *done += 1;
+                    eprintln!("{address}: manual step pending (not applied)");
+                }
+                _ => {}
+            }
+        },
+    );
+    eprintln!("\n{}", report.line());
+    record(&session, &report)?;
+    if report.failed.is_empty() {
+        Ok(exit_code::SUCCESS)
+    } else {
+        eprintln!(
+            "hint: fix the failures and run `msctl apply` again; applied changes are not repeated"
+        );
+        Ok(exit_code::ERROR)
+    }
+}
+
+fn past(action: crate::plan::Action) -> &'static str {
+    use crate::plan::Action;
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Replace => "replaced",
+        Action::Delete => "deleted",
+    }
+}
+
+/// Records the apply in the backend's ledger: what msctl now owns (every declared or previously
+/// owned address that exists live), and the apply itself.
+fn record(session: &Session, report: &apply::ApplyReport) -> anyhow::Result<()> {
+    let live = session.read_live()?;
+    let mut ledger = session.backend.load_ledger()?;
+    let owned = ledger
+        .owned
+        .iter()
+        .chain(session.config.desired.resources.keys())
+        .filter(|a| live.resources.contains_key(a))
+        .cloned()
+        .collect();
+    ledger.owned = owned;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    ledger.last_apply = Some(AppliedRecord {
+        commit: None,
+        time,
+        summary: report.line(),
+        applied: report.applied.len(),
+        failed: report.failed.len(),
+    });
+    session
+        .backend
+        .save_ledger(&ledger)
+        .map_err(|e| anyhow::anyhow!("failed to record the apply in msctl's ledger: {e}"))
+}
+
+fn counter(show: bool, done: usize, total: usize) -> String {
+    if show {
+        format!(" [{done}/{total}]")
+    } else {
+        String::new()
+    }
+}

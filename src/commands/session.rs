@@ -1,0 +1,167 @@
+//! What plan, apply, drift and graph share: load the config, open the backend, read live state,
+//! compute the plan. Preview and apply use this one path, so the plan shows exactly what apply does.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+
+use crate::backend::local::LocalBackend;
+use crate::backend::{Backend, ReadScope};
+use crate::cli::{BackendArg, Cli};
+use crate::config::{BackendKind, Config};
+use crate::exit_code;
+use crate::model::{Resource, State};
+use crate::plan::{self, FORMAT_VERSION, Plan, Source, Summary};
+
+/// A loaded config and an open backend.
+pub struct Session {
+    pub config: Config,
+    pub backend: Box<dyn Backend>,
+}
+
+/// Why a session could not start: diagnostics were already printed (exit 1), or another error.
+pub enum Start {
+    Ready(Box<Session>),
+    Invalid,
+}
+
+impl Session {
+    pub fn start(cli: &Cli) -> anyhow::Result<Start> {
+        let loaded = super::load_config(cli)?;
+        let has_errors = super::report_diagnostics(&loaded);
+        let Some(config) = loaded.config else {
+            debug_assert!(has_errors);
+            eprintln!(
+                "error: the configuration has errors; nothing was planned\nhint: run `msctl validate -C {}` for details",
+                cli.dir.display()
+            );
+            return Ok(Start::Invalid);
+        };
+        let backend = open_backend(cli, &config)?;
+        Ok(Start::Ready(Box::new(Session { config, backend })))
+    }
+
+    /// The scopes the config governs: its workspaces' regions, RAM, its PAI regions.
+    pub fn scope(&self) -> ReadScope {
+        let mut scope = ReadScope {
+            ram: true,
+            ..ReadScope::default()
+        };
+        for r in self.config.desired.resources.values() {
+            match r {
+                Resource::Workspace(w) => {
+                    scope.regions.insert(w.region.clone());
+                }
+                Resource::PaiWorkspace(w) => {
+                    scope.pai_regions.insert(w.region.clone());
+                }
+                _ => {}
+            }
+        }
+        scope
+    }
+
+    pub fn read_live(&self) -> anyhow::Result<State> {
+        self.backend.read(&self.scope()).with_context(|| {
+            format!(
+                "failed to read live state from the {} backend",
+                self.backend.name()
+            )
+        })
+    }
+
+    /// Computes the plan against the current live state.
+    pub fn plan(&self, cli: &Cli, live: &State) -> anyhow::Result<Plan> {
+        let ledger = self.backend.load_ledger().with_context(|| {
+            format!(
+                "failed to read msctl's ledger from the {} backend",
+                self.backend.name()
+            )
+        })?;
+        let options = plan::DiffOptions {
+            prune_ram: self.config.settings.prune_ram,
+            owned: ledger.owned,
+            caller: None,
+        };
+        let mut diff = plan::diff(
+            &self.config.desired,
+            live,
+            &options,
+            &self.backend.capabilities(),
+        );
+        crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let changes = diff.changes;
+        let summary = Summary::of(&changes);
+        Ok(Plan {
+            format_version: FORMAT_VERSION.to_string(),
+            msctl_version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: self.backend.name().to_string(),
+            source: Source {
+                config_dir: cli.dir.display().to_string(),
+                commit: None,
+                dirty: false,
+            },
+            changes,
+            unmanaged: diff.unmanaged,
+            warnings: diff.warnings,
+            summary,
+            live_fingerprint: fingerprint(live),
+            api_calls: 0,
+            managed_live: diff.managed_live,
+        })
+    }
+}
+
+/// SHA-256 of the live state: a saved plan applies only to the state it was computed from.
+pub fn fingerprint(live: &State) -> String {
+    let bytes = serde_json::to_vec(live).expect("live state serialises");
+    hex(&Sha256::digest(bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn open_backend(cli: &Cli, config: &Config) -> anyhow::Result<Box<dyn Backend>> {
+    let kind = match cli.backend {
+        Some(BackendArg::Local) => BackendKind::Local,
+        Some(BackendArg::Aliyun) => BackendKind::Aliyun,
+        None => config.settings.backend,
+    };
+    match kind {
+        BackendKind::Local => {
+            let path = state_path(cli, config);
+            let backend = LocalBackend::open(&path).with_context(|| {
+                format!(
+                    "failed to open the local state database `{}`",
+                    path.display()
+                )
+            })?;
+            Ok(Box::new(backend))
+        }
+        BackendKind::Aliyun => anyhow::bail!(
+            "the aliyun backend is not available in this build yet\nhint: use the embedded backend (`--backend local`, the default)"
+        ),
+    }
+}
+
+/// `--state`, else msctl.toml's `[backend] state` (relative to the config dir), else DIR/.msctl/local.db.
+pub fn state_path(cli: &Cli, config: &Config) -> PathBuf {
+    if let Some(p) = &cli.state {
+        return p.clone();
+    }
+    match &config.settings.state {
+        Some(s) => cli.dir.join(s),
+        None => cli.dir.join(".msctl").join("local.db"),
+    }
+}
+
+/// The exit code of a plan under `--detailed-exitcode`.
+pub fn detailed(plan: &Plan) -> i32 {
+    if plan.is_empty() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::CHANGES
+    }
+}
