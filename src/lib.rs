@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod exit_code;
+pub mod git;
 pub mod graph;
 pub mod model;
 pub mod plan;

@@ -1,0 +1,873 @@
+//! git2 at the edge: config files at any revision, commit ids, dirty trees, blame, and the
+//! ledger kept as git notes on applied commits.
+//!
+//! Everything here reads the object database directly (no checkout, no `git` process), so a
+//! plan can be made from `HEAD~2` while the working tree holds something else. Paths handed to
+//! and returned by this module are relative to the work tree root ("repo paths") unless a
+//! name says otherwise; git paths always use `/`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use git2::{
+    BlameOptions, Commit, ErrorCode, ObjectType, Oid, Repository, Signature, Sort, Status,
+    StatusOptions, Tree,
+};
+use serde::Serialize;
+
+use crate::diagnostic::{ExtraReader, SourceSet};
+
+/// The notes ref msctl keeps its ledger under (design notes §1).
+pub const DEFAULT_NOTES_REF: &str = "refs/notes/msctl";
+
+/// Who signs ledger notes when the repository configures no `user.name`/`user.email`
+/// (typical of CI runners).
+const FALLBACK_NAME: &str = "msctl";
+const FALLBACK_EMAIL: &str = "msctl@localhost";
+
+/// Git's file mode for a symbolic link; its blob holds the link target.
+const MODE_LINK: i32 = 0o120000;
+
+/// How many symbolic links a lookup follows before giving up (a loop, most likely).
+const MAX_LINK_HOPS: usize = 16;
+
+/// Why a git operation failed, in kinds the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// No repository contains the path.
+    #[error(
+        "not a git repository: `{}` (nor any parent folder)\nhint: run msctl inside a clone of the repository holding the config, or `git init` it",
+        path.display()
+    )]
+    NotARepository { path: PathBuf },
+    /// libgit2 refuses a repository owned by another user (CI containers, shared volumes).
+    #[error(
+        "refusing to open the repository at `{}`: it is owned by another user\nhint: if you trust it, run `git config --global --add safe.directory {}`",
+        path.display(),
+        path.display()
+    )]
+    NotOwned { path: PathBuf },
+    /// A bare repository has no work tree to hold a config directory.
+    #[error(
+        "`{}` is a bare repository: it has no work tree holding the config directory\nhint: run msctl in a checkout of the repository",
+        path.display()
+    )]
+    Bare { path: PathBuf },
+    /// A path that does not lie inside the repository's work tree.
+    #[error(
+        "`{}` is outside the work tree `{}`\nhint: pass a path inside the repository",
+        path.display(),
+        workdir.display()
+    )]
+    OutsideWorkTree { path: PathBuf, workdir: PathBuf },
+    /// A repo path that cannot name anything in a tree.
+    #[error("invalid path `{}` in the repository: {reason}", path.display())]
+    InvalidPath { path: PathBuf, reason: &'static str },
+    /// The revision names nothing.
+    #[error("`{rev}` does not exist: {reason}\nhint: {hint}")]
+    RevisionNotFound {
+        rev: String,
+        reason: String,
+        hint: String,
+    },
+    /// An abbreviated id matching several objects.
+    #[error(
+        "`{rev}` is ambiguous: several objects start with it\nhint: write more characters of the commit id"
+    )]
+    AmbiguousRevision { rev: String },
+    /// A range or other spec naming more than one commit.
+    #[error(
+        "`{rev}` is not a single revision\nhint: name one commit: a branch, tag, commit id or `HEAD~N`"
+    )]
+    InvalidRevision { rev: String },
+    /// The revision names a tree or blob, not a commit.
+    #[error(
+        "`{rev}` names a {kind}, not a commit\nhint: name a commit: a branch, tag, commit id or `HEAD~N`"
+    )]
+    NotACommit { rev: String, kind: &'static str },
+    /// The config directory is not a folder at that revision.
+    #[error(
+        "config directory `{path}` does not exist at {at}\nhint: was it added or moved later? `git log --oneline -- {path}` shows its history"
+    )]
+    ConfigDirNotFound { at: String, path: String },
+    /// A config file whose bytes are not UTF-8 text.
+    #[error("failed to read `{path}` at {at}: the file is not valid UTF-8")]
+    NotUtf8 { at: String, path: String },
+    /// A config file that is a symbolic link to nothing in that revision.
+    #[error(
+        "failed to read `{path}` at {at}: it is a symbolic link to `{target}`, which is not a file in that revision"
+    )]
+    BrokenLink {
+        at: String,
+        path: String,
+        target: String,
+    },
+    /// A ledger note that is not text (msctl writes JSON; someone else wrote this one).
+    #[error(
+        "the note on {commit} under `{notes_ref}` is not valid UTF-8\nhint: inspect it with `git notes --ref {notes_ref} show {commit}`"
+    )]
+    InvalidNote { commit: String, notes_ref: String },
+    #[error("failed to read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Any other failure of libgit2 (corrupt objects, locked refs, ...).
+    #[error("failed to {action}: {}", source.message())]
+    Git { action: String, source: git2::Error },
+}
+
+/// Wraps a libgit2 error with what was being done.
+fn git_err(action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+    let action = action.into();
+    move |source| GitError::Git { action, source }
+}
+
+/// When a commit was made: seconds since the epoch and the author's UTC offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CommitTime {
+    pub seconds: i64,
+    pub offset_minutes: i32,
+}
+
+impl fmt::Display for CommitTime {
+    /// `2024-05-01 14:03:00 +0800`, in the author's own offset like `git log`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Saturating: the time comes from repository contents, which may hold anything.
+        let local = self
+            .seconds
+            .saturating_add(i64::from(self.offset_minutes) * 60);
+        let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let sign = if self.offset_minutes < 0 { '-' } else { '+' };
+        let off = self.offset_minutes.unsigned_abs();
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} {sign}{:02}{:02}",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+            off / 60,
+            off % 60
+        )
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm);
+/// spares a date-time dependency for one line of output.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// One commit, as status, drift and the ledger report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitInfo {
+    /// The full hex SHA.
+    pub id: String,
+    /// The shortest unambiguous abbreviation (at least `core.abbrev`, usually 7).
+    pub short: String,
+    /// The first line of the message.
+    pub summary: String,
+    /// The author's name (the email when the name is empty).
+    pub author: String,
+    pub time: CommitTime,
+}
+
+impl CommitInfo {
+    fn of(commit: &Commit<'_>) -> CommitInfo {
+        let id = commit.id().to_string();
+        // short_id consults the object database for uniqueness; the 7-character prefix is a
+        // fine fallback when that fails.
+        let short = commit
+            .as_object()
+            .short_id()
+            .ok()
+            .and_then(|b| b.as_str().ok().map(str::to_owned))
+            .unwrap_or_else(|| id.chars().take(7).collect());
+        let author = commit.author();
+        let mut name = String::from_utf8_lossy(author.name_bytes())
+            .trim()
+            .to_owned();
+        if name.is_empty() {
+            name = String::from_utf8_lossy(author.email_bytes()).into_owned();
+        }
+        let time = author.when();
+        CommitInfo {
+            id,
+            short,
+            summary: commit
+                .summary_bytes()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_default(),
+            author: name,
+            time: CommitTime {
+                seconds: time.seconds(),
+                offset_minutes: time.offset_minutes(),
+            },
+        }
+    }
+}
+
+/// A repository holding a config directory in its work tree.
+pub struct Repo {
+    repo: Repository,
+    /// The work tree root, canonicalised so that other canonical paths can be stripped of it.
+    workdir: PathBuf,
+    /// The config directory relative to `workdir` (empty for the root itself).
+    config_dir: PathBuf,
+}
+
+impl fmt::Debug for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repo")
+            .field("workdir", &self.workdir)
+            .field("config_dir", &self.config_dir)
+            .finish()
+    }
+}
+
+impl Repo {
+    /// Finds the repository containing `config_dir` (a filesystem path); `Ok(None)` when it
+    /// is in none, so callers can fall back to plain files.
+    pub fn discover(config_dir: &Path) -> Result<Option<Repo>, GitError> {
+        let canonical = config_dir.canonicalize().map_err(|source| GitError::Io {
+            path: config_dir.to_path_buf(),
+            source,
+        })?;
+        let repo = match Repository::discover(&canonical) {
+            Ok(repo) => repo,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) if e.code() == ErrorCode::Owner => {
+                return Err(GitError::NotOwned { path: canonical });
+            }
+            Err(e) => {
+                return Err(git_err(format!(
+                    "open the repository containing `{}`",
+                    config_dir.display()
+                ))(e));
+            }
+        };
+        let Some(workdir) = repo.workdir() else {
+            return Err(GitError::Bare {
+                path: repo.path().to_path_buf(),
+            });
+        };
+        let workdir = workdir.canonicalize().map_err(|source| GitError::Io {
+            path: workdir.to_path_buf(),
+            source,
+        })?;
+        let rel = canonical
+            .strip_prefix(&workdir)
+            .map_err(|_| GitError::OutsideWorkTree {
+                path: config_dir.to_path_buf(),
+                workdir: workdir.clone(),
+            })?
+            .to_path_buf();
+        Ok(Some(Repo {
+            repo,
+            workdir,
+            config_dir: rel,
+        }))
+    }
+
+    /// Like [`Repo::discover`], for commands that need git (`--rev`, the notes ledger).
+    pub fn open(config_dir: &Path) -> Result<Repo, GitError> {
+        Repo::discover(config_dir)?.ok_or_else(|| GitError::NotARepository {
+            path: config_dir.to_path_buf(),
+        })
+    }
+
+    /// The work tree root.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// The config directory `discover` was given, relative to the work tree root.
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// Maps a path relative to the config directory (as in a [`SourceSet`] and its
+    /// diagnostics) to a repo path, for [`Repo::blame_line`].
+    pub fn path_in_repo(&self, config_relative: &Path) -> PathBuf {
+        self.config_dir.join(config_relative)
+    }
+
+    /// Maps a filesystem path (absolute, or relative to the current directory) to a repo path.
+    pub fn repo_relative(&self, path: &Path) -> Result<PathBuf, GitError> {
+        let canonical = path.canonicalize().map_err(|source| GitError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        canonical
+            .strip_prefix(&self.workdir)
+            .map(Path::to_path_buf)
+            .map_err(|_| GitError::OutsideWorkTree {
+                path: path.to_path_buf(),
+                workdir: self.workdir.clone(),
+            })
+    }
+
+    // ---- revisions -------------------------------------------------------------------------
+
+    /// The commit checked out, or `None` before the first commit.
+    pub fn head_commit(&self) -> Result<Option<CommitInfo>, GitError> {
+        let head = match self.repo.head() {
+            Ok(head) => head,
+            Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(git_err("read `HEAD`")(e)),
+        };
+        let commit = head.peel_to_commit().map_err(git_err("read `HEAD`"))?;
+        Ok(Some(CommitInfo::of(&commit)))
+    }
+
+    /// Resolves any revision spec naming one commit (branch, tag, SHA, `HEAD~2`).
+    pub fn resolve(&self, rev: &str) -> Result<CommitInfo, GitError> {
+        Ok(CommitInfo::of(&self.commit(rev)?))
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors (as
+    /// `git merge-base --is-ancestor`): is the checkout at or ahead of the last applied commit.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
+        let a = self.commit(ancestor)?.id();
+        let d = self.commit(descendant)?.id();
+        if a == d {
+            return Ok(true);
+        }
+        self.repo.graph_descendant_of(d, a).map_err(git_err(format!(
+            "compare the history of `{ancestor}` and `{descendant}`"
+        )))
+    }
+
+    /// Commits reachable from `to` but not from `from`, newest first (`git log from..to`):
+    /// what has not been applied yet.
+    pub fn commits_between(&self, from: &str, to: &str) -> Result<Vec<CommitInfo>, GitError> {
+        let from_id = self.commit(from)?.id();
+        let to_id = self.commit(to)?.id();
+        let action = format!("list the commits between `{from}` and `{to}`");
+        let mut walk = self.repo.revwalk().map_err(git_err(&action))?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+            .map_err(git_err(&action))?;
+        walk.push(to_id).map_err(git_err(&action))?;
+        walk.hide(from_id).map_err(git_err(&action))?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let oid = oid.map_err(git_err(&action))?;
+            let commit = self.repo.find_commit(oid).map_err(git_err(&action))?;
+            out.push(CommitInfo::of(&commit));
+        }
+        Ok(out)
+    }
+
+    /// The commit a revision spec names, with an error that says what went wrong.
+    fn commit(&self, rev: &str) -> Result<Commit<'_>, GitError> {
+        let object = self
+            .repo
+            .revparse_single(rev)
+            .map_err(|e| self.revision_error(rev, e))?;
+        object.peel_to_commit().map_err(|_| GitError::NotACommit {
+            rev: rev.to_owned(),
+            kind: match object.kind() {
+                Some(ObjectType::Tree) => "tree",
+                Some(ObjectType::Blob) => "file",
+                Some(ObjectType::Tag) => "tag of something else",
+                _ => "non-commit object",
+            },
+        })
+    }
+
+    fn revision_error(&self, rev: &str, e: git2::Error) -> GitError {
+        let rev_owned = rev.to_owned();
+        match e.code() {
+            ErrorCode::Ambiguous => return GitError::AmbiguousRevision { rev: rev_owned },
+            _ if rev.contains("..") => return GitError::InvalidRevision { rev: rev_owned },
+            _ => {}
+        }
+        if self.repo.is_empty().unwrap_or(false) {
+            return GitError::RevisionNotFound {
+                rev: rev_owned,
+                reason: "the repository has no commits yet".into(),
+                hint: "commit the config first: msctl reads it from a revision".into(),
+            };
+        }
+        // `BASE~N` / `BASE^`: say how far back the history of BASE actually goes.
+        if let Some(base) = ancestry_base(rev)
+            && let Ok(object) = self.repo.revparse_single(base)
+            && let Ok(commit) = object.peel_to_commit()
+            && let Some(n) = self.first_parent_depth(commit.id())
+        {
+            let history = if base == "HEAD" {
+                "the history".to_owned()
+            } else {
+                format!("the history of `{base}`")
+            };
+            let plural = if n == 1 { "" } else { "s" };
+            return GitError::RevisionNotFound {
+                rev: rev_owned,
+                reason: format!("{history} has {n} commit{plural}"),
+                hint: format!("the oldest commit on it is `{base}~{}`", n - 1),
+            };
+        }
+        GitError::RevisionNotFound {
+            rev: rev_owned,
+            reason: "no branch, tag or commit has that name".into(),
+            hint: "name a branch, tag, commit id or `HEAD~N`; `git log --oneline` lists commits"
+                .into(),
+        }
+    }
+
+    /// How many commits the first-parent history from `start` holds (itself included).
+    fn first_parent_depth(&self, start: Oid) -> Option<usize> {
+        let mut walk = self.repo.revwalk().ok()?;
+        walk.simplify_first_parent().ok()?;
+        walk.push(start).ok()?;
+        Some(walk.count())
+    }
+
+    // ---- files at a revision ---------------------------------------------------------------
+
+    /// Every `*.toml` under `config_dir` at `rev`, read from the object database without a
+    /// checkout, by the rules of [`crate::config::sources_from_dir`] (subfolders too, hidden
+    /// folders and `target` skipped). Paths are relative to the config directory; referenced
+    /// files (policy JSON) are read from the same tree. `config_dir` is a repo path (an
+    /// absolute path inside the work tree is accepted too).
+    pub fn sources_at(&self, rev: &str, config_dir: &Path) -> Result<SourceSet, GitError> {
+        let commit = self.commit(rev)?;
+        let info = CommitInfo::of(&commit);
+        let dir = self.dir_components(config_dir)?;
+        let dir_str = if dir.is_empty() {
+            ".".to_owned()
+        } else {
+            dir.join("/")
+        };
+        let at = format!("`{rev}` ({})", info.short);
+        let root = commit
+            .tree()
+            .map_err(git_err(format!("read the tree of {at}")))?;
+        let missing = || GitError::ConfigDirNotFound {
+            at: at.clone(),
+            path: dir_str.clone(),
+        };
+        let config_tree = if dir.is_empty() {
+            root.clone()
+        } else {
+            match root.get_path(Path::new(&dir.join("/"))) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => self
+                    .repo
+                    .find_tree(entry.id())
+                    .map_err(git_err(format!("read `{dir_str}` at {at}")))?,
+                Ok(_) => return Err(missing()),
+                Err(e) if e.code() == ErrorCode::NotFound => return Err(missing()),
+                Err(e) => return Err(git_err(format!("read `{dir_str}` at {at}"))(e)),
+            }
+        };
+
+        let walker = TomlWalker {
+            repo: &self.repo,
+            root: &root,
+            dir: &dir,
+            at: &at,
+        };
+        let mut files = Vec::new();
+        walker.collect(&config_tree, &mut Vec::new(), &mut files)?;
+
+        // The reader outlives `self` and must be Sync, so it gets its own handle behind a lock.
+        let handle = Repository::open(self.repo.path())
+            .map_err(git_err(format!("open `{}`", self.repo.path().display())))?;
+        let extra = extra_reader(handle, root.id(), dir, at);
+        Ok(SourceSet::new(
+            format!("{rev} ({}):{dir_str}", info.short),
+            files,
+            extra,
+        ))
+    }
+
+    /// A repo path as git path components; absolute paths must lie in the work tree.
+    fn dir_components(&self, path: &Path) -> Result<Vec<String>, GitError> {
+        let rel;
+        let path = if path.is_absolute() {
+            rel = self.repo_relative(path)?;
+            rel.as_path()
+        } else {
+            path
+        };
+        normalize(&[], path).map_err(|reason| GitError::InvalidPath {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    // ---- working tree ----------------------------------------------------------------------
+
+    /// Whether the working tree differs from `HEAD` under `config_dir` (a repo path):
+    /// modified, staged, deleted or untracked files count; ignored files and changes
+    /// elsewhere in the repository do not.
+    pub fn is_dirty(&self, config_dir: &Path) -> Result<bool, GitError> {
+        let prefix = self.dir_components(config_dir)?.join("/");
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        if !prefix.is_empty() {
+            // Literal: a folder named `[prod]` is not a character class.
+            opts.pathspec(&prefix).disable_pathspec_match(true);
+        }
+        let statuses = self
+            .repo
+            .statuses(Some(&mut opts))
+            .map_err(git_err(format!("read the status of `{prefix}`")))?;
+        Ok(statuses.iter().any(|entry| {
+            let status = entry.status();
+            status != Status::CURRENT
+                && !status.is_ignored()
+                && under(entry.path_bytes(), prefix.as_bytes())
+        }))
+    }
+
+    // ---- blame -----------------------------------------------------------------------------
+
+    /// The commit that last changed line `line` (1-based) of `path_in_repo` as of `rev`
+    /// (`"HEAD"` for the checkout). `None` when the file is not in that revision (new in the
+    /// working tree) or has no such line: there is no history to report, which is no error.
+    pub fn blame_line(
+        &self,
+        rev: &str,
+        path_in_repo: &Path,
+        line: usize,
+    ) -> Result<Option<CommitInfo>, GitError> {
+        if line == 0 {
+            return Ok(None);
+        }
+        let commit = self.commit(rev)?;
+        let path = self.dir_components(path_in_repo)?.join("/");
+        let action = || format!("blame `{path}` at `{rev}`");
+        let tree = commit.tree().map_err(git_err(action()))?;
+        match tree.get_path(Path::new(&path)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {}
+            Ok(_) => return Ok(None),
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(git_err(action())(e)),
+        }
+        let mut opts = BlameOptions::new();
+        opts.newest_commit(commit.id());
+        let blame = self
+            .repo
+            .blame_file(Path::new(&path), Some(&mut opts))
+            .map_err(git_err(action()))?;
+        let Some(hunk) = blame.get_line(line) else {
+            return Ok(None);
+        };
+        let id = hunk.final_commit_id();
+        if id.is_zero() {
+            return Ok(None);
+        }
+        let last = self.repo.find_commit(id).map_err(git_err(action()))?;
+        Ok(Some(CommitInfo::of(&last)))
+    }
+
+    // ---- the ledger in git notes -----------------------------------------------------------
+
+    /// Attaches `json` to `commit` under `notes_ref` (`refs/notes/msctl`; a bare name like
+    /// `msctl` means `refs/notes/msctl`, as with `git notes --ref`), replacing any earlier
+    /// note. Signed as the repository's configured user, else `msctl <msctl@localhost>`.
+    pub fn write_note(&self, commit: &str, notes_ref: &str, json: &str) -> Result<(), GitError> {
+        let target = self.commit(commit)?.id();
+        let notes_ref = full_notes_ref(notes_ref);
+        let action = || format!("write the note on `{commit}` under `{notes_ref}`");
+        let signature = match self.repo.signature() {
+            Ok(s) => s,
+            Err(_) => Signature::now(FALLBACK_NAME, FALLBACK_EMAIL).map_err(git_err(action()))?,
+        };
+        self.repo
+            .note(&signature, &signature, Some(&notes_ref), target, json, true)
+            .map_err(git_err(action()))?;
+        Ok(())
+    }
+
+    /// The note on `commit` under `notes_ref`, if any.
+    pub fn read_note(&self, commit: &str, notes_ref: &str) -> Result<Option<String>, GitError> {
+        let target = self.commit(commit)?.id();
+        self.note_on(target, &full_notes_ref(notes_ref))
+    }
+
+    /// The most recent commit on the first-parent history of `from` that carries a note under
+    /// `notes_ref` (the last applied commit), with its note.
+    pub fn latest_noted_commit(
+        &self,
+        notes_ref: &str,
+        from: &str,
+    ) -> Result<Option<(CommitInfo, String)>, GitError> {
+        let notes_ref = full_notes_ref(notes_ref);
+        let start = self.commit(from)?.id();
+        let action = || format!("read the notes under `{notes_ref}`");
+        // One pass over the notes first: cheaper than a note lookup per commit of a long
+        // history, and a missing ref means nothing was ever applied.
+        let noted: HashSet<Oid> = match self.repo.notes(Some(&notes_ref)) {
+            Ok(notes) => notes
+                .map(|n| n.map(|(_, annotated)| annotated))
+                .collect::<Result<_, _>>()
+                .map_err(git_err(action()))?,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(git_err(action())(e)),
+        };
+        if noted.is_empty() {
+            return Ok(None);
+        }
+        let walk_action = || format!("walk the history of `{from}`");
+        let mut walk = self.repo.revwalk().map_err(git_err(walk_action()))?;
+        walk.simplify_first_parent()
+            .map_err(git_err(walk_action()))?;
+        walk.push(start).map_err(git_err(walk_action()))?;
+        for oid in walk {
+            let oid = oid.map_err(git_err(walk_action()))?;
+            if !noted.contains(&oid) {
+                continue;
+            }
+            let commit = self.repo.find_commit(oid).map_err(git_err(walk_action()))?;
+            if let Some(note) = self.note_on(oid, &notes_ref)? {
+                return Ok(Some((CommitInfo::of(&commit), note)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn note_on(&self, target: Oid, notes_ref: &str) -> Result<Option<String>, GitError> {
+        let note = match self.repo.find_note(Some(notes_ref), target) {
+            Ok(note) => note,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(git_err(format!(
+                    "read the note on {target} under `{notes_ref}`"
+                ))(e));
+            }
+        };
+        String::from_utf8(note.message_bytes().to_vec())
+            .map(Some)
+            .map_err(|_| GitError::InvalidNote {
+                commit: target.to_string(),
+                notes_ref: notes_ref.to_owned(),
+            })
+    }
+}
+
+/// `msctl` → `refs/notes/msctl`; full ref names pass through.
+fn full_notes_ref(notes_ref: &str) -> String {
+    if notes_ref.starts_with("refs/") {
+        notes_ref.to_owned()
+    } else {
+        format!("refs/notes/{notes_ref}")
+    }
+}
+
+/// Whether git path `path` is `prefix` or lies under it (`prefix` empty: everything).
+fn under(path: &[u8], prefix: &[u8]) -> bool {
+    prefix.is_empty()
+        || (path.starts_with(prefix) && matches!(path.get(prefix.len()), None | Some(b'/')))
+}
+
+/// The `BASE` of `BASE~N`, `BASE^`, `BASE~2^2`...; `None` when there is no such suffix.
+fn ancestry_base(rev: &str) -> Option<&str> {
+    let suffix_start = rev
+        .char_indices()
+        .filter(|&(_, c)| c == '~' || c == '^')
+        .map(|(i, _)| i)
+        .find(|&i| {
+            rev[i..]
+                .chars()
+                .all(|c| c == '~' || c == '^' || c.is_ascii_digit())
+        })?;
+    (suffix_start > 0).then(|| &rev[..suffix_start])
+}
+
+/// `base` joined with relative `path`, as git path components; `.` dropped, `..` applied.
+/// Fails for absolute paths and paths climbing above the root.
+fn normalize(base: &[String], path: &Path) -> Result<Vec<String>, &'static str> {
+    let mut out = base.to_vec();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop().ok_or("it climbs above the work tree root")?;
+            }
+            Component::Normal(part) => {
+                out.push(part.to_str().ok_or("it is not valid UTF-8")?.to_owned());
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("it is an absolute path");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Walks a config directory's tree at one revision, collecting `*.toml` files.
+struct TomlWalker<'a, 'r> {
+    repo: &'r Repository,
+    root: &'a Tree<'r>,
+    /// The config directory's components, for following symbolic links from the root.
+    dir: &'a [String],
+    /// The revision, for messages.
+    at: &'a str,
+}
+
+impl TomlWalker<'_, '_> {
+    fn collect(
+        &self,
+        tree: &Tree<'_>,
+        rel: &mut Vec<String>,
+        out: &mut Vec<(PathBuf, String)>,
+    ) -> Result<(), GitError> {
+        for entry in tree.iter() {
+            let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+            rel.push(name);
+            let result = self.visit(&entry, rel, out);
+            rel.pop();
+            result?;
+        }
+        Ok(())
+    }
+
+    fn visit(
+        &self,
+        entry: &git2::TreeEntry<'_>,
+        rel: &mut Vec<String>,
+        out: &mut Vec<(PathBuf, String)>,
+    ) -> Result<(), GitError> {
+        let name = rel.last().map(String::as_str).unwrap_or_default();
+        let display = || rel.join("/");
+        match entry.kind() {
+            Some(ObjectType::Tree) => {
+                if name.starts_with('.') || name == "target" {
+                    return Ok(());
+                }
+                let sub = self.repo.find_tree(entry.id()).map_err(git_err(format!(
+                    "read `{}` at {}",
+                    display(),
+                    self.at
+                )))?;
+                self.collect(&sub, rel, out)
+            }
+            Some(ObjectType::Blob) if name.ends_with(".toml") => {
+                let bytes = if entry.filemode() == MODE_LINK {
+                    // The working-tree loader follows links to files, so this one does too.
+                    let mut full = self.dir.to_vec();
+                    full.extend(rel.iter().cloned());
+                    match read_file(self.repo, self.root, full).map_err(git_err(format!(
+                        "read `{}` at {}",
+                        display(),
+                        self.at
+                    )))? {
+                        Some(bytes) => bytes,
+                        None => {
+                            let target = self
+                                .repo
+                                .find_blob(entry.id())
+                                .map(|b| String::from_utf8_lossy(b.content()).into_owned())
+                                .unwrap_or_default();
+                            return Err(GitError::BrokenLink {
+                                at: self.at.to_owned(),
+                                path: display(),
+                                target,
+                            });
+                        }
+                    }
+                } else {
+                    self.repo
+                        .find_blob(entry.id())
+                        .map_err(git_err(format!("read `{}` at {}", display(), self.at)))?
+                        .content()
+                        .to_vec()
+                };
+                let text = String::from_utf8(bytes).map_err(|_| GitError::NotUtf8 {
+                    at: self.at.to_owned(),
+                    path: display(),
+                })?;
+                out.push((rel.iter().collect(), text));
+                Ok(())
+            }
+            // Other files, and submodules (commits), whose contents this repository lacks.
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The bytes of the file at `path` (components from the root tree), following symbolic links
+/// that stay inside the tree; `None` when there is no such file.
+fn read_file(
+    repo: &Repository,
+    root: &Tree<'_>,
+    mut path: Vec<String>,
+) -> Result<Option<Vec<u8>>, git2::Error> {
+    for _ in 0..MAX_LINK_HOPS {
+        let entry = match root.get_path(Path::new(&path.join("/"))) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = repo.find_blob(entry.id())?;
+        if entry.filemode() != MODE_LINK {
+            return Ok(Some(blob.content().to_vec()));
+        }
+        // A link's target is relative to the folder holding the link.
+        let target = String::from_utf8_lossy(blob.content()).into_owned();
+        path.pop();
+        path = match normalize(&path, Path::new(&target)) {
+            Ok(next) => next,
+            // Absolute or climbing out of the repository: not in this tree.
+            Err(_) => return Ok(None),
+        };
+    }
+    Ok(None)
+}
+
+/// Reads files the config refers to, relative to the config directory, from one tree.
+fn extra_reader(handle: Repository, tree: Oid, dir: Vec<String>, at: String) -> ExtraReader {
+    let handle = Mutex::new(handle);
+    Arc::new(move |rel: &Path| {
+        use std::io::{Error, ErrorKind};
+        let path = normalize(&dir, rel).map_err(|reason| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read it at {at}: {reason}"),
+            )
+        })?;
+        let repo = handle
+            .lock()
+            .map_err(|_| Error::other("the repository handle was poisoned by a panic"))?;
+        let read = repo
+            .find_tree(tree)
+            .and_then(|root| read_file(&repo, &root, path));
+        match read {
+            Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| {
+                Error::new(ErrorKind::InvalidData, format!("not valid UTF-8 at {at}"))
+            }),
+            Ok(None) => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no such file at {at}"),
+            )),
+            Err(e) => Err(Error::other(format!(
+                "failed to read it at {at}: {}",
+                e.message()
+            ))),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
