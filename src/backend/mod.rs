@@ -4,6 +4,8 @@
 //! What a backend cannot do through its API is declared in [`Capabilities`], so plans show it as a
 //! manual step instead of pretending.
 
+pub mod aliyun;
+
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
