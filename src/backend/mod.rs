@@ -4,14 +4,13 @@
 //! What a backend cannot do through its API is declared in [`Capabilities`], so plans show it as a
 //! manual step instead of pretending.
 
-pub mod aliyun;
-
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Address, Resource, State};
 
+pub mod aliyun;
 pub mod local;
 
 /// What to read: the regions msctl governs and whether RAM and PAI are in scope.
