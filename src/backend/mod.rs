@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Address, Resource, State};
 
+pub mod aliyun;
 pub mod local;
 
 /// What to read: the regions msctl governs and whether RAM and PAI are in scope.
