@@ -17,6 +17,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod synthetic;
 
 #[cfg(test)]
 pub(crate) mod testing;
