@@ -13,6 +13,7 @@ use crate::backend::AppliedRecord;
 use crate::cli::{ApplyArgs, Cli};
 use crate::exit_code;
 use crate::git::DEFAULT_NOTES_REF;
+use crate::model::State;
 use crate::plan::{Plan, Source};
 use crate::render::text::{one_line, short_commit};
 
@@ -20,7 +21,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     let Start::Ready(session) = Session::start(cli)? else {
         return Ok(exit_code::ERROR);
     };
-    let plan = match &args.plan_file {
+    let (plan, live) = match &args.plan_file {
         Some(path) => {
             let saved = load_saved(path)?;
             if saved.backend != session.backend.name() {
@@ -61,7 +62,6 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             (plan, live)
         }
     };
-    let (plan, live) = plan;
     print_plan(cli, &plan)?;
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
     if !refused.is_empty() {
@@ -72,7 +72,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     }
     if plan.is_empty() {
         // Still a successful apply of this commit: `status` and `drift` measure from it.
-        record(&session, &plan, "No changes.".to_string(), 0, 0)?;
+        record(
+            &session,
+            &plan,
+            Some(&live),
+            "No changes.".to_string(),
+            0,
+            0,
+        )?;
         return Ok(exit_code::SUCCESS);
     }
     // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
@@ -139,6 +146,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     record(
         &session,
         &plan,
+        None,
         report.line(),
         report.applied.len(),
         report.failed.len(),
@@ -217,11 +225,20 @@ fn check_saved_source(
 fn record(
     session: &Session,
     plan: &Plan,
+    unchanged_live: Option<&State>,
     summary: String,
     applied: usize,
     failed: usize,
 ) -> anyhow::Result<()> {
-    let live = session.read_live()?;
+    // After changes, live is read again; after an empty plan, the read before it still holds.
+    let reread;
+    let live = match unchanged_live {
+        Some(live) => live,
+        None => {
+            reread = session.read_live()?;
+            &reread
+        }
+    };
     let mut ledger = session.backend.load_ledger()?;
     let owned = ledger
         .owned

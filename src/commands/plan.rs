@@ -85,7 +85,7 @@ fn review(
     let loaded = session.checkout.load_at(cli, base_rev)?;
     let Some(base_config) = loaded.config.as_ref() else {
         let note = format!(
-            "these are in the base revision `{base_rev}` ({})",
+            "the configuration was read from the base revision `{base_rev}` ({})",
             base.short
         );
         super::report_diagnostics(&loaded, Some(&note));

@@ -457,8 +457,119 @@ mod tests {
 
     #[test]
     fn rendered_reports_validate_against_the_schema() {
-        let errors = schema_errors(&drift_schema(), &drift_json(&report()));
-        assert!(errors.is_empty(), "{errors:#?}");
+        for r in [report(), with_history(report(), 2)] {
+            let errors = schema_errors(&drift_schema(), &drift_json(&r));
+            assert!(errors.is_empty(), "{errors:#?}");
+        }
+    }
+
+    fn commit(short: &str, author: &str) -> crate::plan::CommitRef {
+        crate::plan::CommitRef {
+            id: format!("{short}{}", "0".repeat(40 - short.len())),
+            short: short.into(),
+            summary: format!("work by {author}"),
+            author: author.into(),
+            time: 1_700_000_000,
+        }
+    }
+
+    fn with_history(mut report: DriftReport, unapplied: usize) -> DriftReport {
+        use crate::plan::{
+            Action, AppliedCommit, AttributeChange, Declaration, DesiredChange, LedgerSource,
+        };
+        let change = |i: usize| DesiredChange {
+            address: crate::model::Address::Workspace {
+                name: format!("ws-{i}"),
+            },
+            action: Action::Create,
+            attributes: vec![AttributeChange {
+                name: "region".into(),
+                before: serde_json::Value::Null,
+                after: serde_json::json!("cn-beijing"),
+                forces_replacement: false,
+                document: false,
+            }],
+            declared_at: Some(Declaration {
+                file: "ws.toml".into(),
+                line: 2,
+                last_change: Some(commit("bbbbbbb", "Bob")),
+            }),
+        };
+        report.history = Some(History {
+            head: commit("bbbbbbb", "Bob"),
+            dirty: false,
+            last_applied: AppliedCommit {
+                commit: commit("aaaaaaa", "Alice"),
+                applied_at: 1_700_000_100,
+                summary: "Apply complete: 1 applied.".into(),
+                failed: 0,
+                dirty: false,
+                recorded_in: LedgerSource::Backend,
+            },
+            ahead: true,
+            unapplied_commits: vec![commit("bbbbbbb", "Bob")],
+            unapplied: (0..unapplied).map(change).collect(),
+        });
+        report
+    }
+
+    #[test]
+    fn history_sections_are_apart() {
+        let r = with_history(report(), 1);
+        let text = drift_text(&r, false);
+        let unapplied = text.find("Unapplied changes (merged, not applied yet):");
+        let out_of_band =
+            text.find("Out-of-band changes (live state against the last applied commit aaaaaaa):");
+        assert!(unapplied.is_some() && out_of_band.is_some(), "{text}");
+        assert!(unapplied < out_of_band);
+        assert!(
+            text.starts_with("Drift: 1 unapplied change in 1 commit, "),
+            "{text}"
+        );
+        assert!(
+            text.contains("    bbbbbbb work by Bob (Bob, 2023-11-14 22:13:20 UTC)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("declared at ws.toml:2, last changed in bbbbbbb by Bob: work by Bob"),
+            "{text}"
+        );
+        let md = drift_markdown(&r, DEFAULT_MARKDOWN_MAX_CHARS);
+        assert!(md.contains("### Unapplied commits"), "{md}");
+        assert!(md.contains("### Unapplied changes"), "{md}");
+        assert!(md.contains("### Out-of-band changes"), "{md}");
+
+        // Only unapplied changes, live in sync with the applied commit: still drift.
+        let mut only = with_history(DriftReport::from_plan(&sample::empty_plan()), 1);
+        assert!(!only.in_sync());
+        assert!(drift_text(&only, false).contains("  none; live state matches what was applied."));
+        if let Some(h) = only.history.as_mut() {
+            h.unapplied.clear();
+        }
+        assert!(only.in_sync());
+        assert!(
+            drift_text(&only, false)
+                .starts_with("No drift. Live state matches the last applied commit aaaaaaa")
+        );
+    }
+
+    #[test]
+    fn huge_histories_are_cut_under_the_cap() {
+        let r = with_history(DriftReport::from_plan(&sample::huge_plan(20_000)), 20_000);
+        let md = drift_markdown(&r, DEFAULT_MARKDOWN_MAX_CHARS);
+        assert!(md.len() <= DEFAULT_MARKDOWN_MAX_CHARS);
+        assert!(
+            md.contains(
+                "**Drift: 20000 unapplied changes in 1 commit, 20000 out-of-band changes.**"
+            ),
+            "{}",
+            &md[..600]
+        );
+        assert!(
+            md.contains("left out: the details of 40000 resources, "),
+            "{}",
+            &md[md.len() - 700..]
+        );
     }
 
     #[test]
