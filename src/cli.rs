@@ -8,7 +8,7 @@ const AFTER_HELP: &str = "\
 Exit codes:
   0  success: no changes, in sync
   1  error: invalid config, refused or failed apply, backend failure
-  2  changes present (plan --detailed-exitcode) or drift found (drift)
+  2  changes present (plan --detailed-exitcode), drift or unapplied commits found (drift)
 
 Docs: README.md (concepts, config reference, resource addresses).";
 
@@ -46,6 +46,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
 
+    /// Read the config directory as it is at a git revision (branch, tag, commit id, `HEAD~2`)
+    /// instead of the working tree, straight from the repository (no checkout).
+    #[arg(long, global = true, value_name = "REV")]
+    pub rev: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,10 +76,12 @@ pub enum Command {
     Plan(PlanArgs),
     /// Apply the changes (asks for `yes` on a terminal), or apply a saved plan file exactly.
     Apply(ApplyArgs),
-    /// Report how live state differs from the config (exit 2 when it does).
+    /// Report unapplied commits and out-of-band changes to live state (exit 2 when either exists).
     Drift,
     /// Print the plan's dependency graph as Graphviz DOT.
     Graph,
+    /// Show the last applied commit, the commits since, and how many changes are pending.
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +98,10 @@ pub struct PlanArgs {
     /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
     #[arg(long)]
     pub force: bool,
+    /// Review a pull request: also show what changes in the desired state since revision REV
+    /// (e.g. `origin/main`), and live drift from it that merging would overwrite.
+    #[arg(long, value_name = "REV", conflicts_with = "out")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +118,10 @@ pub struct ApplyArgs {
     /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
     #[arg(long)]
     pub force: bool,
+    /// Apply although the config directory has uncommitted changes (the ledger then records a
+    /// commit that does not hold exactly what was applied).
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// A plan saved by `msctl plan --out FILE`: applied exactly, if live state has not moved.
     #[arg(value_name = "FILE")]
     pub plan_file: Option<PathBuf>,

@@ -513,8 +513,9 @@ impl Repo {
     // ---- working tree ----------------------------------------------------------------------
 
     /// Whether the working tree differs from `HEAD` under `config_dir` (a repo path):
-    /// modified, staged, deleted or untracked files count; ignored files and changes
-    /// elsewhere in the repository do not.
+    /// modified, staged, deleted or untracked files count; ignored files, changes elsewhere in
+    /// the repository, and files in folders the config loader skips (hidden ones such as the
+    /// default state folder `.msctl/`, and `target`) do not.
     pub fn is_dirty(&self, config_dir: &Path) -> Result<bool, GitError> {
         let prefix = self.dir_components(config_dir)?.join("/");
         let mut opts = StatusOptions::new();
@@ -531,9 +532,11 @@ impl Repo {
             .map_err(git_err(format!("read the status of `{prefix}`")))?;
         Ok(statuses.iter().any(|entry| {
             let status = entry.status();
+            let path = entry.path_bytes();
             status != Status::CURRENT
                 && !status.is_ignored()
-                && under(entry.path_bytes(), prefix.as_bytes())
+                && under(path, prefix.as_bytes())
+                && !in_skipped_folder(path.get(prefix.len()..).unwrap_or_default())
         }))
     }
 
@@ -676,6 +679,21 @@ fn full_notes_ref(notes_ref: &str) -> String {
 fn under(path: &[u8], prefix: &[u8]) -> bool {
     prefix.is_empty()
         || (path.starts_with(prefix) && matches!(path.get(prefix.len()), None | Some(b'/')))
+}
+
+/// Whether a path below the config directory lies in a folder the config loader skips (hidden
+/// folders, `target`): its changes cannot change the desired state, so they make nothing dirty.
+/// (The default local state, `.msctl/local.db`, lives there and changes on every apply.)
+fn in_skipped_folder(rel: &[u8]) -> bool {
+    let mut parts: Vec<&[u8]> = rel
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    // The last component is the file (or, for an untracked folder, the folder itself).
+    let last = parts.pop();
+    let skipped = |p: &[u8]| p.starts_with(b".") || p == b"target";
+    // git reports a wholly untracked folder as `dir/`; the loader would skip it as a folder too.
+    parts.into_iter().any(skipped) || (rel.ends_with(b"/") && last.is_some_and(skipped))
 }
 
 /// The `BASE` of `BASE~N`, `BASE^`, `BASE~2^2`...; `None` when there is no such suffix.

@@ -119,6 +119,10 @@ pub struct AppliedRecord {
     pub summary: String,
     pub applied: usize,
     pub failed: usize,
+    /// The working tree had uncommitted changes (`apply --allow-dirty`): `commit` does not hold
+    /// exactly what was applied.
+    #[serde(default)]
+    pub dirty: bool,
 }
 
 /// A source of live state and a sink for changes.

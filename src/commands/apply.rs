@@ -1,21 +1,27 @@
-//! `msctl apply`: plan (or load a saved plan), confirm, execute in dependency order.
+//! `msctl apply`: plan (or load a saved plan), confirm, execute in dependency order, and record
+//! the applied commit (backend ledger, git note).
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
 use std::sync::Mutex;
 
+use super::checkout::Checkout;
 use super::plan::{load_saved, print_plan, refusals};
 use super::session::{Session, Start, fingerprint};
 use crate::apply::{self, Event};
 use crate::backend::AppliedRecord;
 use crate::cli::{ApplyArgs, Cli};
 use crate::exit_code;
+use crate::git::DEFAULT_NOTES_REF;
+use crate::model::State;
+use crate::plan::{Plan, Source};
+use crate::render::text::{one_line, short_commit};
 
 pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     let Start::Ready(session) = Session::start(cli)? else {
         return Ok(exit_code::ERROR);
     };
-    let live = session.read_live()?;
-    let plan = match &args.plan_file {
+    let (plan, live) = match &args.plan_file {
         Some(path) => {
             let saved = load_saved(path)?;
             if saved.backend != session.backend.name() {
@@ -26,6 +32,15 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
                     session.backend.name()
                 );
             }
+            // Before reading live state: a plan from another commit is refused whatever live is.
+            check_saved_source(
+                cli,
+                &session.checkout,
+                &saved.source,
+                path,
+                args.allow_dirty,
+            )?;
+            let live = session.read_live()?;
             if saved.live_fingerprint != fingerprint(&live) {
                 anyhow::bail!(
                     "the live state changed since plan file `{}` was made; refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
@@ -33,9 +48,19 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
                     path.display()
                 );
             }
-            saved
+            (saved, live)
         }
-        None => session.plan(cli, &live)?,
+        None => {
+            if session.checkout.dirty && !args.allow_dirty {
+                anyhow::bail!(
+                    "the config directory `{}` has uncommitted changes; refusing to apply a configuration no commit records\nhint: commit them first (the ledger records the applied commit), or pass --allow-dirty",
+                    cli.dir.display()
+                );
+            }
+            let live = session.read_live()?;
+            let plan = session.plan(cli, &live)?;
+            (plan, live)
+        }
     };
     print_plan(cli, &plan)?;
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
@@ -46,6 +71,15 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         return Ok(exit_code::ERROR);
     }
     if plan.is_empty() {
+        // Still a successful apply of this commit: `status` and `drift` measure from it.
+        record(
+            &session,
+            &plan,
+            Some(&live),
+            "No changes.".to_string(),
+            0,
+            0,
+        )?;
         return Ok(exit_code::SUCCESS);
     }
     // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
@@ -109,7 +143,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         },
     );
     eprintln!("\n{}", report.line());
-    record(&session, &report)?;
+    record(
+        &session,
+        &plan,
+        None,
+        report.line(),
+        report.applied.len(),
+        report.failed.len(),
+    )?;
     if report.failed.is_empty() {
         Ok(exit_code::SUCCESS)
     } else {
@@ -130,10 +171,74 @@ fn past(action: crate::plan::Action) -> &'static str {
     }
 }
 
+/// Refuses a saved plan made from uncommitted changes (unless `--allow-dirty`) or from another
+/// commit than the one checked out (or named by `--rev`): the ledger would record a commit whose
+/// configuration is not what was applied.
+fn check_saved_source(
+    cli: &Cli,
+    checkout: &Checkout,
+    source: &Source,
+    path: &Path,
+    allow_dirty: bool,
+) -> anyhow::Result<()> {
+    if source.dirty && !allow_dirty {
+        anyhow::bail!(
+            "plan file `{}` was made from a working tree with uncommitted changes; refusing to apply it\nhint: commit the changes and run `msctl plan --out {}` again, or pass --allow-dirty",
+            path.display(),
+            path.display()
+        );
+    }
+    let Some(planned) = &source.commit else {
+        // Made outside a repository: there is no commit to hold it to.
+        return Ok(());
+    };
+    let here = match &cli.rev {
+        Some(rev) => format!("`{rev}`"),
+        None => "`HEAD`".to_string(),
+    };
+    match &checkout.commit {
+        Some(current) if &current.id == planned => Ok(()),
+        Some(current) => anyhow::bail!(
+            "plan file `{}` was made from commit {}, but {here} is commit {} ({}); refusing to apply it\nhint: check out {} to apply this plan, or run `msctl plan --out {}` again at {}",
+            path.display(),
+            short_commit(planned),
+            current.short,
+            one_line(&current.summary),
+            short_commit(planned),
+            path.display(),
+            current.short
+        ),
+        None => anyhow::bail!(
+            "plan file `{}` was made from commit {}, but `{}` is not in a git repository with commits; refusing to apply it\nhint: apply it from a clone at commit {}",
+            path.display(),
+            short_commit(planned),
+            cli.dir.display(),
+            short_commit(planned)
+        ),
+    }
+}
+
 /// Records the apply in the backend's ledger: what msctl now owns (every declared or previously
-/// owned address that exists live), and the apply itself.
-fn record(session: &Session, report: &apply::ApplyReport) -> anyhow::Result<()> {
-    let live = session.read_live()?;
+/// owned address that exists live), and the apply itself with the commit it applied. Also writes
+/// that record as a git note on the commit (`refs/notes/msctl`), for backends whose ledger is not
+/// kept anywhere a throwaway CI runner could find it again; the note is best effort.
+fn record(
+    session: &Session,
+    plan: &Plan,
+    unchanged_live: Option<&State>,
+    summary: String,
+    applied: usize,
+    failed: usize,
+) -> anyhow::Result<()> {
+    // After changes, live is read again; after an empty plan, the read before it still holds.
+    let reread;
+    let live = match unchanged_live {
+        Some(live) => live,
+        None => {
+            reread = session.read_live()?;
+            &reread
+        }
+    };
     let mut ledger = session.backend.load_ledger()?;
     let owned = ledger
         .owned
@@ -147,17 +252,33 @@ fn record(session: &Session, report: &apply::ApplyReport) -> anyhow::Result<()> 
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    ledger.last_apply = Some(AppliedRecord {
-        commit: None,
+    let record = AppliedRecord {
+        commit: plan.source.commit.clone(),
         time,
-        summary: report.line(),
-        applied: report.applied.len(),
-        failed: report.failed.len(),
-    });
+        summary,
+        applied,
+        failed,
+        dirty: plan.source.dirty,
+    };
+    ledger.last_apply = Some(record.clone());
     session
         .backend
         .save_ledger(&ledger)
-        .map_err(|e| anyhow::anyhow!("failed to record the apply in msctl's ledger: {e}"))
+        .map_err(|e| anyhow::anyhow!("failed to record the apply in msctl's ledger: {e}"))?;
+    if let (Some(repo), Some(commit)) = (&session.checkout.repo, &record.commit) {
+        let note = super::status::note_json(session.backend.name(), &record);
+        match repo.write_note(commit, DEFAULT_NOTES_REF, &note) {
+            Ok(()) => eprintln!(
+                "Recorded commit {} as applied (ledger, and a git note under {DEFAULT_NOTES_REF}; CI pushes it with `git push origin {DEFAULT_NOTES_REF}`).",
+                short_commit(commit)
+            ),
+            Err(e) => eprintln!(
+                "warning: the apply is recorded in the {} backend's ledger, but not as a git note: {e}",
+                session.backend.name()
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn counter(show: bool, done: usize, total: usize) -> String {

@@ -1,16 +1,19 @@
 //! One module per subcommand; each returns the process exit code.
 
 pub mod apply;
+pub mod checkout;
 pub mod drift;
 pub mod graph;
 pub mod plan;
 pub mod session;
+pub mod status;
 pub mod validate;
 
 use std::io::{IsTerminal, Write};
 
 use crate::cli::{Cli, Command};
 use crate::config::{self, Loaded};
+use checkout::Checkout;
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> anyhow::Result<i32> {
@@ -20,24 +23,26 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Apply(args) => apply::run(cli, args),
         Command::Drift => drift::run(cli),
         Command::Graph => graph::run(cli),
+        Command::Status => status::run(cli),
     }
 }
 
-/// Loads the config directory given by `-C`.
-pub fn load_config(cli: &Cli) -> anyhow::Result<Loaded> {
-    let sources = config::sources_from_dir(&cli.dir).map_err(|e| {
-        anyhow::anyhow!(
-            "failed to read config directory `{}`: {e}\nhint: pass the directory holding msctl.toml with `-C DIR`",
-            cli.dir.display()
-        )
-    })?;
-    Ok(config::load(sources))
+/// Loads the config directory given by `-C`, from the working tree or at `--rev`.
+pub fn load_config(cli: &Cli, checkout: &Checkout) -> anyhow::Result<Loaded> {
+    Ok(config::load(checkout.sources(cli)?))
 }
 
-/// Prints diagnostics to stderr; returns whether any is an error.
-pub fn report_diagnostics(loaded: &Loaded) -> bool {
+/// Prints diagnostics to stderr, saying first which revision they point into when it is not
+/// the working tree (`file:line` alone would send the reader to the wrong text); returns
+/// whether any is an error.
+pub fn report_diagnostics(loaded: &Loaded, revision_note: Option<&str>) -> bool {
     let sources = loaded.sources();
     let mut err = std::io::stderr().lock();
+    if let Some(note) = revision_note
+        && !loaded.diagnostics.is_empty()
+    {
+        let _ = writeln!(err, "note: {note}; locations below are in that revision");
+    }
     for d in &loaded.diagnostics {
         let _ = write!(err, "{}", d.render(sources));
         let _ = writeln!(err);

@@ -1,4 +1,5 @@
-//! `msctl plan`: what apply would change, rendered as text, markdown or JSON; `--out` saves it.
+//! `msctl plan`: what apply would change, rendered as text, markdown or JSON; `--out` saves it;
+//! `--base REV` reviews a pull request (semantic change, plan, drift from the base).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -7,11 +8,13 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::checkout::{Blamer, commit_ref};
 use super::session::{self, Session, Start};
 use crate::cli::{Cli, Format, PlanArgs};
 use crate::exit_code;
-use crate::plan::Plan;
+use crate::model::State;
 use crate::plan::safety::{self, SafetyOptions};
+use crate::plan::{Action, DriftReport, Plan, Review, Source, desired_changes};
 use crate::render;
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<i32> {
@@ -20,7 +23,15 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<i32> {
     };
     let live = session.read_live()?;
     let plan = session.plan(cli, &live)?;
-    print_plan(cli, &plan)?;
+    match &args.base {
+        Some(base) => {
+            let Some(review) = review(cli, &session, base, &plan, &live)? else {
+                return Ok(exit_code::ERROR);
+            };
+            print_review(cli, &review)?;
+        }
+        None => print_plan(cli, &plan)?,
+    }
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
     if !refused.is_empty() {
         for r in &refused {
@@ -49,6 +60,81 @@ pub fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
         Format::Text => render::plan_text(plan, super::use_color(cli)),
         Format::Markdown => render::plan_markdown(plan, render::DEFAULT_MARKDOWN_MAX_CHARS),
         Format::Json => render::plan_json(plan),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The pull-request review against `base_rev`: the semantic change from the base's desired state
+/// to this one, the plan (already computed), and live drift from the base. `None` when the base's
+/// configuration has errors (printed).
+fn review(
+    cli: &Cli,
+    session: &Session,
+    base_rev: &str,
+    plan: &Plan,
+    live: &State,
+) -> anyhow::Result<Option<Review>> {
+    let repo = session.checkout.require_repo(cli, "`msctl plan --base`")?;
+    let base = repo.resolve(base_rev).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = session.checkout.load_at(cli, base_rev)?;
+    let Some(base_config) = loaded.config.as_ref() else {
+        let note = format!(
+            "the configuration was read from the base revision `{base_rev}` ({})",
+            base.short
+        );
+        super::report_diagnostics(&loaded, Some(&note));
+        eprintln!(
+            "error: the configuration at base `{base_rev}` has errors; cannot review against it\nhint: `msctl validate --rev {base_rev}` shows them; review against another base with `--base REV`"
+        );
+        return Ok(None);
+    };
+    // Declarations are located (file:line) but not blamed: in a review the last change to a
+    // changed line is the pull request itself.
+    let mut head_decl = Blamer::for_checkout(&session.checkout);
+    let mut base_decl = Blamer::at_revision(Some(repo), base_rev);
+    let mut changes = desired_changes(&base_config.desired, &session.config.desired);
+    for c in &mut changes {
+        c.declared_at = match c.action {
+            Action::Delete => base_decl.declaration(base_config, &c.address, false),
+            _ => head_decl.declaration(&session.config, &c.address, false),
+        };
+    }
+    let base_live = session.live_for(&base_config.desired, live)?;
+    let source = Source {
+        config_dir: cli.dir.display().to_string(),
+        commit: Some(base.id.clone()),
+        dirty: false,
+    };
+    let base_plan = session.plan_for(
+        &base_config.desired,
+        source,
+        &base_live,
+        base_config.settings.prune_ram,
+    )?;
+    let mut drift = DriftReport::from_plan(&base_plan).items;
+    for item in &mut drift {
+        item.declared_at = base_decl.declaration(base_config, &item.address, false);
+    }
+    Ok(Some(Review::new(
+        base_rev.to_string(),
+        commit_ref(&base),
+        changes,
+        plan.clone(),
+        drift,
+    )))
+}
+
+fn print_review(cli: &Cli, review: &Review) -> anyhow::Result<()> {
+    let text = match cli.format {
+        Format::Text => render::review_text(review, super::use_color(cli)),
+        Format::Markdown => render::review_markdown(review, render::DEFAULT_MARKDOWN_MAX_CHARS),
+        Format::Json => render::review_json(review),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
+use super::checkout::Checkout;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, ReadScope};
 use crate::cli::{BackendArg, Cli};
@@ -14,10 +15,11 @@ use crate::exit_code;
 use crate::model::{Resource, State};
 use crate::plan::{self, FORMAT_VERSION, Plan, Source, Summary};
 
-/// A loaded config and an open backend.
+/// A loaded config, where it came from, and an open backend.
 pub struct Session {
     pub config: Config,
     pub backend: Box<dyn Backend>,
+    pub checkout: Checkout,
 }
 
 /// Why a session could not start: diagnostics were already printed (exit 1), or another error.
@@ -28,42 +30,53 @@ pub enum Start {
 
 impl Session {
     pub fn start(cli: &Cli) -> anyhow::Result<Start> {
-        let loaded = super::load_config(cli)?;
-        let has_errors = super::report_diagnostics(&loaded);
+        let checkout = Checkout::open(cli)?;
+        let loaded = super::load_config(cli, &checkout)?;
+        let has_errors = super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
         let Some(config) = loaded.config else {
             debug_assert!(has_errors);
+            let rev = cli
+                .rev
+                .as_ref()
+                .map(|r| format!(" --rev {r}"))
+                .unwrap_or_default();
             eprintln!(
-                "error: the configuration has errors; nothing was planned\nhint: run `msctl validate -C {}` for details",
+                "error: the configuration has errors; nothing was planned\nhint: run `msctl validate -C {}{rev}` for details",
                 cli.dir.display()
             );
             return Ok(Start::Invalid);
         };
         let backend = open_backend(cli, &config)?;
-        Ok(Start::Ready(Box::new(Session { config, backend })))
+        Ok(Start::Ready(Box::new(Session {
+            config,
+            backend,
+            checkout,
+        })))
     }
 
     /// The scopes the config governs: its workspaces' regions, RAM, its PAI regions.
     pub fn scope(&self) -> ReadScope {
-        let mut scope = ReadScope {
-            ram: true,
-            ..ReadScope::default()
-        };
-        for r in self.config.desired.resources.values() {
-            match r {
-                Resource::Workspace(w) => {
-                    scope.regions.insert(w.region.clone());
-                }
-                Resource::PaiWorkspace(w) => {
-                    scope.pai_regions.insert(w.region.clone());
-                }
-                _ => {}
-            }
-        }
-        scope
+        scope_of(&self.config.desired)
     }
 
     pub fn read_live(&self) -> anyhow::Result<State> {
-        self.backend.read(&self.scope()).with_context(|| {
+        self.read_live_in(&self.scope())
+    }
+
+    /// Live state in the scope of another desired state (another revision's), reusing `live`
+    /// (read for this config) when the scopes are the same: a wider read would list more
+    /// unmanaged objects and change the live fingerprint of the plan.
+    pub fn live_for(&self, other: &State, live: &State) -> anyhow::Result<State> {
+        let scope = scope_of(other);
+        if scope == self.scope() {
+            Ok(live.clone())
+        } else {
+            self.read_live_in(&scope)
+        }
+    }
+
+    pub fn read_live_in(&self, scope: &ReadScope) -> anyhow::Result<State> {
+        self.backend.read(scope).with_context(|| {
             format!(
                 "failed to read live state from the {} backend",
                 self.backend.name()
@@ -71,8 +84,25 @@ impl Session {
         })
     }
 
-    /// Computes the plan against the current live state.
+    /// Computes the plan of the loaded config against the current live state.
     pub fn plan(&self, cli: &Cli, live: &State) -> anyhow::Result<Plan> {
+        self.plan_for(
+            &self.config.desired,
+            self.checkout.source(cli),
+            live,
+            self.config.settings.prune_ram,
+        )
+    }
+
+    /// Computes the plan of any desired state (another revision's) against live state, with
+    /// this backend's ledger and capabilities: the one planning path.
+    pub fn plan_for(
+        &self,
+        desired: &State,
+        source: Source,
+        live: &State,
+        prune_ram: bool,
+    ) -> anyhow::Result<Plan> {
         let ledger = self.backend.load_ledger().with_context(|| {
             format!(
                 "failed to read msctl's ledger from the {} backend",
@@ -80,16 +110,11 @@ impl Session {
             )
         })?;
         let options = plan::DiffOptions {
-            prune_ram: self.config.settings.prune_ram,
+            prune_ram,
             owned: ledger.owned,
             caller: None,
         };
-        let mut diff = plan::diff(
-            &self.config.desired,
-            live,
-            &options,
-            &self.backend.capabilities(),
-        );
+        let mut diff = plan::diff(desired, live, &options, &self.backend.capabilities());
         crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = diff.changes;
         let summary = Summary::of(&changes);
@@ -97,11 +122,7 @@ impl Session {
             format_version: FORMAT_VERSION.to_string(),
             msctl_version: env!("CARGO_PKG_VERSION").to_string(),
             backend: self.backend.name().to_string(),
-            source: Source {
-                config_dir: cli.dir.display().to_string(),
-                commit: None,
-                dirty: false,
-            },
+            source,
             changes,
             unmanaged: diff.unmanaged,
             warnings: diff.warnings,
@@ -111,6 +132,26 @@ impl Session {
             managed_live: diff.managed_live,
         })
     }
+}
+
+/// The scopes a desired state governs: its workspaces' regions, RAM, its PAI regions.
+fn scope_of(desired: &State) -> ReadScope {
+    let mut scope = ReadScope {
+        ram: true,
+        ..ReadScope::default()
+    };
+    for r in desired.resources.values() {
+        match r {
+            Resource::Workspace(w) => {
+                scope.regions.insert(w.region.clone());
+            }
+            Resource::PaiWorkspace(w) => {
+                scope.pai_regions.insert(w.region.clone());
+            }
+            _ => {}
+        }
+    }
+    scope
 }
 
 /// SHA-256 of the live state: a saved plan applies only to the state it was computed from.

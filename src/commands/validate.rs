@@ -7,7 +7,10 @@ use crate::cli::{Cli, Format, ValidateArgs};
 use crate::exit_code;
 
 pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
-    let loaded = super::load_config(cli)?;
+    let checkout = super::checkout::Checkout::open(cli)?;
+    let loaded = super::load_config(cli, &checkout)?;
+    // `examples/quickstart`, or `HEAD~1 (1a2b3c4):examples/quickstart` at a revision.
+    let origin = loaded.sources().origin.clone();
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
     if cli.format == Format::Json {
@@ -15,6 +18,12 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
         let counts = loaded.config.as_ref().map(|c| counts(&c.desired));
         let doc = serde_json::json!({
             "valid": errors == 0,
+            "source": {
+                "origin": origin,
+                "rev": checkout.rev,
+                "commit": checkout.commit.as_ref().map(|c| &c.id),
+                "dirty": checkout.dirty,
+            },
             "errors": errors,
             "warnings": warnings,
             "diagnostics": loaded.diagnostics.iter().map(|d| d.to_json(sources)).collect::<Vec<_>>(),
@@ -28,13 +37,12 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             exit_code::ERROR
         });
     }
-    super::report_diagnostics(&loaded);
+    super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
     let Some(config) = &loaded.config else {
         eprintln!(
-            "error: validation found {errors} error{} and {warnings} warning{} in `{}`",
+            "error: validation found {errors} error{} and {warnings} warning{} in `{origin}`",
             plural(errors),
             plural(warnings),
-            cli.dir.display()
         );
         return Ok(exit_code::ERROR);
     };
@@ -42,8 +50,7 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
     let counts = counts(&config.desired);
     let _ = writeln!(
         out,
-        "Configuration in `{}` is valid: {} resources from {} files ({warnings} warning{}).",
-        cli.dir.display(),
+        "Configuration in `{origin}` is valid: {} resources from {} files ({warnings} warning{}).",
         config.desired.len(),
         config.sources.files.len(),
         plural(warnings)

@@ -338,6 +338,26 @@ fn dirty_counts_changes_under_the_config_dir_only() {
     // A sibling sharing the prefix is not under the config dir.
     fx.write("cfg-old/x.toml", "# sibling\n");
     assert!(!repo.is_dirty(cfg).unwrap(), "cfg-old is not cfg");
+
+    // Folders the loader skips: the default state folder changes on every apply.
+    fx.write("cfg/.msctl/local.db-journal", "state");
+    fx.write("cfg/target/out.toml", "# build output\n");
+    assert!(
+        !repo.is_dirty(cfg).unwrap(),
+        "hidden folders and target do not count"
+    );
+    fx.write("cfg/.hidden.toml", "# a hidden file is still loaded\n");
+    assert!(repo.is_dirty(cfg).unwrap(), "hidden files count");
+}
+
+#[test]
+fn skipped_folders_are_recognised() {
+    assert!(in_skipped_folder(b"/.msctl/local.db"));
+    assert!(in_skipped_folder(b".msctl/"));
+    assert!(in_skipped_folder(b"teams/target/x.toml"));
+    assert!(!in_skipped_folder(b"/.hidden.toml"));
+    assert!(!in_skipped_folder(b"teams/"));
+    assert!(!in_skipped_folder(b"teams/a.toml"));
 }
 
 #[test]

@@ -306,7 +306,7 @@ fn immutable_changed(want: &Resource, have: &Resource) -> bool {
 }
 
 /// The attributes that differ between two resources of the same kind.
-fn compare(want: &Resource, have: &Resource) -> Vec<AttributeChange> {
+pub(crate) fn compare(want: &Resource, have: &Resource) -> Vec<AttributeChange> {
     let want = want.attributes();
     let have = have.attributes();
     assert_eq!(
@@ -334,7 +334,7 @@ fn compare(want: &Resource, have: &Resource) -> Vec<AttributeChange> {
 }
 
 /// Every attribute, from nothing (create) or to nothing (delete).
-fn all_attributes(resource: &Resource, creating: bool) -> Vec<AttributeChange> {
+pub(crate) fn all_attributes(resource: &Resource, creating: bool) -> Vec<AttributeChange> {
     resource
         .attributes()
         .into_iter()

@@ -8,6 +8,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::history::{Declaration, History};
 use super::{Action, AttributeChange, Change, Plan, Unmanaged};
 use crate::model::Address;
 
@@ -40,6 +41,10 @@ pub struct DriftItem {
     /// Context a reader needs: why an object is unexpected, or that a difference can only be
     /// fixed (or even seen) by hand.
     pub note: Option<String>,
+    /// Where the resource is declared and who last changed that (absent for undeclared objects,
+    /// or outside a git repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<Declaration>,
 }
 
 /// The drift document: what `msctl drift` prints or posts.
@@ -50,6 +55,14 @@ pub struct DriftReport {
     pub items: Vec<DriftItem>,
     /// Unmanaged objects outside governed scopes: listed for information, never drift.
     pub informational: Vec<Unmanaged>,
+    /// With a recorded apply of a git commit: `items` compare live with the desired state at
+    /// that commit (out-of-band changes), and this says what was merged but not applied yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+    /// Why the report compares live with the configuration as read (no repository, no recorded
+    /// apply) instead of separating unapplied commits from out-of-band changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl DriftReport {
@@ -66,6 +79,7 @@ impl DriftReport {
                     kind: DriftKind::Unexpected,
                     attributes: Vec::new(),
                     note: Some(u.note.clone()),
+                    declared_at: None,
                 });
             } else {
                 informational.push(u.clone());
@@ -78,12 +92,19 @@ impl DriftReport {
             format_version: DRIFT_FORMAT_VERSION.to_string(),
             items,
             informational,
+            history: None,
+            note: None,
         }
     }
 
-    /// No drift (informational objects do not count).
+    /// No drift and nothing merged but unapplied (informational objects do not count).
     pub fn in_sync(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.unapplied() == 0
+    }
+
+    /// How many resource changes are merged but not applied (0 without history).
+    pub fn unapplied(&self) -> usize {
+        self.history.as_ref().map_or(0, |h| h.unapplied.len())
     }
 
     /// How many items of `kind` the report holds.
@@ -117,6 +138,7 @@ fn item_of_change(change: &Change) -> DriftItem {
         kind,
         attributes: change.attributes.clone(),
         note,
+        declared_at: None,
     }
 }
 

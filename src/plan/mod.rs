@@ -11,10 +11,17 @@ use crate::model::{Address, Resource};
 
 pub mod differ;
 pub mod drift;
+pub mod history;
+pub mod review;
 pub mod safety;
 
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
+pub use history::{
+    AppliedCommit, ChangeCounts, CommitRef, Declaration, DesiredChange, History, LedgerSource,
+    StatusReport, desired_changes,
+};
+pub use review::Review;
 pub use safety::{Refusal, SafetyOptions};
 
 /// Bumped whenever the JSON shape changes incompatibly; `schema/plan.schema.json` documents it.

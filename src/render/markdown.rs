@@ -17,7 +17,7 @@ use crate::plan::{Action, Change, Plan, Source};
 pub const DEFAULT_MARKDOWN_MAX_CHARS: usize = 65_000;
 
 /// Lets CI find and update its previous comment instead of adding a new one per push.
-const PLAN_MARKER: &str = "<!-- msctl:plan -->";
+pub(crate) const PLAN_MARKER: &str = "<!-- msctl:plan -->";
 
 /// Renders `plan` as markdown of at most `max_chars` bytes (never fewer bytes than characters,
 /// so the cap holds whichever GitHub counts).
@@ -128,7 +128,7 @@ pub(crate) fn cut_note(document: &str, cuts: &[(usize, &str)], command: &str) ->
 }
 
 /// `Backend `local` · configuration `config` at `1a2b3c4d5e6f` (uncommitted changes) · 12 API calls`
-fn meta_line(plan: &Plan) -> String {
+pub(crate) fn meta_line(plan: &Plan) -> String {
     let mut line = format!(
         "<sub>Backend {} · configuration {}",
         code(&plan.backend),
@@ -173,7 +173,7 @@ fn action_label(action: Action) -> &'static str {
     }
 }
 
-fn table_row(change: &Change) -> String {
+pub(crate) fn table_row(change: &Change) -> String {
     let mut what: Vec<String> = change
         .attributes
         .iter()
@@ -203,7 +203,7 @@ fn table_row(change: &Change) -> String {
     )
 }
 
-fn change_details(change: &Change) -> String {
+pub(crate) fn change_details(change: &Change) -> String {
     let shown = match change.action {
         Action::Create => Shown::After,
         Action::Delete => Shown::Before,

@@ -6,14 +6,18 @@
 
 mod attributes;
 pub mod drift;
+pub mod history;
 pub mod json;
 pub mod markdown;
+pub mod review;
 pub mod text;
 
 #[cfg(test)]
 pub(crate) mod sample;
 
 pub use drift::{drift_json, drift_markdown, drift_schema, drift_text};
+pub use history::{status_json, status_text};
 pub use json::{plan_json, plan_schema};
 pub use markdown::{DEFAULT_MARKDOWN_MAX_CHARS, plan_markdown};
+pub use review::{review_json, review_markdown, review_schema, review_text};
 pub use text::plan_text;

@@ -77,7 +77,7 @@ impl Palette {
 /// Indent of attribute lines under a change header.
 const ATTR_INDENT: &str = "      ";
 
-fn write_plan(out: &mut String, plan: &Plan, p: &Palette) -> fmt::Result {
+pub(crate) fn write_plan(out: &mut String, plan: &Plan, p: &Palette) -> fmt::Result {
     writeln!(out, "{}{}{:#}", p.dim, header_line(plan), p.dim)?;
 
     if !plan.changes.is_empty() {

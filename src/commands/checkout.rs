@@ -1,0 +1,254 @@
+//! Where the desired state comes from: the working tree or a git revision (`--rev`), and the
+//! repository around it (the commit, whether the config directory is dirty, blame, the ledger's
+//! notes). Commands reach git only through here and `crate::git`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::cli::Cli;
+use crate::config::{self, Config, Loaded};
+use crate::diagnostic::SourceSet;
+use crate::git::{CommitInfo, GitError, Repo};
+use crate::model::Address;
+use crate::plan::{CommitRef, Declaration, Source};
+
+/// The configuration's place in git, resolved once per run.
+pub struct Checkout {
+    /// `None` outside a repository (the config is then plain files).
+    pub repo: Option<Repo>,
+    /// `--rev` as given.
+    pub rev: Option<String>,
+    /// The commit the configuration is read from: `--rev`'s, else `HEAD` (none outside a
+    /// repository or before the first commit).
+    pub commit: Option<CommitInfo>,
+    /// The config directory in the working tree has uncommitted changes (never with `--rev`:
+    /// the working tree is not read then).
+    pub dirty: bool,
+}
+
+impl Checkout {
+    /// Discovers the repository around `-C DIR`. With `--rev` a repository is required; without
+    /// it git is optional, and a repository that cannot be read is a warning, not an error, so
+    /// `plan` works wherever the files are readable.
+    pub fn open(cli: &Cli) -> anyhow::Result<Checkout> {
+        if let Some(rev) = &cli.rev {
+            let repo = Repo::open(&cli.dir).map_err(|e| match e {
+                GitError::Io { .. } => anyhow::anyhow!(
+                    "failed to open config directory `{}` for `--rev {rev}`: {e}\nhint: `-C DIR` must exist in the working tree; msctl reads its contents at the revision",
+                    cli.dir.display()
+                ),
+                e => anyhow::anyhow!("{e}"),
+            })?;
+            let commit = repo.resolve(rev).map_err(|e| anyhow::anyhow!("{e}"))?;
+            return Ok(Checkout {
+                repo: Some(repo),
+                rev: Some(rev.clone()),
+                commit: Some(commit),
+                dirty: false,
+            });
+        }
+        let repo = match Repo::discover(&cli.dir) {
+            Ok(repo) => repo,
+            // A missing directory: the loader reports it with a better message.
+            Err(GitError::Io { .. }) => None,
+            Err(e) => {
+                eprintln!("warning: {e}\n  = the configuration is read without git information");
+                None
+            }
+        };
+        let Some(repo) = repo else {
+            return Ok(Checkout {
+                repo: None,
+                rev: None,
+                commit: None,
+                dirty: false,
+            });
+        };
+        let commit = repo.head_commit().unwrap_or_else(|e| {
+            eprintln!("warning: {e}");
+            None
+        });
+        let dirty = repo.is_dirty(repo.config_dir()).unwrap_or_else(|e| {
+            // Unknown is treated as dirty: `apply` must not record a commit it cannot vouch for.
+            eprintln!("warning: {e}\n  = treating the working tree as having uncommitted changes");
+            true
+        });
+        Ok(Checkout {
+            repo: Some(repo),
+            rev: None,
+            commit,
+            dirty,
+        })
+    }
+
+    /// The config files: at `--rev` from the object database, else from the working tree.
+    pub fn sources(&self, cli: &Cli) -> anyhow::Result<SourceSet> {
+        if let (Some(rev), Some(repo)) = (&self.rev, &self.repo) {
+            return repo
+                .sources_at(rev, repo.config_dir())
+                .map_err(|e| anyhow::anyhow!("{e}"));
+        }
+        config::sources_from_dir(&cli.dir).map_err(|e| {
+            anyhow::anyhow!(
+                "failed to read config directory `{}`: {e}\nhint: pass the directory holding msctl.toml with `-C DIR`",
+                cli.dir.display()
+            )
+        })
+    }
+
+    /// The repository, or an error saying why `what` needs one.
+    pub fn require_repo(&self, cli: &Cli, what: &str) -> anyhow::Result<&Repo> {
+        self.repo.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{what} needs a git repository, but `{}` is in none\nhint: run msctl in a clone of the repository holding the config",
+                cli.dir.display()
+            )
+        })
+    }
+
+    /// Loads the configuration at another revision of the same config directory (`--base`,
+    /// the last applied commit).
+    pub fn load_at(&self, cli: &Cli, rev: &str) -> anyhow::Result<Loaded> {
+        let repo = self.require_repo(cli, &format!("reading revision `{rev}`"))?;
+        let sources = repo
+            .sources_at(rev, repo.config_dir())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(config::load(sources))
+    }
+
+    /// Where the plan's desired state came from, for plan headers and JSON.
+    pub fn source(&self, cli: &Cli) -> Source {
+        Source {
+            config_dir: cli.dir.display().to_string(),
+            commit: self.commit.as_ref().map(|c| c.id.clone()),
+            dirty: self.dirty,
+        }
+    }
+
+    /// Says which revision the configuration was read from, when it was not the working tree.
+    pub fn revision_note(&self) -> Option<String> {
+        let rev = self.rev.as_ref()?;
+        let short = self.commit.as_ref().map_or("?", |c| c.short.as_str());
+        Some(format!(
+            "the configuration was read from revision `{rev}` ({short}), not the working tree"
+        ))
+    }
+}
+
+/// A commit as reports show it.
+pub fn commit_ref(info: &CommitInfo) -> CommitRef {
+    CommitRef {
+        id: info.id.clone(),
+        short: info.short.clone(),
+        summary: info.summary.clone(),
+        author: info.author.clone(),
+        time: info.time.seconds,
+    }
+}
+
+/// Finds declarations and who last changed them. Blame runs once per (file, line) and only for
+/// files whose text is the text at the blamed revision: a line of an edited working-tree file
+/// would otherwise be attributed to whatever commit last touched that line number.
+pub struct Blamer<'a> {
+    repo: Option<&'a Repo>,
+    /// The revision the config was read from (`HEAD` for the working tree).
+    rev: String,
+    /// For a working-tree config: the committed text of each file at `rev`, to compare with.
+    committed: Option<HashMap<PathBuf, String>>,
+    cache: HashMap<(PathBuf, usize), Option<CommitRef>>,
+    /// Blame is slow on big files; past this many lookups, declarations carry no commit.
+    budget: usize,
+}
+
+/// Enough for any drift a person reads; a report of thousands of items still lists them all,
+/// just without blame past this many.
+const BLAME_BUDGET: usize = 500;
+
+impl<'a> Blamer<'a> {
+    /// For a configuration read at `rev` (a commit: its files are the committed ones).
+    pub fn at_revision(repo: Option<&'a Repo>, rev: &str) -> Blamer<'a> {
+        Blamer {
+            repo,
+            rev: rev.to_string(),
+            committed: None,
+            cache: HashMap::new(),
+            budget: BLAME_BUDGET,
+        }
+    }
+
+    /// For the configuration of `checkout` (the working tree, or `--rev`).
+    pub fn for_checkout(checkout: &'a Checkout) -> Blamer<'a> {
+        let repo = checkout.repo.as_ref();
+        if let Some(rev) = &checkout.rev {
+            return Blamer::at_revision(repo, rev);
+        }
+        let committed = match repo {
+            Some(r) if checkout.dirty => Some(
+                r.sources_at("HEAD", r.config_dir())
+                    .map(|s| {
+                        s.files
+                            .iter()
+                            .map(|f| (f.path.clone(), f.text.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        };
+        Blamer {
+            repo,
+            rev: "HEAD".to_string(),
+            committed,
+            cache: HashMap::new(),
+            budget: BLAME_BUDGET,
+        }
+    }
+
+    /// Where `address` is declared in `config`, and (with `blame`) the commit that last changed
+    /// that line.
+    pub fn declaration(
+        &mut self,
+        config: &Config,
+        address: &Address,
+        blame: bool,
+    ) -> Option<Declaration> {
+        let span = config.origins.get(address)?;
+        let file = config.sources.files.get(span.file)?;
+        let (line, _) = file.line_col(span.range.start);
+        let last_change = if blame {
+            self.blame(&file.path, &file.text, line)
+        } else {
+            None
+        };
+        Some(Declaration {
+            file: file.path.to_string_lossy().replace('\\', "/"),
+            line,
+            last_change,
+        })
+    }
+
+    fn blame(&mut self, path: &Path, text: &str, line: usize) -> Option<CommitRef> {
+        let repo = self.repo?;
+        if let Some(committed) = &self.committed
+            && committed.get(path).map(String::as_str) != Some(text)
+        {
+            return None;
+        }
+        let key = (path.to_path_buf(), line);
+        if let Some(hit) = self.cache.get(&key) {
+            return hit.clone();
+        }
+        if self.budget == 0 {
+            return None;
+        }
+        self.budget -= 1;
+        // Blame is decoration: a failure leaves the declaration without a commit.
+        let found = repo
+            .blame_line(&self.rev, &repo.path_in_repo(path), line)
+            .ok()
+            .flatten()
+            .map(|c| commit_ref(&c));
+        self.cache.insert(key, found.clone());
+        found
+    }
+}
