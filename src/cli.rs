@@ -38,6 +38,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
+    /// Alibaba Cloud API endpoint overriding every product's host, e.g. `http://127.0.0.1:8080`
+    /// for `msctl emulator` (default: msctl.toml's `[backend] endpoint`, else the public hosts).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// msctl's ledger for the aliyun backend: owned addresses, applies, acknowledged manual
+    /// steps (default: DIR/.msctl/ledger.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+
+    /// The RAM user whose access key msctl uses (aliyun backend): API keys owned by this user are
+    /// created through the API; keys of other owners are console steps.
+    #[arg(long, global = true, value_name = "USER", env = "MSCTL_CALLER")]
+    pub caller: Option<String>,
+
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -75,6 +90,15 @@ pub enum Command {
     Drift,
     /// Print the plan's dependency graph as Graphviz DOT.
     Graph,
+    /// Record manual steps (console-only changes) as done, so the plan stops showing them.
+    Ack(AckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// Addresses of the plan's manual steps, e.g. `workspace.chatbot-prod.member.alice`.
+    #[arg(value_name = "ADDRESS", required = true)]
+    pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +131,10 @@ pub struct ApplyArgs {
     /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
     #[arg(long)]
     pub force: bool,
+    /// Write the secret of every API key this apply creates to FILE (created with mode 0600),
+    /// and nowhere else; without it, secrets are never seen (aliyun backend).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_to: Option<PathBuf>,
     /// A plan saved by `msctl plan --out FILE`: applied exactly, if live state has not moved.
     #[arg(value_name = "FILE")]
     pub plan_file: Option<PathBuf>,

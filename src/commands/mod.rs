@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod ack;
 pub mod apply;
 pub mod drift;
 pub mod graph;
@@ -20,6 +21,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Apply(args) => apply::run(cli, args),
         Command::Drift => drift::run(cli),
         Command::Graph => graph::run(cli),
+        Command::Ack(args) => ack::run(cli, args),
     }
 }
 

@@ -9,10 +9,12 @@ use serde_json::Value;
 
 use crate::model::{Address, Resource};
 
+pub mod ack;
 pub mod differ;
 pub mod drift;
 pub mod safety;
 
+pub use ack::{AckOutcome, acknowledge, acknowledged_live};
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
 pub use safety::{Refusal, SafetyOptions};
