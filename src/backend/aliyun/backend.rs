@@ -596,7 +596,9 @@ impl AliyunBackend {
     }
 
     /// Every item of an AIWorkSpace listing: `PageNumber` from 1 + `PageSize`, until
-    /// `TotalCount` items arrived or a page comes back short (contract §3.1).
+    /// `TotalCount` items arrived or a page comes back empty (contract §3.1). Without a
+    /// `TotalCount`, a short page is the last; with one, a server that caps the page size below
+    /// the one asked for is still walked to the end.
     pub(super) fn pai_pages(
         &self,
         spec: &RequestSpec,
@@ -611,11 +613,11 @@ impl AliyunBackend {
                 .query("PageSize", page_size.to_string());
             let body = self.call(&page)?;
             let got = list(&body, &[items_key]);
+            let empty = got.is_empty();
             let short = got.len() < page_size as usize;
             items.extend(got.into_iter().cloned());
-            let total = int(&body, &["TotalCount", "totalCount"]);
-            let done = match total {
-                Some(total) => items.len() as i64 >= total || short,
+            let done = match int(&body, &["TotalCount", "totalCount"]) {
+                Some(total) => empty || items.len() as i64 >= total,
                 None => short,
             };
             if done {

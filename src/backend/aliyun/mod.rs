@@ -33,3 +33,6 @@ pub use credentials::{Credentials, CredentialsError};
 pub use error::{AccessDenied, ApiError, CallError, ErrorKind};
 pub use signing::Signer;
 pub use verify::{AccessKeyId, NonceCache, VerifyError, VerifyOptions};
+
+#[cfg(test)]
+mod tests;
