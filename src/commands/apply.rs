@@ -37,6 +37,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         }
         None => session.plan(cli, &live)?,
     };
+    if args.secrets_to.is_some() && session.backend.name() != "aliyun" {
+        eprintln!(
+            "note: --secrets-to is used by the aliyun backend only; the {} backend hands out no secrets",
+            session.backend.name()
+        );
+    }
     print_plan(cli, &plan)?;
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
     if !refused.is_empty() {

@@ -223,13 +223,28 @@ impl AliyunBackend {
     pub(super) fn settled<T>(
         &self,
         id: &str,
+        f: impl FnMut() -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        self.settled_any(&[id], f)
+    }
+
+    /// [`AliyunBackend::settled`] for a write that needs several objects (a user and a group):
+    /// retried while the most recently created of them is fresh.
+    pub(super) fn settled_any<T>(
+        &self,
+        ids: &[&str],
         mut f: impl FnMut() -> Result<T, BackendError>,
     ) -> Result<T, BackendError> {
         let mut delay = Duration::from_millis(100);
         loop {
             match f() {
                 Err(BackendError::NotFound(m)) => {
-                    let created = self.ids().fresh.get(id).copied();
+                    let created = {
+                        let known = self.ids();
+                        ids.iter()
+                            .filter_map(|id| known.fresh.get(*id).copied())
+                            .max()
+                    };
                     match created {
                         Some(at) if at.elapsed() + delay <= self.settle => {
                             std::thread::sleep(delay);

@@ -388,7 +388,10 @@ impl AliyunBackend {
             &ws.region,
         )
         .body(Body::Json(body));
-        match self.settled(&ws.id, || self.call_raw(&spec).map_err(BackendError::from)) {
+        let fresh_user = super::ram::fresh_key("user", &m.user);
+        match self.settled_any(&[&ws.id, &fresh_user], || {
+            self.call_raw(&spec).map_err(BackendError::from)
+        }) {
             Ok(body) => {
                 let member = list(&body, &["Members"])
                     .into_iter()

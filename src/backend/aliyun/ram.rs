@@ -282,7 +282,10 @@ impl AliyunBackend {
                     .query("GroupName", m.group.clone())
                     .query("UserName", m.user.clone());
                 // The membership is the whole object: "already a member" is the same one.
-                already_is_ok(self.call_raw(&spec).map(drop))
+                let fresh = [fresh_key("user", &m.user), fresh_key("group", &m.group)];
+                self.settled_any(&[&fresh[0], &fresh[1]], || {
+                    already_is_ok(self.call_raw(&spec).map(drop))
+                })
             }
             // A membership has no attributes: nothing to change.
             Operation::Update {
@@ -347,7 +350,14 @@ impl AliyunBackend {
                 gone_is_ok(self.call(&spec).map(drop))
             }
             Operation::Create(Resource::Attachment(a)) => {
-                already_is_ok(self.call_raw(&attach_spec("AttachPolicyTo", a)).map(drop))
+                let fresh = [
+                    fresh_key(a.principal.kind(), a.principal.name()),
+                    fresh_key("policy", &a.policy),
+                ];
+                let spec = attach_spec("AttachPolicyTo", a);
+                self.settled_any(&[&fresh[0], &fresh[1]], || {
+                    already_is_ok(self.call_raw(&spec).map(drop))
+                })
             }
             Operation::Update {
                 before: Resource::Attachment(b),
@@ -383,6 +393,7 @@ impl AliyunBackend {
         }
         match self.call_raw(&spec) {
             Ok(body) => {
+                self.mark_fresh(&fresh_key("user", &u.name));
                 let user = field(&body, &["User"]).cloned().unwrap_or(Value::Null);
                 if let Some(id) = string(&user, &["UserId"]) {
                     self.ids().users.insert(u.name.clone(), id);
@@ -412,7 +423,10 @@ impl AliyunBackend {
             spec = spec.query("Comments", c.clone());
         }
         match self.call_raw(&spec) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.mark_fresh(&fresh_key("group", &g.name));
+                Ok(())
+            }
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 let body = self.call(&rpc("GetGroup").query("GroupName", g.name.clone()))?;
                 let live = field(&body, &["Group"]).cloned().unwrap_or(Value::Null);
@@ -434,7 +448,10 @@ impl AliyunBackend {
             spec = spec.query("Description", d.clone());
         }
         match self.call_raw(&spec) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.mark_fresh(&fresh_key("role", &r.name));
+                Ok(())
+            }
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 let live = self.get_role(&r.name)?;
                 let same = live.description == r.description
@@ -454,7 +471,10 @@ impl AliyunBackend {
             spec = spec.query("Description", d.clone());
         }
         match self.call_raw(&spec) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.mark_fresh(&fresh_key("policy", &p.name));
+                Ok(())
+            }
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 let live = self.get_policy(&p.name)?;
                 let same = live.description == p.description
@@ -464,6 +484,11 @@ impl AliyunBackend {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The key under which a RAM object this process created is remembered as fresh.
+pub(super) fn fresh_key(kind: &str, name: &str) -> String {
+    format!("ram:{kind}:{name}")
 }
 
 fn attach_spec(verb: &str, a: &Attachment) -> RequestSpec {

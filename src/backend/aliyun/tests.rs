@@ -1229,3 +1229,52 @@ fn the_operator_policy_is_valid_and_grants_every_call_msctl_makes() {
         .collect();
     assert!(unused.is_empty(), "granted but never called: {unused:?}");
 }
+
+#[test]
+fn writes_wait_for_objects_just_created_but_not_for_others() {
+    let lagging = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&lagging);
+    let server = serve(move |req| match req.action.as_str() {
+        "CreateUser" => ok(json!({"User": {"UserId": "3000", "UserName": req.q("UserName")}})),
+        // The new user is unknown to the group API for two calls.
+        "AddUserToGroup" => {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            if req.q("UserName") == Some("new") && *n <= 2 {
+                (
+                    404,
+                    json!({"Code": "EntityNotExist.User", "Message": "The user does not exist."}),
+                )
+            } else if req.q("UserName") == Some("ghost") {
+                (
+                    404,
+                    json!({"Code": "EntityNotExist.User", "Message": "The user does not exist."}),
+                )
+            } else {
+                ok(json!({}))
+            }
+        }
+        other => not_found(other),
+    });
+    let backend = backend(&server);
+    let user = Resource::RamUser(RamUser {
+        name: "new".into(),
+        display_name: None,
+        comments: None,
+    });
+    backend.apply(Operation::Create(&user)).unwrap();
+    let join = |user: &str| {
+        Resource::GroupMember(GroupMember {
+            group: "devs".into(),
+            user: user.into(),
+        })
+    };
+    backend.apply(Operation::Create(&join("new"))).unwrap();
+    assert_eq!(server.find("AddUserToGroup").len(), 3);
+    // A user msctl did not just create is missing for real: no waiting, no retries.
+    let err = backend
+        .apply(Operation::Create(&join("ghost")))
+        .unwrap_err();
+    assert!(matches!(err, BackendError::NotFound(_)), "{err:?}");
+    assert_eq!(server.find("AddUserToGroup").len(), 4);
+}
