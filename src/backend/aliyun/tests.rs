@@ -1240,12 +1240,8 @@ fn writes_wait_for_objects_just_created_but_not_for_others() {
         "AddUserToGroup" => {
             let mut n = count.lock().unwrap();
             *n += 1;
-            if req.q("UserName") == Some("new") && *n <= 2 {
-                (
-                    404,
-                    json!({"Code": "EntityNotExist.User", "Message": "The user does not exist."}),
-                )
-            } else if req.q("UserName") == Some("ghost") {
+            let lag = req.q("UserName") == Some("new") && *n <= 2;
+            if lag || req.q("UserName") == Some("ghost") {
                 (
                     404,
                     json!({"Code": "EntityNotExist.User", "Message": "The user does not exist."}),
