@@ -49,7 +49,11 @@ fn main() {
             let t = Instant::now();
             let report = apply::execute(&plan, &backend, 10, &|_| {});
             let took = t.elapsed();
-            assert!(report.failed.is_empty(), "apply failed: {:?}", &report.failed[..report.failed.len().min(3)]);
+            assert!(
+                report.failed.is_empty(),
+                "apply failed: {:?}",
+                &report.failed[..report.failed.len().min(3)]
+            );
             (Some(took), report.applied.len() as f64 / took.as_secs_f64())
         } else {
             (None, 0.0)
@@ -74,7 +78,11 @@ fn main() {
 }
 
 /// One plan: read live, diff, order — what `msctl plan` does after loading the config.
-fn plan_once(desired: &msctl::model::State, backend: &LocalBackend, scope: &ReadScope) -> (Plan, Duration) {
+fn plan_once(
+    desired: &msctl::model::State,
+    backend: &LocalBackend,
+    scope: &ReadScope,
+) -> (Plan, Duration) {
     let t = Instant::now();
     let live = backend.read(scope).expect("read live");
     let options = DiffOptions::default();
@@ -98,7 +106,8 @@ fn plan_once(desired: &msctl::model::State, backend: &LocalBackend, scope: &Read
 }
 
 fn secs(d: Option<Duration>) -> String {
-    d.map(|d| format!("{:.2}s", d.as_secs_f64())).unwrap_or_else(|| "-".into())
+    d.map(|d| format!("{:.2}s", d.as_secs_f64()))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The process's peak resident memory so far, in MiB (Linux; `?` elsewhere).

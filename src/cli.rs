@@ -38,6 +38,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
+    /// Alibaba Cloud API endpoint overriding every product's host, e.g. `http://127.0.0.1:8080`
+    /// for `msctl emulator` (default: msctl.toml's `[backend] endpoint`, else the public hosts).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// msctl's ledger for the aliyun backend: owned addresses, applies, acknowledged manual
+    /// steps (default: DIR/.msctl/ledger.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+
+    /// The RAM user whose access key msctl uses (aliyun backend): API keys owned by this user are
+    /// created through the API; keys of other owners are console steps.
+    #[arg(long, global = true, value_name = "USER", env = "MSCTL_CALLER")]
+    pub caller: Option<String>,
+
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -82,6 +97,15 @@ pub enum Command {
     Graph,
     /// Show the last applied commit, the commits since, and how many changes are pending.
     Status,
+    /// Record manual steps (console-only changes) as done, so the plan stops showing them.
+    Ack(AckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// Addresses of the plan's manual steps, e.g. `workspace.chatbot-prod.member.alice`.
+    #[arg(value_name = "ADDRESS", required = true)]
+    pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +146,10 @@ pub struct ApplyArgs {
     /// commit that does not hold exactly what was applied).
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Write the secret of every API key this apply creates to FILE (created with mode 0600),
+    /// and nowhere else; without it, secrets are never seen (aliyun backend).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_to: Option<PathBuf>,
     /// A plan saved by `msctl plan --out FILE`: applied exactly, if live state has not moved.
     #[arg(value_name = "FILE")]
     pub plan_file: Option<PathBuf>,

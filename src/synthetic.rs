@@ -37,8 +37,18 @@ const POLICIES: [&str; 3] = [
 
 /// Writes a config with about `workspaces` workspaces (a multiple of 3), `users` RAM users and
 /// `members` members per workspace into `out`.
-pub fn generate(out: &Path, workspaces: usize, users: usize, members: usize) -> std::io::Result<Generated> {
-    let args = Params { workspaces, users, members, out: out.to_path_buf() };
+pub fn generate(
+    out: &Path,
+    workspaces: usize,
+    users: usize,
+    members: usize,
+) -> std::io::Result<Generated> {
+    let args = Params {
+        workspaces,
+        users,
+        members,
+        out: out.to_path_buf(),
+    };
     let users = args.users.max(args.members).max(1);
     let triples = args.workspaces.div_ceil(3).max(1);
     std::fs::create_dir_all(args.out.join("ram"))?;

@@ -1,10 +1,10 @@
 //! The backend contract: read live state in bulk for whole scopes, apply one operation at a time.
 //!
-//! Backends: `local` (embedded SQLite, the default) and, later, `aliyun` (the public APIs).
+//! Backends: `local` (embedded SQLite, the default) and `aliyun` (the public APIs).
 //! What a backend cannot do through its API is declared in [`Capabilities`], so plans show it as a
 //! manual step instead of pretending.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -99,13 +99,18 @@ pub enum BackendError {
 /// msctl's own records beside the live state (design-notes §1): what it owns, and what it last
 /// applied. Kept by the backend so that every run against the same live state sees the same
 /// ledger (the local database; git notes for the cloud, later).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
     /// Addresses msctl applied and still manages: when their declaration disappears from the
     /// config, the plan deletes them (instead of listing them as unmanaged).
     pub owned: BTreeSet<Address>,
     /// The last successful or partial apply.
     pub last_apply: Option<AppliedRecord>,
+    /// Manual steps a person confirmed done (`msctl ack`), as the resource they made: what the
+    /// API cannot read (workspace members, an API key's owner) is compared against these
+    /// (design-notes §2).
+    #[serde(default)]
+    pub acknowledged: BTreeMap<Address, Resource>,
 }
 
 /// One apply, as recorded in the ledger.
@@ -143,4 +148,15 @@ pub trait Backend: Send + Sync {
 
     /// Replaces msctl's ledger.
     fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError>;
+
+    /// HTTP requests made so far (0 for backends that make none).
+    fn api_calls(&self) -> u64 {
+        0
+    }
+
+    /// The RAM user the backend acts as, when known: without [`Capability::ApiKeyOwner`], keys
+    /// owned by anyone else are manual steps.
+    fn caller(&self) -> Option<String> {
+        None
+    }
 }

@@ -62,6 +62,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             (plan, live)
         }
     };
+    if args.secrets_to.is_some() && session.backend.name() != "aliyun" {
+        eprintln!(
+            "note: --secrets-to is used by the aliyun backend only; the {} backend hands out no secrets",
+            session.backend.name()
+        );
+    }
     print_plan(cli, &plan)?;
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
     if !refused.is_empty() {
@@ -143,6 +149,31 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         },
     );
     eprintln!("\n{}", report.line());
+    if !report.manual.is_empty() {
+        eprintln!(
+            "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
+            report.manual.len()
+        );
+    }
+    let created_keys = plan.changes.iter().any(|c| {
+        matches!(c.after, Some(crate::model::Resource::ApiKey(_)))
+            && matches!(
+                c.action,
+                crate::plan::Action::Create | crate::plan::Action::Replace
+            )
+            && report.applied.contains(&c.address)
+    });
+    if created_keys && session.backend.name() == "aliyun" {
+        match &args.secrets_to {
+            Some(path) => eprintln!(
+                "The secrets of the new API keys are in `{}` (mode 0600); move them to a secret store.",
+                path.display()
+            ),
+            None => eprintln!(
+                "note: the secrets of the new API keys were not kept (pass --secrets-to FILE to save them); reset a key in the console to get a new one"
+            ),
+        }
+    }
     record(
         &session,
         &plan,

@@ -11,9 +11,10 @@ use std::io::Write as _;
 use super::checkout::{Blamer, commit_ref};
 use super::session::{Session, Start};
 use super::status::{commits_since, last_applied};
+use crate::backend::Capability;
 use crate::cli::{Cli, Format};
 use crate::exit_code;
-use crate::model::State;
+use crate::model::{Resource, State};
 use crate::plan::drift::DriftReport;
 use crate::plan::{Action, AppliedCommit, History, Source, desired_changes};
 use crate::render;
@@ -30,6 +31,24 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         },
         Err(why) => fallback(cli, &session, &live, why)?,
     };
+    let declares_members = session
+        .config
+        .desired
+        .resources
+        .values()
+        .any(|r| matches!(r, Resource::Member(_)));
+    if declares_members
+        && !session
+            .backend
+            .capabilities()
+            .has(Capability::WorkspaceMembers)
+    {
+        // Said on stderr so the report (stdout) stays the document its schema describes.
+        eprintln!(
+            "note: workspace members cannot be read through the {} backend's API: they are compared with the memberships acknowledged in msctl's ledger (`msctl ack`), so changes made in the console are not detected",
+            session.backend.name()
+        );
+    }
     let text = match cli.format {
         Format::Text => render::drift_text(&report, super::use_color(cli)),
         Format::Markdown => render::drift_markdown(&report, render::DEFAULT_MARKDOWN_MAX_CHARS),

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod ack;
 pub mod apply;
 pub mod checkout;
 pub mod drift;
@@ -24,6 +25,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Drift => drift::run(cli),
         Command::Graph => graph::run(cli),
         Command::Status => status::run(cli),
+        Command::Ack(args) => ack::run(cli, args),
     }
 }
 

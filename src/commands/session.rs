@@ -7,9 +7,10 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use super::checkout::Checkout;
+use crate::backend::aliyun::{AliyunBackend, Credentials, Endpoint};
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, ReadScope};
-use crate::cli::{BackendArg, Cli};
+use crate::cli::{BackendArg, Cli, Command};
 use crate::config::{BackendKind, Config};
 use crate::exit_code;
 use crate::model::{Resource, State};
@@ -59,6 +60,8 @@ impl Session {
         scope_of(&self.config.desired)
     }
 
+    /// Live state, completed with what the ledger acknowledges where the API cannot read
+    /// (workspace members, API-key owners): see [`plan::acknowledged_live`].
     pub fn read_live(&self) -> anyhow::Result<State> {
         self.read_live_in(&self.scope())
     }
@@ -76,12 +79,23 @@ impl Session {
     }
 
     pub fn read_live_in(&self, scope: &ReadScope) -> anyhow::Result<State> {
-        self.backend.read(scope).with_context(|| {
+        let mut live = self.backend.read(scope).with_context(|| {
             format!(
                 "failed to read live state from the {} backend",
                 self.backend.name()
             )
-        })
+        })?;
+        let caps = self.backend.capabilities();
+        if !caps.missing.is_empty() {
+            let ledger = self.backend.load_ledger().with_context(|| {
+                format!(
+                    "failed to read msctl's ledger from the {} backend",
+                    self.backend.name()
+                )
+            })?;
+            plan::acknowledged_live(&mut live, &ledger, &caps);
+        }
+        Ok(live)
     }
 
     /// Computes the plan of the loaded config against the current live state.
@@ -112,7 +126,7 @@ impl Session {
         let options = plan::DiffOptions {
             prune_ram,
             owned: ledger.owned,
-            caller: None,
+            caller: self.backend.caller(),
         };
         let mut diff = plan::diff(desired, live, &options, &self.backend.capabilities());
         crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -128,7 +142,7 @@ impl Session {
             warnings: diff.warnings,
             summary,
             live_fingerprint: fingerprint(live),
-            api_calls: 0,
+            api_calls: self.backend.api_calls(),
             managed_live: diff.managed_live,
         })
     }
@@ -181,9 +195,51 @@ fn open_backend(cli: &Cli, config: &Config) -> anyhow::Result<Box<dyn Backend>> 
             })?;
             Ok(Box::new(backend))
         }
-        BackendKind::Aliyun => anyhow::bail!(
-            "the aliyun backend is not available in this build yet\nhint: use the embedded backend (`--backend local`, the default)"
-        ),
+        BackendKind::Aliyun => Ok(Box::new(open_aliyun(cli, config)?)),
+    }
+}
+
+/// The aliyun backend: credentials from the environment, `--endpoint` (or msctl.toml's), the
+/// regions the config governs, the ledger file and, for apply, the secrets file.
+fn open_aliyun(cli: &Cli, config: &Config) -> anyhow::Result<AliyunBackend> {
+    let credentials = Credentials::from_env()?;
+    let endpoint = match cli.endpoint.as_ref().or(config.settings.endpoint.as_ref()) {
+        Some(url) => Some(Endpoint::parse(url)?),
+        None => None,
+    };
+    let mut regions: std::collections::BTreeSet<String> = Default::default();
+    let mut pai_regions: std::collections::BTreeSet<String> = Default::default();
+    for r in config.desired.resources.values() {
+        match r {
+            Resource::Workspace(w) => {
+                regions.insert(w.region.clone());
+            }
+            Resource::PaiWorkspace(w) => {
+                pai_regions.insert(w.region.clone());
+            }
+            _ => {}
+        }
+    }
+    if let Some(region) = &config.settings.default_region {
+        regions.insert(region.clone());
+    }
+    let mut backend = AliyunBackend::new(credentials, endpoint, regions)
+        .with_pai_regions(pai_regions)
+        .with_ledger(ledger_path(cli))
+        .with_caller(cli.caller.clone());
+    if let Command::Apply(args) = &cli.command
+        && let Some(path) = &args.secrets_to
+    {
+        backend = backend.with_secrets_to(path);
+    }
+    Ok(backend)
+}
+
+/// `--ledger`, else DIR/.msctl/ledger.db.
+pub fn ledger_path(cli: &Cli) -> PathBuf {
+    match &cli.ledger {
+        Some(p) => p.clone(),
+        None => cli.dir.join(".msctl").join("ledger.db"),
     }
 }
 

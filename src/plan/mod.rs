@@ -9,12 +9,14 @@ use serde_json::Value;
 
 use crate::model::{Address, Resource};
 
+pub mod ack;
 pub mod differ;
 pub mod drift;
 pub mod history;
 pub mod review;
 pub mod safety;
 
+pub use ack::{AckOutcome, acknowledge, acknowledged_live};
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
 pub use history::{

@@ -11,16 +11,28 @@
 //! - [`error`]: error bodies, retry classification, hints, [`crate::backend::BackendError`] kinds.
 //! - [`client`]: the blocking ureq client with retries and an API-call counter.
 //! - [`credentials`]: access keys from the environment, redacted in `Debug`.
+//!
+//! On top of the wire layer, [`AliyunBackend`] implements [`crate::backend::Backend`]:
+//! [`backend`] (construction, bulk reads, paging, secrets file, ledger), [`modelstudio`],
+//! [`ram`] and [`pai`] (one file per API: what is read, and how each change is made).
 
+pub mod backend;
 pub mod client;
 pub mod credentials;
 pub mod encoding;
 pub mod error;
+pub mod modelstudio;
+pub mod pai;
+pub mod ram;
 pub mod signing;
 pub mod verify;
 
+pub use backend::AliyunBackend;
 pub use client::{Body, Client, ClientConfig, Endpoint, Method, Product, RequestSpec, RetryPolicy};
 pub use credentials::{Credentials, CredentialsError};
 pub use error::{AccessDenied, ApiError, CallError, ErrorKind};
 pub use signing::Signer;
 pub use verify::{AccessKeyId, NonceCache, VerifyError, VerifyOptions};
+
+#[cfg(test)]
+mod tests;

@@ -99,13 +99,47 @@ impl Backend for LocalBackend {
             })?),
             None => None,
         };
-        Ok(Ledger { owned, last_apply })
+        let mut acknowledged = std::collections::BTreeMap::new();
+        for ack in store.acked()? {
+            let bad = |what: &str| {
+                BackendError::Invalid(format!(
+                    "failed to read the acknowledgement of `{}` in `{}`: {what}",
+                    ack.address,
+                    store.path()
+                ))
+            };
+            let address: crate::model::Address =
+                ack.address.parse().map_err(|_| bad("not an address"))?;
+            let resource: Resource = serde_json::from_str(&ack.resource_json)
+                .map_err(|e| bad(&format!("not a resource ({e})")))?;
+            acknowledged.insert(address, resource);
+        }
+        Ok(Ledger {
+            owned,
+            last_apply,
+            acknowledged,
+        })
     }
 
     fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError> {
         let mut store = self.store();
         let owned = serde_json::to_string(&ledger.owned).expect("addresses serialise");
         store.set_meta(OWNED_KEY, &owned)?;
+        // Acknowledgements: forget the ones dropped, write the new or changed ones.
+        let mut stored: std::collections::BTreeMap<String, String> = store
+            .acked()?
+            .into_iter()
+            .map(|a| (a.address, a.resource_json))
+            .collect();
+        for (address, resource) in &ledger.acknowledged {
+            let json = serde_json::to_string(resource).expect("resources serialise");
+            if stored.remove(&address.to_string()).as_ref() != Some(&json) {
+                store.ack(&address.to_string(), &json)?;
+            }
+        }
+        for address in stored.keys() {
+            store.unack(address)?;
+        }
         if let Some(record) = &ledger.last_apply
             && store
                 .last_apply()?

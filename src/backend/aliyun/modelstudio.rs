@@ -1,0 +1,765 @@
+//! Model Studio 2026-02-10 (contract §1): workspaces, model permissions, model limits, API keys.
+//!
+//! Mapping decisions, documented in the README ("Running against a real account"):
+//! - **Default workspace.** Each region's default workspace is msctl's `default-<region>`. The
+//!   listing has no default flag in the contract, so a workspace is the default when the item
+//!   carries a truthy `isDefault`/`defaultWorkspace`/`default` field, or is named `default`,
+//!   `default-<region>`, `Default Workspace` or `默认业务空间`; failing all of these, the region's
+//!   earliest-created workspace is (it is made on activation and can never be deleted, so it
+//!   predates every other). Its permissions and limits are not read: it calls every model,
+//!   unthrottled, and none of that can be set.
+//! - **Key names.** msctl names keys; the platform numbers them. The name travels in the key's
+//!   description as `msctl:<name>` followed, when there is one, by a space and the description
+//!   (`msctl:chatbot-backend chatbot service`). Reading splits at the first space, so names may
+//!   not hold whitespace. Keys without the marker were not made by msctl and are left alone
+//!   (neither read nor deleted).
+//! - **Key owner.** The API cannot set an owner, and `createdBy` is the caller: the owner read is
+//!   the RAM user whose `UserId` is `createdBy`, else `createdBy` itself (the account UID).
+//! - **Key auth.** No model scope and no IP list is `auth.type = All`; anything else is `Custom`
+//!   with `allowAllModels` = no model scope. `auth` is always sent complete on updates. The
+//!   server's allow-all default (`0.0.0.0/0` and `::/0`) reads back as "no IP list".
+//! - **Permissions** are written per model with `accessAllEntities = KEEP` (never the one-click
+//!   switch); deleting one sets every flag false. Listing asks for the AUTHORIZED INFERENCE scope.
+//! - **Limits** use `UpdateModelLimits` with `OVERLAY` (create, update) or `DELETE`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Value, json};
+
+use super::backend::{
+    AliyunBackend, Job, MsWorkspace, boolean, field, gone_is_ok, int, list, required, string,
+    strings,
+};
+use super::client::{Body, Method, Product, RequestSpec};
+use super::encoding::{flatten, shrink};
+use super::error::ErrorKind;
+use super::signing::encode_path_segment;
+use crate::backend::{BackendError, Operation};
+use crate::model::platform::default_workspace_name;
+use crate::model::{ApiKey, ModelLimit, ModelPermission, Resource, Workspace};
+
+/// Page sizes: `ListModelLimits` documents up to 200; the others document no maximum, and 100 is
+/// the largest the console uses.
+const PAGE: u32 = 100;
+const LIMITS_PAGE: u32 = 200;
+
+/// The marker that starts the description of every key msctl names.
+pub const KEY_MARKER: &str = "msctl:";
+
+/// Platform names of a default workspace (API, English and Chinese consoles).
+const DEFAULT_NAMES: [&str; 3] = ["default", "Default Workspace", "默认业务空间"];
+
+/// The server's IP allow-list when a Custom key is given none: everything.
+const ALLOW_ALL: [&str; 2] = ["0.0.0.0/0", "::/0"];
+
+/// A workspace from `ListWorkspaces`, under its msctl name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListedWorkspace {
+    pub id: String,
+    /// msctl's name: `default-<region>` for the default workspace, the platform's name otherwise.
+    pub name: String,
+    pub region: String,
+    pub default: bool,
+}
+
+impl ListedWorkspace {
+    pub fn resource(&self) -> Workspace {
+        Workspace {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            default: self.default,
+        }
+    }
+}
+
+/// An API key from `ListApiKeys` (the masked value is never kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListedApiKey {
+    pub id: i64,
+    pub workspace_id: String,
+    /// msctl's name, when the description carries the marker.
+    pub name: Option<String>,
+    pub description: String,
+    pub created_by: String,
+    pub models: Option<BTreeSet<String>>,
+    pub ip_allow: BTreeSet<String>,
+    pub enabled: bool,
+}
+
+/// The description sent for a key: `msctl:<name>`, then ` <description>` when there is one.
+pub fn encode_key_description(name: &str, description: &str) -> Result<String, BackendError> {
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        return Err(BackendError::Invalid(format!(
+            "failed to name API key `{name}`: msctl keeps key names in the key's description as \
+             `{KEY_MARKER}<name> <description>`, so a name must be non-empty without whitespace"
+        )));
+    }
+    Ok(if description.is_empty() {
+        format!("{KEY_MARKER}{name}")
+    } else {
+        format!("{KEY_MARKER}{name} {description}")
+    })
+}
+
+/// The inverse of [`encode_key_description`]: `(name, description)`, or `None` for a key msctl
+/// did not name.
+pub fn decode_key_description(text: &str) -> Option<(String, String)> {
+    let rest = text.strip_prefix(KEY_MARKER)?;
+    let (name, description) = rest.split_once(' ').unwrap_or((rest, ""));
+    (!name.is_empty()).then(|| (name.to_string(), description.to_string()))
+}
+
+fn ms(action: &str, method: Method, path: impl Into<String>, region: &str) -> RequestSpec {
+    RequestSpec::roa(Product::ModelStudio, action, method, path).region(region)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+impl AliyunBackend {
+    /// Every workspace of `region`, the default one under `default-<region>`.
+    pub(super) fn list_workspaces(
+        &self,
+        region: &str,
+    ) -> Result<Vec<ListedWorkspace>, BackendError> {
+        let spec = ms(
+            "ListWorkspaces",
+            Method::Get,
+            "/modelstudio/workspaces",
+            region,
+        );
+        let items = self.ms_pages(&spec, PAGE, "workspaces")?;
+        let mut out: Vec<(ListedWorkspace, i64, bool)> = Vec::new();
+        for item in &items {
+            let id = required(item, &["workspaceId"], "ListWorkspaces")?;
+            // One endpoint may serve every region (an `--endpoint` override): keep this region's.
+            let item_region = string(item, &["region"]).unwrap_or_else(|| region.to_string());
+            if item_region != region || out.iter().any(|(w, ..)| w.id == id) {
+                continue;
+            }
+            let name = string(item, &["workspaceName"]).unwrap_or_default();
+            let flagged = boolean(item, &["isDefault", "defaultWorkspace", "default"])
+                .unwrap_or(false)
+                || DEFAULT_NAMES.contains(&name.as_str())
+                || name == default_workspace_name(region);
+            let created = int(item, &["gmtCreate"]).unwrap_or(i64::MAX);
+            out.push((
+                ListedWorkspace {
+                    id,
+                    name,
+                    region: region.to_string(),
+                    default: false,
+                },
+                created,
+                flagged,
+            ));
+        }
+        let default = match out.iter().position(|(.., flagged)| *flagged) {
+            Some(i) => Some(i),
+            // The first of the earliest: `min_by_key` keeps the first minimum.
+            None => out
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, created, _))| *created)
+                .map(|(i, _)| i),
+        };
+        if let Some(i) = default {
+            out[i].0.default = true;
+            out[i].0.name = default_workspace_name(region);
+        }
+        Ok(out.into_iter().map(|(w, ..)| w).collect())
+    }
+
+    /// Every API key visible in `region` (all workspaces at once: one listing per region).
+    pub(super) fn list_api_keys(&self, region: &str) -> Result<Vec<ListedApiKey>, BackendError> {
+        let spec = ms("ListApiKeys", Method::Get, "/modelstudio/apikeys", region);
+        let items = self.ms_pages(&spec, PAGE, "apiKeys")?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let Some(id) = int(item, &["apiKeyId"]) else {
+                return Err(BackendError::Transport(
+                    "failed to read the answer to `ListApiKeys`: an item has no `apiKeyId`"
+                        .to_string(),
+                ));
+            };
+            let text = string(item, &["description"]).unwrap_or_default();
+            let (name, description) = match decode_key_description(&text) {
+                Some((n, d)) => (Some(n), d),
+                None => (None, text),
+            };
+            let auth = field(item, &["auth"]).cloned().unwrap_or(Value::Null);
+            let (models, ip_allow) = auth_from_wire(&auth);
+            out.push(ListedApiKey {
+                id,
+                workspace_id: string(item, &["workspaceId"]).unwrap_or_default(),
+                name,
+                description,
+                created_by: string(item, &["createdBy"]).unwrap_or_default(),
+                models,
+                ip_allow,
+                // `disabled` is 0 or 1 (a boolean is accepted too); absent = active.
+                enabled: !boolean(item, &["disabled"]).unwrap_or(false),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Second-wave reads: permissions and limits of every sub-workspace.
+    pub(super) fn model_studio_jobs<'a>(
+        &'a self,
+        workspaces: &[ListedWorkspace],
+        jobs: &mut Vec<Job<'a, Vec<Resource>>>,
+    ) {
+        for w in workspaces.iter().filter(|w| !w.default) {
+            let ws = w.clone();
+            jobs.push(Box::new(move || self.read_permissions(&ws)));
+            let ws = w.clone();
+            jobs.push(Box::new(move || self.read_limits(&ws)));
+        }
+    }
+
+    fn read_permissions(&self, ws: &ListedWorkspace) -> Result<Vec<Resource>, BackendError> {
+        let spec = ms(
+            "ListModelPermissions",
+            Method::Get,
+            "/modelstudio/models/permissions",
+            &ws.region,
+        )
+        .query("workspaceId", ws.id.clone())
+        .query("authorizationScope", "AUTHORIZED")
+        .query("modelAction", "INFERENCE");
+        let items = self.ms_pages(&spec, PAGE, "list")?;
+        let mut out = Vec::new();
+        for item in &items {
+            let model = required(item, &["model"], "ListModelPermissions")?;
+            let flags = field(item, &["permissions"])
+                .cloned()
+                .unwrap_or(Value::Null);
+            let flag = |name: &str| boolean(&flags, &[name]).unwrap_or(false);
+            let p = ModelPermission {
+                workspace: ws.name.clone(),
+                model,
+                inference: flag("inference"),
+                fine_tune: flag("fineTune"),
+                deploy: flag("deploy"),
+            };
+            // A model with every flag off is not granted: that is how a delete looks.
+            if p.inference || p.fine_tune || p.deploy {
+                out.push(Resource::ModelPermission(p));
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_limits(&self, ws: &ListedWorkspace) -> Result<Vec<Resource>, BackendError> {
+        let spec = ms(
+            "ListModelLimits",
+            Method::Get,
+            "/modelstudio/models/limits",
+            &ws.region,
+        )
+        .query("workspaceId", ws.id.clone());
+        let items = self.ms_pages(&spec, LIMITS_PAGE, "limits")?;
+        let mut out = Vec::new();
+        for item in &items {
+            if string(item, &["workspaceId"]).is_some_and(|id| id != ws.id) {
+                continue;
+            }
+            // Only the workspace's own limit is msctl's; `modelLimit` is the account's.
+            let Some(limit) = field(item, &["workspaceLimit"]).filter(|l| l.is_object()) else {
+                continue;
+            };
+            let Some(requests) = int(limit, &["requestLimit"]) else {
+                continue;
+            };
+            let model = required(item, &["model"], "ListModelLimits")?;
+            let number = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok());
+            let period = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
+            out.push(Resource::ModelLimit(ModelLimit {
+                workspace: ws.name.clone(),
+                model,
+                requests: number(Some(requests)).unwrap_or(0),
+                request_period: period(int(limit, &["requestLimitPeriod"])).unwrap_or(60),
+                tokens: number(int(limit, &["usageLimit"])),
+                usage_period: period(int(limit, &["usageLimitPeriod"]))
+                    .filter(|_| int(limit, &["usageLimit"]).is_some()),
+            }));
+        }
+        Ok(out)
+    }
+}
+
+/// `auth` as read: (model scope, IP allow-list), `None` scope = every model.
+fn auth_from_wire(auth: &Value) -> (Option<BTreeSet<String>>, BTreeSet<String>) {
+    let custom = string(auth, &["type"]).is_some_and(|t| t.eq_ignore_ascii_case("custom"));
+    if !custom {
+        return (None, BTreeSet::new());
+    }
+    let mut ips: BTreeSet<String> = strings(auth, &["accessIps"]).into_iter().collect();
+    if ips.iter().map(String::as_str).eq(ALLOW_ALL.iter().copied()) {
+        ips.clear();
+    }
+    let scope = field(auth, &["modelAccessScope"])
+        .cloned()
+        .unwrap_or(Value::Null);
+    let models = if boolean(&scope, &["allowAllModels"]).unwrap_or(true) {
+        None
+    } else {
+        Some(strings(&scope, &["accessibleModels"]).into_iter().collect())
+    };
+    (models, ips)
+}
+
+/// The `auth` object for a key, complete (UpdateApiKey replaces it as a whole).
+fn auth_to_wire(key: &ApiKey) -> Value {
+    if key.models.is_none() && key.ip_allow.is_empty() {
+        return json!({"auth": {"type": "All"}});
+    }
+    let models: Vec<&String> = key.models.iter().flatten().collect();
+    json!({"auth": {
+        "type": "Custom",
+        "accessIps": key.ip_allow,
+        "modelAccessScope": {
+            "allowAllModels": key.models.is_none(),
+            "accessibleModels": models,
+        },
+    }})
+}
+
+/// The state's API keys: msctl-named keys of listed workspaces, the lowest id winning when one
+/// name was used twice in a workspace (a retried create can do that).
+pub(super) fn keys_to_resources(
+    workspaces: &[ListedWorkspace],
+    keys: &[ListedApiKey],
+    user_names: &HashMap<String, String>,
+) -> Vec<Resource> {
+    let by_id: HashMap<&str, &str> = workspaces
+        .iter()
+        .map(|w| (w.id.as_str(), w.name.as_str()))
+        .collect();
+    let mut sorted: Vec<&ListedApiKey> = keys.iter().collect();
+    sorted.sort_by_key(|k| k.id);
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for k in sorted {
+        let (Some(ws), Some(name)) = (by_id.get(k.workspace_id.as_str()), &k.name) else {
+            continue;
+        };
+        if !seen.insert((ws.to_string(), name.clone())) {
+            continue;
+        }
+        out.push(Resource::ApiKey(ApiKey {
+            workspace: ws.to_string(),
+            name: name.clone(),
+            owner: user_names
+                .get(&k.created_by)
+                .cloned()
+                .unwrap_or_else(|| k.created_by.clone()),
+            description: k.description.clone(),
+            models: k.models.clone(),
+            ip_allow: k.ip_allow.clone(),
+            enabled: k.enabled,
+        }));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+// ---------------------------------------------------------------------------------------------
+
+impl AliyunBackend {
+    pub(super) fn apply_model_studio(&self, op: Operation<'_>) -> Result<(), BackendError> {
+        match op {
+            Operation::Create(Resource::Workspace(w)) => self.create_workspace(w),
+            Operation::Update {
+                before: Resource::Workspace(b),
+                after: Resource::Workspace(a),
+            } => {
+                if a != b {
+                    return Err(BackendError::Invalid(format!(
+                        "failed to update workspace `{}`: its region and default flag cannot \
+                         change in place, and Model Studio has no rename\n\
+                         hint: this is a bug in msctl's planner; such a change is a replacement",
+                        a.name
+                    )));
+                }
+                Ok(())
+            }
+            Operation::Delete(Resource::Workspace(w)) => self.delete_workspace(w),
+            Operation::Create(Resource::ModelPermission(p))
+            | Operation::Update {
+                after: Resource::ModelPermission(p),
+                ..
+            } => self.write_permission(p, p.inference, p.fine_tune, p.deploy),
+            Operation::Delete(Resource::ModelPermission(p)) => {
+                self.write_permission(p, false, false, false)
+            }
+            Operation::Create(Resource::ModelLimit(l))
+            | Operation::Update {
+                after: Resource::ModelLimit(l),
+                ..
+            } => self.write_limit(&l.workspace, limit_item(l)),
+            Operation::Delete(Resource::ModelLimit(l)) => self.write_limit(
+                &l.workspace,
+                json!({"model": l.model, "operationType": "DELETE"}),
+            ),
+            Operation::Create(Resource::ApiKey(k)) => self.create_api_key(k),
+            Operation::Update {
+                before: Resource::ApiKey(b),
+                after: Resource::ApiKey(a),
+            } => self.update_api_key(b, a),
+            Operation::Delete(Resource::ApiKey(k)) => self.delete_api_key(k),
+            other => Err(BackendError::Invalid(format!(
+                "failed to apply `{}`: not a Model Studio change, or before and after differ in \
+                 kind",
+                other.resource().address()
+            ))),
+        }
+    }
+
+    /// The workspace msctl calls `name`: from the cache, else listed again in every governed
+    /// region (a read may not have covered it, e.g. one created by another apply).
+    pub(super) fn workspace(&self, name: &str) -> Result<MsWorkspace, BackendError> {
+        if let Some(w) = self.ids().workspaces.get(name) {
+            return Ok(w.clone());
+        }
+        let mut regions = self.regions.clone();
+        regions.extend(self.ids().workspaces.values().map(|w| w.region.clone()));
+        for region in &regions {
+            for w in self.list_workspaces(region)? {
+                let known = MsWorkspace {
+                    id: w.id.clone(),
+                    region: w.region.clone(),
+                    default: w.default,
+                };
+                self.ids().workspaces.insert(w.name.clone(), known);
+            }
+            if let Some(w) = self.ids().workspaces.get(name) {
+                return Ok(w.clone());
+            }
+        }
+        Err(BackendError::NotFound(format!(
+            "workspace `{name}` does not exist in {}",
+            if regions.is_empty() {
+                "any governed region".to_string()
+            } else {
+                regions.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        )))
+    }
+
+    fn create_workspace(&self, w: &Workspace) -> Result<(), BackendError> {
+        if w.default {
+            return Err(BackendError::Refused(format!(
+                "failed to create workspace `{}`: default workspaces are created by the platform \
+                 when Model Studio is activated, never by a call\n\
+                 hint: activate Model Studio in {}",
+                w.name, w.region
+            )));
+        }
+        let spec = ms(
+            "CreateWorkspace",
+            Method::Post,
+            "/modelstudio/workspaces",
+            &w.region,
+        )
+        .query("workspaceName", w.name.clone());
+        match self.call_raw(&spec) {
+            Ok(body) => {
+                let ws = field(&body, &["workspace"]).cloned().unwrap_or(Value::Null);
+                let id = required(&ws, &["workspaceId"], "CreateWorkspace")?;
+                let region = string(&ws, &["region"]).unwrap_or_else(|| w.region.clone());
+                self.mark_fresh(&id);
+                self.ids().workspaces.insert(
+                    w.name.clone(),
+                    MsWorkspace {
+                        id,
+                        region,
+                        default: false,
+                    },
+                );
+                Ok(())
+            }
+            // A retried create whose first attempt went through: fine if it is the same one.
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                let existing = self
+                    .list_workspaces(&w.region)?
+                    .into_iter()
+                    .find(|x| x.name == w.name && !x.default);
+                match existing {
+                    Some(x) => {
+                        self.ids().workspaces.insert(
+                            x.name.clone(),
+                            MsWorkspace {
+                                id: x.id,
+                                region: x.region,
+                                default: false,
+                            },
+                        );
+                        Ok(())
+                    }
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn delete_workspace(&self, w: &Workspace) -> Result<(), BackendError> {
+        if w.default {
+            return Err(BackendError::Refused(format!(
+                "failed to delete workspace `{}`: a region's default workspace cannot be deleted",
+                w.name
+            )));
+        }
+        let ws = match self.workspace(&w.name) {
+            Ok(ws) => ws,
+            Err(BackendError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let spec = ms(
+            "DeleteWorkspace",
+            Method::Delete,
+            format!("/modelstudio/workspaces/{}", encode_path_segment(&ws.id)),
+            &ws.region,
+        );
+        let body = match self.call(&spec) {
+            Ok(body) => body,
+            Err(BackendError::NotFound(_)) => Value::Null,
+            Err(e) => return Err(e),
+        };
+        if boolean(&body, &["isDeleted"]) == Some(false) {
+            let reasons: Vec<String> = list(&body, &["failReasons"])
+                .into_iter()
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        string(r, &["resourceType"]).unwrap_or_default(),
+                        string(r, &["reason"]).unwrap_or_default()
+                    )
+                })
+                .collect();
+            return Err(BackendError::Conflict(format!(
+                "failed to delete workspace `{}`: the platform refused ({})\n\
+                 hint: delete what it still holds (API keys first), then apply again",
+                w.name,
+                if reasons.is_empty() {
+                    "no reason given".to_string()
+                } else {
+                    reasons.join("; ")
+                }
+            )));
+        }
+        self.ids().workspaces.remove(&w.name);
+        Ok(())
+    }
+
+    fn write_permission(
+        &self,
+        p: &ModelPermission,
+        inference: bool,
+        fine_tune: bool,
+        deploy: bool,
+    ) -> Result<(), BackendError> {
+        let ws = self.workspace(&p.workspace)?;
+        let body = json!({
+            "workspaceId": ws.id,
+            "accessAllEntities": "KEEP",
+            "models": [{
+                "model": p.model,
+                "inference": inference,
+                "fineTune": fine_tune,
+                "deploy": deploy,
+            }],
+        });
+        let spec = ms(
+            "UpdateModelPermissions",
+            Method::Post,
+            "/modelstudio/models/permissions",
+            &ws.region,
+        )
+        .body(Body::Form(flatten(&body)));
+        self.settled(&ws.id, || self.call(&spec).map(drop))
+    }
+
+    fn write_limit(&self, workspace: &str, item: Value) -> Result<(), BackendError> {
+        let ws = self.workspace(workspace)?;
+        let spec = ms(
+            "UpdateModelLimits",
+            Method::Post,
+            "/modelstudio/models/limits",
+            &ws.region,
+        )
+        .body(Body::Form(vec![
+            ("workspaceId".to_string(), ws.id.clone()),
+            ("workspaceLimits".to_string(), shrink(&json!([item]))),
+        ]));
+        self.settled(&ws.id, || self.call(&spec).map(drop))
+    }
+
+    fn create_api_key(&self, k: &ApiKey) -> Result<(), BackendError> {
+        let ws = self.workspace(&k.workspace)?;
+        let description = encode_key_description(&k.name, &k.description)?;
+        let spec = ms(
+            "CreateApiKey",
+            Method::Post,
+            "/modelstudio/apikeys",
+            &ws.region,
+        )
+        .query("workspaceId", ws.id.clone())
+        .query("description", description)
+        .body(Body::Form(flatten(&auth_to_wire(k))));
+        let body = self.settled(&ws.id, || self.call(&spec))?;
+        let key = field(&body, &["apiKey"]).cloned().unwrap_or(Value::Null);
+        let Some(id) = int(&key, &["apiKeyId"]) else {
+            return Err(BackendError::Transport(
+                "failed to read the answer to `CreateApiKey`: no `apiKeyId`".to_string(),
+            ));
+        };
+        self.mark_fresh(&id.to_string());
+        self.ids()
+            .api_keys
+            .insert((k.workspace.clone(), k.name.clone()), id);
+        let address = Resource::ApiKey(k.clone()).address().to_string();
+        if let Some(secret) = string(&key, &["apiKeyValue"]).filter(|s| !s.is_empty()) {
+            self.keep_secret(&address, &secret)?;
+        }
+        if !k.enabled {
+            self.set_key_enabled(&ws, id, false)?;
+        }
+        Ok(())
+    }
+
+    fn update_api_key(&self, before: &ApiKey, after: &ApiKey) -> Result<(), BackendError> {
+        if before.owner != after.owner {
+            return Err(BackendError::Invalid(format!(
+                "failed to update API key `{}`: its owner cannot change in place\n\
+                 hint: this is a bug in msctl's planner; such a change is a replacement",
+                after.name
+            )));
+        }
+        let ws = self.workspace(&after.workspace)?;
+        let id = self.api_key_id(&after.workspace, &after.name)?;
+        let settings_changed = before.description != after.description
+            || before.models != after.models
+            || before.ip_allow != after.ip_allow;
+        if settings_changed {
+            let spec = ms(
+                "UpdateApiKey",
+                Method::Put,
+                format!("/modelstudio/apikeys/{id}"),
+                &ws.region,
+            )
+            .query(
+                "description",
+                encode_key_description(&after.name, &after.description)?,
+            )
+            .body(Body::Form(flatten(&auth_to_wire(after))));
+            self.settled(&id.to_string(), || self.call(&spec).map(drop))?;
+        }
+        if before.enabled != after.enabled {
+            self.set_key_enabled(&ws, id, after.enabled)?;
+        }
+        Ok(())
+    }
+
+    fn set_key_enabled(
+        &self,
+        ws: &MsWorkspace,
+        id: i64,
+        enabled: bool,
+    ) -> Result<(), BackendError> {
+        let (action, verb) = if enabled {
+            ("EnableApiKey", "enable")
+        } else {
+            ("DisableApiKey", "disable")
+        };
+        let spec = ms(
+            action,
+            Method::Put,
+            format!("/modelstudio/apikeys/{id}/{verb}"),
+            &ws.region,
+        );
+        self.settled(&id.to_string(), || self.call(&spec).map(drop))
+    }
+
+    fn delete_api_key(&self, k: &ApiKey) -> Result<(), BackendError> {
+        let ws = match self.workspace(&k.workspace) {
+            Ok(ws) => ws,
+            Err(BackendError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let id = match self.api_key_id(&k.workspace, &k.name) {
+            Ok(id) => id,
+            Err(BackendError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let spec = ms(
+            "DeleteApiKey",
+            Method::Delete,
+            format!("/modelstudio/apikeys/{id}"),
+            &ws.region,
+        );
+        gone_is_ok(self.call(&spec).map(drop))?;
+        self.ids()
+            .api_keys
+            .remove(&(k.workspace.clone(), k.name.clone()));
+        Ok(())
+    }
+
+    /// The `apiKeyId` of msctl's key `name` in `workspace`: cached by the read, else listed.
+    fn api_key_id(&self, workspace: &str, name: &str) -> Result<i64, BackendError> {
+        let key = (workspace.to_string(), name.to_string());
+        if let Some(id) = self.ids().api_keys.get(&key) {
+            return Ok(*id);
+        }
+        let ws = self.workspace(workspace)?;
+        let spec = ms(
+            "ListApiKeys",
+            Method::Get,
+            "/modelstudio/apikeys",
+            &ws.region,
+        )
+        .query("workspaceId", ws.id.clone());
+        let found = self
+            .ms_pages(&spec, PAGE, "apiKeys")?
+            .iter()
+            .filter(|k| string(k, &["workspaceId"]).is_none_or(|id| id == ws.id))
+            .filter(|k| {
+                string(k, &["description"])
+                    .and_then(|d| decode_key_description(&d))
+                    .is_some_and(|(n, _)| n == name)
+            })
+            .filter_map(|k| int(k, &["apiKeyId"]))
+            .min();
+        match found {
+            Some(id) => {
+                self.ids().api_keys.insert(key, id);
+                Ok(id)
+            }
+            None => Err(BackendError::NotFound(format!(
+                "API key `{name}` does not exist in workspace `{workspace}`"
+            ))),
+        }
+    }
+}
+
+/// One `workspaceLimits` item, keys in the SDK's (alphabetical) order.
+fn limit_item(l: &ModelLimit) -> Value {
+    let mut item = json!({
+        "model": l.model,
+        "operationType": "OVERLAY",
+        "requestLimit": l.requests,
+        "requestLimitPeriod": l.request_period,
+    });
+    if let (Some(tokens), Some(map)) = (l.tokens, item.as_object_mut()) {
+        map.insert("usageLimit".to_string(), json!(tokens));
+        map.insert(
+            "usageLimitPeriod".to_string(),
+            json!(l.usage_period.unwrap_or(l.request_period)),
+        );
+    }
+    item
+}

@@ -1,0 +1,64 @@
+//! `msctl ack ADDRESS...`: records manual steps (console-only changes) as done in the ledger, so
+//! the plan compares against them instead of showing the steps again (design-notes §2).
+
+use anyhow::Context as _;
+
+use super::session::{Session, Start};
+use crate::cli::{AckArgs, Cli};
+use crate::exit_code;
+use crate::model::Address;
+use crate::plan::{self, AckOutcome};
+
+pub fn run(cli: &Cli, args: &AckArgs) -> anyhow::Result<i32> {
+    // Every address must parse before anything is read or written.
+    let mut addresses = Vec::with_capacity(args.addresses.len());
+    for text in &args.addresses {
+        addresses.push(
+            text.parse::<Address>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    let Start::Ready(session) = Session::start(cli)? else {
+        return Ok(exit_code::ERROR);
+    };
+    let live = session.read_live()?;
+    let plan = session.plan(cli, &live)?;
+    let mut ledger = session.backend.load_ledger().with_context(|| {
+        format!(
+            "failed to read msctl's ledger from the {} backend",
+            session.backend.name()
+        )
+    })?;
+    let mut failed = false;
+    let mut changed = 0;
+    for address in &addresses {
+        match plan::acknowledge(&plan, &mut ledger, address) {
+            Ok(AckOutcome::Recorded) => {
+                changed += 1;
+                eprintln!("{address}: acknowledged");
+            }
+            Ok(AckOutcome::Forgotten) => {
+                changed += 1;
+                eprintln!("{address}: acknowledged as removed");
+            }
+            Ok(AckOutcome::AlreadyAcknowledged) => {
+                eprintln!("{address}: already acknowledged");
+            }
+            Err(message) => {
+                failed = true;
+                eprintln!("error: {message}");
+            }
+        }
+    }
+    if changed > 0 {
+        session
+            .backend
+            .save_ledger(&ledger)
+            .map_err(|e| anyhow::anyhow!("failed to record in msctl's ledger: {e}"))?;
+    }
+    Ok(if failed {
+        exit_code::ERROR
+    } else {
+        exit_code::SUCCESS
+    })
+}
