@@ -30,7 +30,7 @@ use crate::model::{
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub use crate::model::platform::{
     IP_ALLOW_REGION as IP_ALLOW_LIST_REGION, PAI_ROLES, REGIONS as MODEL_STUDIO_REGIONS,
@@ -619,8 +619,19 @@ CREATE TABLE ledger_ack (
 INSERT INTO sqlite_sequence (name, seq) VALUES ('ms_api_key', 1858000), ('pai_workspace', 1000);
 "#;
 
+/// Indexes for every lookup an operation makes, so each change costs the same however large the
+/// account is (without them, key and membership lookups scanned whole tables and apply time grew
+/// quadratically).
+const SCHEMA_V2: &str = r#"
+CREATE INDEX ms_api_key_workspace_name ON ms_api_key (workspace_id, name);
+CREATE INDEX ms_api_key_secret ON ms_api_key (secret_sha256);
+CREATE INDEX ram_group_member_user ON ram_group_member (user_name);
+CREATE INDEX ram_attachment_policy ON ram_attachment (policy_name);
+CREATE INDEX pai_member_user ON pai_member (user_name);
+"#;
+
 /// Migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const WORKSPACE_COLUMNS: &str = "id, name, region, is_default, gmt_create";
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, owner, description, models, ip_allow, \
