@@ -664,12 +664,32 @@ fn workspace_by_id(c: &Connection, id: &str) -> Step<WorkspaceRecord> {
         .ok_or_else(|| not_found(format!("workspace `{id}` does not exist")))
 }
 
+/// `WHERE ?1 IS NULL OR col = ?1` cannot use an index (SQLite plans the OR as a full scan, which
+/// made every lookup cost the size of the table): with a value, filter on the column alone.
+fn optional_filter(sql: &str, filtered: bool) -> String {
+    const OR: &str = "?1 IS NULL OR ";
+    const EQ: &str = " = ?1";
+    let Some(start) = sql.find(OR) else {
+        return sql.to_string();
+    };
+    let rest = &sql[start + OR.len()..];
+    let Some(end) = rest.find(EQ) else {
+        return sql.to_string();
+    };
+    let condition = if filtered {
+        &rest[..end + EQ.len()]
+    } else {
+        "?1 IS NULL"
+    };
+    format!("{}{condition}{}", &sql[..start], &rest[end + EQ.len()..])
+}
+
 fn list_workspaces(c: &Connection, region: Option<&str>) -> Step<Vec<WorkspaceRecord>> {
     let sql = format!(
         "SELECT {WORKSPACE_COLUMNS} FROM ms_workspace WHERE ?1 IS NULL OR region = ?1 \
          ORDER BY is_default DESC, gmt_create, name"
     );
-    let mut stmt = c.prepare(&sql)?;
+    let mut stmt = c.prepare(&optional_filter(&sql, region.is_some()))?;
     let rows = stmt.query_map([region], workspace_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -808,7 +828,7 @@ fn list_keys(c: &Connection, workspace_id: Option<&str>) -> Step<Vec<ApiKeyRecor
     let sql = format!(
         "SELECT {API_KEY_COLUMNS} FROM ms_api_key WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id"
     );
-    let mut stmt = c.prepare(&sql)?;
+    let mut stmt = c.prepare(&optional_filter(&sql, workspace_id.is_some()))?;
     let raws = stmt
         .query_map([workspace_id], raw_key_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1009,10 +1029,11 @@ fn pai_workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPaiWorkspace>
 }
 
 fn list_pai_workspaces(c: &Connection, region: Option<&str>) -> Step<Vec<PaiWorkspaceRecord>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT id, name, region, display_name, description, env_types, gmt_create \
          FROM pai_workspace WHERE ?1 IS NULL OR region = ?1 ORDER BY id",
-    )?;
+        region.is_some(),
+    ))?;
     let raws = stmt
         .query_map([region], pai_workspace_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1047,10 +1068,11 @@ fn pai_workspace_id(c: &Connection, id: &str) -> Step<i64> {
 }
 
 fn list_pai_members(c: &Connection, workspace_id: Option<i64>) -> Step<Vec<PaiMemberRecord>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT member_id, workspace_id, user_name, roles, gmt_create FROM pai_member \
          WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY workspace_id, user_name",
-    )?;
+        workspace_id.is_some(),
+    ))?;
     let raws = stmt
         .query_map([workspace_id], |r| {
             Ok((
@@ -1091,10 +1113,11 @@ fn check_pai_roles(roles: &BTreeSet<String>, what: &str) -> Step<()> {
 }
 
 fn list_model_permissions(c: &Connection, ws: Option<&str>) -> Step<Vec<(String, ModelGrant)>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT workspace_id, model, inference, fine_tune, deploy FROM ms_model_permission \
          WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY workspace_id, model",
-    )?;
+        ws.is_some(),
+    ))?;
     let rows = stmt.query_map([ws], |r| {
         Ok((
             r.get(0)?,
@@ -1110,10 +1133,11 @@ fn list_model_permissions(c: &Connection, ws: Option<&str>) -> Step<Vec<(String,
 }
 
 fn list_model_limits(c: &Connection, ws: Option<&str>) -> Step<Vec<(String, LimitSpec)>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT workspace_id, model, requests, request_period, tokens, usage_period \
          FROM ms_model_limit WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY workspace_id, model",
-    )?;
+        ws.is_some(),
+    ))?;
     let raws = stmt
         .query_map([ws], |r| {
             Ok((
@@ -1143,10 +1167,11 @@ fn list_model_limits(c: &Connection, ws: Option<&str>) -> Step<Vec<(String, Limi
 }
 
 fn list_members(c: &Connection, ws: Option<&str>) -> Step<Vec<(String, MemberSpec)>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT workspace_id, principal_type, name, administrator, pages FROM ms_member \
          WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY workspace_id, principal_type, name",
-    )?;
+        ws.is_some(),
+    ))?;
     let raws = stmt
         .query_map([ws], |r| {
             Ok((
@@ -1203,10 +1228,11 @@ fn list_groups(c: &Connection) -> Step<Vec<RamGroupRecord>> {
 }
 
 fn list_group_members(c: &Connection, group: Option<&str>) -> Step<Vec<GroupMemberRecord>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT group_name, user_name, join_date FROM ram_group_member \
          WHERE ?1 IS NULL OR group_name = ?1 ORDER BY group_name, user_name",
-    )?;
+        group.is_some(),
+    ))?;
     let rows = stmt.query_map([group], |r| {
         Ok(GroupMemberRecord {
             group: r.get(0)?,
@@ -1249,12 +1275,13 @@ fn list_roles(c: &Connection) -> Step<Vec<RamRoleRecord>> {
 }
 
 fn list_policies(c: &Connection, name: Option<&str>) -> Step<Vec<PolicyRecord>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT p.name, p.description, p.default_version, v.document, p.create_date, \
          p.update_date FROM ram_policy p JOIN ram_policy_version v \
          ON v.policy_name = p.name AND v.version_id = p.default_version \
          WHERE ?1 IS NULL OR p.name = ?1 ORDER BY p.name",
-    )?;
+        name.is_some(),
+    ))?;
     let raws = stmt
         .query_map([name], |r| {
             Ok((
@@ -2207,10 +2234,15 @@ impl Store {
                     "failed to {what}: the user does not exist (EntityNotExist.User)"
                 )));
             }
-            if list_group_members(c, Some(group))?
-                .iter()
-                .any(|m| m.user == user)
-            {
+            let joined = c
+                .query_row(
+                    "SELECT 1 FROM ram_group_member WHERE group_name = ?1 AND user_name = ?2",
+                    params![group, user],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if joined {
                 return Err(conflict(format!(
                     "failed to {what}: the user has already joined the group \
                      (EntityAlreadyExists.User.Group)"

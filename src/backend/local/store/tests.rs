@@ -898,3 +898,17 @@ fn masking_shows_only_the_ends() {
     assert_eq!(mask_secret("sk-ws-0123456789abcdef"), "sk-ws-012*****cdef");
     assert_eq!(mask_secret("short"), "*****");
 }
+
+#[test]
+fn optional_filters_use_the_column_alone_when_given() {
+    let sql = "SELECT a FROM t WHERE ?1 IS NULL OR ws = ?1 ORDER BY a";
+    assert_eq!(
+        super::optional_filter(sql, true),
+        "SELECT a FROM t WHERE ws = ?1 ORDER BY a"
+    );
+    assert_eq!(
+        super::optional_filter(sql, false),
+        "SELECT a FROM t WHERE ?1 IS NULL ORDER BY a"
+    );
+    assert_eq!(super::optional_filter("SELECT 1", true), "SELECT 1");
+}
