@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod drift;
+pub mod emulator;
 pub mod graph;
 pub mod plan;
 pub mod session;
@@ -20,6 +21,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Apply(args) => apply::run(cli, args),
         Command::Drift => drift::run(cli),
         Command::Graph => graph::run(cli),
+        Command::Emulator(args) => emulator::run(cli, args),
     }
 }
 
