@@ -1058,4 +1058,3 @@ fn cli_refuses_to_start_without_credentials_or_state() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--throttle-rate"));
 }
-
