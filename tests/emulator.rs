@@ -1058,3 +1058,23 @@ fn cli_refuses_to_start_without_credentials_or_state() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--throttle-rate"));
 }
+
+#[test]
+fn an_idle_connection_does_not_hold_up_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmulatorConfig {
+        workers: 1,
+        ..EmulatorConfig::new(dir.path().join("state.db"), Credentials::new(AK, SECRET))
+    };
+    let emu = emulator::spawn(config).unwrap();
+    // Takes the only worker and never sends a request.
+    let _idle = std::net::TcpStream::connect(emu.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    ok(&client(&emu), ram("ListUsers", &[]));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "served after {:?}",
+        started.elapsed()
+    );
+}

@@ -65,9 +65,10 @@ impl Connection {
         }
     }
 
-    /// Reads the next request. `idle` bounds the wait for its first byte; `stop` is polled while
-    /// waiting so a shutdown does not hang on an idle keep-alive connection.
-    pub fn read_request(&mut self, idle: Duration, stop: &dyn Fn() -> bool) -> Incoming {
+    /// Reads the next request. `idle` bounds the wait for it; `give_up` is polled while no byte
+    /// of a request has arrived, so a shutdown, or another connection waiting for a worker, does
+    /// not sit behind an idle keep-alive connection.
+    pub fn read_request(&mut self, idle: Duration, give_up: &dyn Fn() -> bool) -> Incoming {
         // Short socket timeouts let the loop poll `stop`; `idle` is the real limit.
         let _ = self
             .stream
@@ -91,9 +92,9 @@ impl Connection {
                 Ok(0) => return Incoming::Closed,
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) => {
-                    // Mid-request, the client gets the idle limit too; between requests an
-                    // empty buffer simply ends the connection.
-                    if stop() || started.elapsed() >= idle {
+                    // Between requests the connection may be given up at any poll; a request
+                    // already under way gets the whole idle limit.
+                    if (self.buffer.is_empty() && give_up()) || started.elapsed() >= idle {
                         return Incoming::Closed;
                     }
                 }
