@@ -97,6 +97,9 @@ pub enum Command {
     Graph,
     /// Show the last applied commit, the commits since, and how many changes are pending.
     Status,
+    /// Serve the Model Studio, RAM and PAI APIs over HTTP from the local state (`--state`), for
+    /// testing the aliyun backend and the official SDKs on loopback.
+    Emulator(EmulatorArgs),
     /// Record manual steps (console-only changes) as done, so the plan stops showing them.
     Ack(AckArgs),
 }
@@ -160,4 +163,45 @@ pub struct ValidateArgs {
     /// Also print the derived quota splits and the expanded workspaces.
     #[arg(long)]
     pub explain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free one. The address is printed once listening.
+    #[arg(long, default_value = "127.0.0.1:18080", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Region of requests whose Host names none (a loopback endpoint) and that send no
+    /// `x-acs-region-id`.
+    #[arg(long, default_value = "cn-beijing", value_name = "REGION")]
+    pub region: String,
+    /// The emulated account's UID (API keys' `createdBy`, role ARNs).
+    #[arg(long, default_value = "1378030599924858", value_name = "UID")]
+    pub account_uid: String,
+    /// Seed of the fault generator: the same seed gives the same faults in the same order.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+    /// Delay added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub latency_ms: u64,
+    /// Share of requests throttled (`Throttling.User`, 429 or 400, with `x-acs-retry-after`).
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub throttle_rate: f64,
+    /// Share of requests failed with 500 `InternalError` or 503 `ServiceUnavailable`.
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub error_rate: f64,
+    /// Share of requests whose connection is closed without an answer.
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub drop_rate: f64,
+    /// `x-acs-retry-after` of a throttled answer, in milliseconds.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub retry_after_ms: u64,
+    /// Accept any `x-acs-date` (for tests that pin the clock); nonces are still checked.
+    #[arg(long)]
+    pub no_clock_check: bool,
+    /// Connections served at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub workers: usize,
+    /// Do not log one line per request on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -2,7 +2,8 @@
 //!
 //! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
 //! validation), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
-//! (local SQLite, aliyun), `render` (text, markdown, JSON), `commands` (the CLI).
+//! (local SQLite, aliyun), `emulator` (the cloud APIs over HTTP, on the local store), `render`
+//! (text, markdown, JSON), `commands` (the CLI).
 
 pub mod apply;
 pub mod backend;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diagnostic;
+pub mod emulator;
 pub mod exit_code;
 pub mod git;
 pub mod graph;

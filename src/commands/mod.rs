@@ -4,6 +4,7 @@ pub mod ack;
 pub mod apply;
 pub mod checkout;
 pub mod drift;
+pub mod emulator;
 pub mod graph;
 pub mod plan;
 pub mod session;
@@ -26,6 +27,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Graph => graph::run(cli),
         Command::Status => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
+        Command::Emulator(args) => emulator::run(cli, args),
     }
 }
 
