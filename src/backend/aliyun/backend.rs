@@ -352,6 +352,7 @@ impl Backend for AliyunBackend {
             &listings.workspaces,
             &listings.api_keys,
             &user_names,
+            self.caller.as_deref(),
         ) {
             state.insert(k);
         }

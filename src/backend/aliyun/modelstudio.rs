@@ -14,7 +14,9 @@
 //!   not hold whitespace. Keys without the marker were not made by msctl and are left alone
 //!   (neither read nor deleted).
 //! - **Key owner.** The API cannot set an owner, and `createdBy` is the caller: the owner read is
-//!   the RAM user whose `UserId` is `createdBy`, else `createdBy` itself (the account UID).
+//!   the RAM user whose `UserId` is `createdBy`; else, when msctl was told which RAM user it runs
+//!   as (`--caller`), that user (keys created with the account's own credentials carry the account
+//!   UID); else `createdBy` itself.
 //! - **Key auth.** No model scope and no IP list is `auth.type = All`; anything else is `Custom`
 //!   with `allowAllModels` = no model scope. `auth` is always sent complete on updates. The
 //!   server's allow-all default (`0.0.0.0/0` and `::/0`) reads back as "no IP list".
@@ -333,6 +335,7 @@ pub(super) fn keys_to_resources(
     workspaces: &[ListedWorkspace],
     keys: &[ListedApiKey],
     user_names: &HashMap<String, String>,
+    caller: Option<&str>,
 ) -> Vec<Resource> {
     let by_id: HashMap<&str, &str> = workspaces
         .iter()
@@ -355,6 +358,7 @@ pub(super) fn keys_to_resources(
             owner: user_names
                 .get(&k.created_by)
                 .cloned()
+                .or_else(|| caller.map(str::to_string))
                 .unwrap_or_else(|| k.created_by.clone()),
             description: k.description.clone(),
             models: k.models.clone(),

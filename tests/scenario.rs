@@ -1,0 +1,370 @@
+//! One scenario, every backend: plan, apply, re-plan is empty, drift — on the embedded backend and
+//! on the `aliyun` backend talking to an emulator on 127.0.0.1:0. Plus the aliyun client under
+//! injected faults (throttling, 5xx, permanent failure), and a scan of everything a full run
+//! prints for secrets.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use msctl::backend::aliyun::Credentials;
+use msctl::emulator::{self, EmulatorConfig, FaultConfig, RunningEmulator};
+
+const AK: &str = "LTAI5tScenarioKeyId";
+const SECRET: &str = "scenario-Secret-3f9a7c1e5b";
+
+/// Addresses of the quickstart's console-only memberships.
+const MEMBERS: &[&str] = &[
+    "workspace.chatbot-dev.member.alice",
+    "workspace.chatbot-dev.member.bob",
+    "workspace.chatbot-prod.member.alice",
+    "workspace.chatbot-prod.member.bob",
+    "workspace.chatbot-prod.member.carol",
+    "workspace.chatbot-test.member.alice",
+    "workspace.chatbot-test.member.bob",
+    "workspace.default-cn-beijing.member.carol",
+];
+
+enum Target {
+    Local,
+    Aliyun(RunningEmulator),
+}
+
+/// The quickstart in a temp dir, reconciled against one backend.
+struct Scenario {
+    dir: tempfile::TempDir,
+    target: Target,
+}
+
+impl Scenario {
+    fn new(aliyun: Option<FaultConfig>) -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        std::fs::create_dir_all(&cfg).unwrap();
+        for entry in std::fs::read_dir("examples/quickstart").unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), cfg.join(entry.file_name())).unwrap();
+            }
+        }
+        let target = match aliyun {
+            None => Target::Local,
+            Some(faults) => {
+                let config = EmulatorConfig {
+                    faults,
+                    ..EmulatorConfig::new(dir.path().join("cloud.db"), Credentials::new(AK, SECRET))
+                };
+                Target::Aliyun(emulator::spawn(config).expect("emulator starts"))
+            }
+        };
+        Scenario { dir, target }
+    }
+
+    fn cfg(&self) -> PathBuf {
+        self.dir.path().join("cfg")
+    }
+
+    fn msctl(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::cargo_bin("msctl").unwrap();
+        cmd.arg("-C").arg(self.cfg()).env("NO_COLOR", "1");
+        match &self.target {
+            Target::Local => {
+                cmd.arg("--state").arg(self.dir.path().join("local.db"));
+            }
+            Target::Aliyun(emu) => {
+                cmd.args([
+                    "--backend",
+                    "aliyun",
+                    "--endpoint",
+                    &emu.url(),
+                    "--caller",
+                    "alice",
+                ])
+                .arg("--ledger")
+                .arg(self.dir.path().join("ledger.db"))
+                .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
+                .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET);
+            }
+        }
+        cmd.args(args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
+    /// The database behind the backend (the emulator's cloud, or the local state).
+    fn db(&self) -> PathBuf {
+        match self.target {
+            Target::Local => self.dir.path().join("local.db"),
+            Target::Aliyun(_) => self.dir.path().join("cloud.db"),
+        }
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// plan → apply → (ack what the API cannot do) → re-plan empty → drift in sync → an out-of-band
+/// change → drift names it.
+fn run_scenario(s: &Scenario) {
+    let aliyun = matches!(s.target, Target::Aliyun(_));
+    let plan = s.msctl(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 2, "{}", text(&plan));
+    if aliyun {
+        assert!(
+            text(&plan).contains("Plan: 29 to add, 0 to change, 0 to destroy, 8 manual."),
+            "{}",
+            text(&plan)
+        );
+    } else {
+        assert!(
+            text(&plan).contains("Plan: 37 to add, 0 to change, 0 to destroy."),
+            "{}",
+            text(&plan)
+        );
+    }
+
+    let apply = s.msctl(&["apply", "--auto-approve"]);
+    assert_eq!(code(&apply), 0, "{}", text(&apply));
+    if aliyun {
+        // Members are console-only: apply does not pretend, it lists them.
+        assert!(
+            text(&apply).contains("29 applied, 0 failed, 0 skipped, 8 manual"),
+            "{}",
+            text(&apply)
+        );
+        let pending = s.msctl(&["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            code(&pending),
+            2,
+            "unacknowledged manual steps keep the plan open"
+        );
+        let mut args = vec!["ack"];
+        args.extend_from_slice(MEMBERS);
+        let ack = s.msctl(&args);
+        assert_eq!(code(&ack), 0, "{}", text(&ack));
+    }
+
+    let again = s.msctl(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "re-plan must be empty:\n{}", text(&again));
+    let drift = s.msctl(&["drift"]);
+    assert_eq!(code(&drift), 0, "{}", text(&drift));
+
+    // Behind msctl's back: someone raises prod's qwen-plus limit.
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch(
+        "UPDATE ms_model_limit SET requests = 999 WHERE model = 'qwen-plus' \
+         AND workspace_id = (SELECT id FROM ms_workspace WHERE name = 'chatbot-prod');",
+    )
+    .unwrap();
+    drop(conn);
+    let drift = s.msctl(&["drift"]);
+    assert_eq!(code(&drift), 2, "{}", text(&drift));
+    assert!(
+        text(&drift).contains("workspace.chatbot-prod.limit.qwen-plus"),
+        "{}",
+        text(&drift)
+    );
+    assert!(text(&drift).contains("999"), "{}", text(&drift));
+
+    // Apply repairs it; everything converges again.
+    let repair = s.msctl(&["apply", "--auto-approve"]);
+    assert_eq!(code(&repair), 0, "{}", text(&repair));
+    assert_eq!(code(&s.msctl(&["plan", "--detailed-exitcode"])), 0);
+}
+
+#[test]
+fn scenario_on_the_local_backend() {
+    run_scenario(&Scenario::new(None));
+}
+
+#[test]
+fn scenario_on_the_aliyun_backend_against_the_emulator() {
+    let s = Scenario::new(Some(FaultConfig::default()));
+    run_scenario(&s);
+    // A no-op plan makes only the listing calls.
+    let out = s.msctl(&["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = plan["api_calls"].as_u64().unwrap();
+    assert!(
+        (1..=30).contains(&calls),
+        "a no-op plan took {calls} API calls"
+    );
+}
+
+#[test]
+fn apply_converges_under_throttling_and_server_errors() {
+    let s = Scenario::new(Some(FaultConfig {
+        seed: 7,
+        throttle_rate: 0.2,
+        error_rate: 0.05,
+        retry_after_ms: 20,
+        ..FaultConfig::default()
+    }));
+    let apply = s.msctl(&["apply", "--auto-approve"]);
+    assert_eq!(code(&apply), 0, "{}", text(&apply));
+    assert!(
+        text(&apply).contains("29 applied, 0 failed"),
+        "{}",
+        text(&apply)
+    );
+    let plan = s.msctl(&["plan", "--format", "json"]);
+    assert_eq!(code(&plan), 0, "{}", text(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let left: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["manual"].is_null())
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert!(left.is_empty(), "only manual steps may remain: {left:?}");
+}
+
+#[test]
+fn a_permanent_failure_stops_with_a_clear_error_and_skips_dependents() {
+    let s = Scenario::new(Some(FaultConfig::default()));
+    // The platform already has a `chatbot-prod` in another region: names are unique in the
+    // account, so creating it fails for good, and everything inside it is skipped.
+    let store = msctl::backend::local::Store::open(s.db()).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO ms_workspace (id, name, region, is_default, gmt_create) \
+         VALUES ('ws-00000000000000aa', 'chatbot-prod', 'us-east-1', 0, 0);",
+    )
+    .unwrap();
+    drop(conn);
+    let apply = s.msctl(&["apply", "--auto-approve"]);
+    assert_eq!(code(&apply), 1, "{}", text(&apply));
+    let out = text(&apply);
+    assert!(out.contains("+ workspace.chatbot-prod: failed"), "{out}");
+    assert!(
+        out.contains("workspace.chatbot-prod.model.qwen-plus: skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("workspace.chatbot-prod.apikey.chatbot-backend: skipped"),
+        "{out}"
+    );
+    assert!(out.contains("+ workspace.chatbot-dev: created"), "{out}");
+    // Nothing half-written: no permission, limit or key landed in a workspace that failed.
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    let stray: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM ms_model_permission WHERE workspace_id = 'ws-00000000000000aa') \
+                  + (SELECT count(*) FROM ms_api_key WHERE workspace_id = 'ws-00000000000000aa')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stray, 0);
+}
+
+#[test]
+fn a_dead_service_fails_reads_with_a_clear_bounded_error() {
+    let s = Scenario::new(Some(FaultConfig {
+        seed: 1,
+        error_rate: 1.0,
+        ..FaultConfig::default()
+    }));
+    let started = std::time::Instant::now();
+    let plan = s.msctl(&["plan"]);
+    assert_eq!(code(&plan), 1);
+    let out = text(&plan);
+    assert!(
+        out.contains("failed to read live state from the aliyun backend"),
+        "{out}"
+    );
+    assert!(!out.contains("panicked"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "retries are bounded in time"
+    );
+}
+
+#[test]
+fn no_secret_appears_in_any_output_or_file() {
+    let s = Scenario::new(Some(FaultConfig::default()));
+    let secrets = s.dir.path().join("secrets.txt");
+    let mut outputs = String::new();
+    for args in [
+        vec!["validate"],
+        vec!["plan"],
+        vec!["plan", "--format", "json"],
+        vec!["plan", "--format", "markdown"],
+        vec![
+            "apply",
+            "--auto-approve",
+            "--secrets-to",
+            secrets.to_str().unwrap(),
+        ],
+        vec!["plan", "--format", "json"],
+        vec!["drift", "--format", "json"],
+        vec!["status"],
+    ] {
+        outputs.push_str(&text(&s.msctl(&args)));
+    }
+    let written = std::fs::read_to_string(&secrets).expect("the secrets file is written");
+    let values: Vec<&str> = written
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(_, v)| v))
+        .collect();
+    assert_eq!(values.len(), 3, "three keys created: {written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(
+        !outputs.contains(SECRET),
+        "the access key secret leaked into output"
+    );
+    for v in &values {
+        assert!(!outputs.contains(v), "an API key value leaked into output");
+    }
+    // Nor into any file msctl or the emulator wrote, other than the secrets file.
+    for file in files_under(s.dir.path()) {
+        if file == secrets {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains(SECRET),
+            "the access key secret is in {}",
+            file.display()
+        );
+        for v in &values {
+            assert!(
+                !hay.contains(v),
+                "an API key value is in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
