@@ -34,16 +34,7 @@ pub fn plan_markdown(plan: &Plan, max_chars: usize) -> String {
     }
     let _ = writeln!(head, "{}\n", meta_line(plan));
 
-    let warnings: Vec<String> = plan
-        .warnings
-        .iter()
-        .map(|w| text(w))
-        .chain(plan.changes.iter().flat_map(|c| {
-            c.warnings
-                .iter()
-                .map(move |w| format!("{}: {}", code(&c.address.to_string()), text(w)))
-        }))
-        .collect();
+    let warnings = warning_lines(plan);
     let governed = plan.unmanaged.iter().filter(|u| u.governed).count();
 
     let table = Section {
@@ -442,6 +433,20 @@ pub(crate) fn html(s: &str) -> String {
         }
     }
     out
+}
+
+/// Plan-wide warnings, then each change's warnings prefixed with its address, escaped for
+/// markdown: the Warnings section of plan and review comments.
+pub(crate) fn warning_lines(plan: &Plan) -> Vec<String> {
+    plan.warnings
+        .iter()
+        .map(|w| text(w))
+        .chain(plan.changes.iter().flat_map(|c| {
+            c.warnings
+                .iter()
+                .map(move |w| format!("{}: {}", code(&c.address.to_string()), text(w)))
+        }))
+        .collect()
 }
 
 #[cfg(test)]

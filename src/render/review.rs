@@ -142,16 +142,7 @@ pub fn review_markdown(review: &Review, max_chars: usize) -> String {
     );
     let _ = writeln!(head, "{}\n", meta_line(plan));
 
-    let warnings: Vec<String> = plan
-        .warnings
-        .iter()
-        .map(|w| text(w))
-        .chain(plan.changes.iter().flat_map(|c| {
-            c.warnings
-                .iter()
-                .map(move |w| format!("{}: {}", code(&c.address.to_string()), text(w)))
-        }))
-        .collect();
+    let warnings = super::markdown::warning_lines(plan);
     let changes = &review.changes;
     let drift = &review.overwritten_drift;
 
