@@ -1,7 +1,7 @@
 //! RAM policy documents: validation, a canonical form for comparison, stable rendering, and risk.
 //!
 //! Pure functions over `serde_json::Value`; no I/O. The grammar is the one in `domain.md` ("RAM
-//! policy documents") and every published document in `shared/corpus/` must pass it.
+//! policy documents") and every published document in `tests/fixtures/corpus/` must pass it.
 //!
 //! - [`validate`] reports every problem in a permission or trust policy at once, each with a JSON
 //!   pointer into the document, so config validation can point at the offending element.

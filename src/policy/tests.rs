@@ -7,10 +7,11 @@ use serde_json::{Value, json};
 
 use super::*;
 
-/// The shared corpus beside the crate (`/work/shared/corpus` for every worktree).
+/// The published corpus, vendored from the team's `shared/corpus/` (with its sources and
+/// licences) so tests run on a clean checkout.
 fn corpus(folder: &str) -> Vec<(String, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
+        .join("tests/fixtures/corpus")
         .join(folder);
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus folder {} must be readable: {e}", dir.display()))
