@@ -30,7 +30,9 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             "resources": counts,
             "quotas": loaded.config.as_ref().map(|c| &c.quotas),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        let mut text = serde_json::to_string_pretty(&doc)?;
+        text.push('\n');
+        write_stdout(&text)?;
         return Ok(if errors == 0 {
             exit_code::SUCCESS
         } else {
@@ -74,8 +76,16 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    print!("{out}");
+    write_stdout(&out)?;
     Ok(exit_code::SUCCESS)
+}
+
+/// Writes to stdout, returning errors (a closed pipe) instead of panicking like `print!`.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 fn counts(state: &crate::model::State) -> BTreeMap<&'static str, usize> {
