@@ -368,3 +368,35 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn workspaces_in_two_regions_converge_through_one_endpoint() {
+    let s = Scenario::new(Some(FaultConfig::default()));
+    std::fs::remove_dir_all(s.cfg()).unwrap();
+    std::fs::create_dir_all(s.cfg()).unwrap();
+    std::fs::write(
+        s.cfg().join("msctl.toml"),
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.cfg().join("ws.toml"),
+        "[[workspace]]\nname = \"bj\"\nregion = \"cn-beijing\"\nmodels = [{ model = \"qwen-plus\" }]\n\n\
+         [[workspace]]\nname = \"sg\"\nregion = \"ap-southeast-1\"\nmodels = [{ model = \"qwen-plus\" }]\n\
+         limits = [{ model = \"qwen-plus\", requests_per_minute = 60 }]\n",
+    )
+    .unwrap();
+    let apply = s.msctl(&["apply", "--auto-approve"]);
+    assert_eq!(code(&apply), 0, "{}", text(&apply));
+    let again = s.msctl(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    let region: String = conn
+        .query_row(
+            "SELECT region FROM ms_workspace WHERE name = 'sg'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(region, "ap-southeast-1");
+}
