@@ -15,6 +15,7 @@ use super::wire::{
     parse_offset_token, ram_time, string_list,
 };
 use super::{Call, Ctx, Route};
+use crate::backend::BackendError;
 use crate::backend::local::store::{
     AttachmentRecord, PolicyRecord, PolicyVersionRecord, RamGroupRecord, RamRoleRecord,
     RamUserRecord, SYSTEM_POLICIES, is_system_policy,
@@ -384,39 +385,31 @@ fn version_missing() -> Failure {
 }
 
 fn user(ctx: &Ctx<'_>, name: &str) -> Result<RamUserRecord, Failure> {
-    ctx.store
-        .list_users()
-        .map_err(store)?
-        .into_iter()
-        .find(|u| u.name == name)
-        .ok_or_else(|| not_exist("User"))
+    ctx.store.user(name).map_err(|e| match e {
+        BackendError::NotFound(_) => not_exist("User"),
+        other => store(other),
+    })
 }
 
 fn group(ctx: &Ctx<'_>, name: &str) -> Result<RamGroupRecord, Failure> {
-    ctx.store
-        .list_groups()
-        .map_err(store)?
-        .into_iter()
-        .find(|g| g.name == name)
-        .ok_or_else(|| not_exist("Group"))
+    ctx.store.group(name).map_err(|e| match e {
+        BackendError::NotFound(_) => not_exist("Group"),
+        other => store(other),
+    })
 }
 
 fn role(ctx: &Ctx<'_>, name: &str) -> Result<RamRoleRecord, Failure> {
-    ctx.store
-        .list_roles()
-        .map_err(store)?
-        .into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| not_exist("Role"))
+    ctx.store.role(name).map_err(|e| match e {
+        BackendError::NotFound(_) => not_exist("Role"),
+        other => store(other),
+    })
 }
 
 fn custom_policy(ctx: &Ctx<'_>, name: &str) -> Result<PolicyRecord, Failure> {
-    ctx.store
-        .list_policies()
-        .map_err(store)?
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| not_exist("Policy"))
+    ctx.store.policy(name).map_err(|e| match e {
+        BackendError::NotFound(_) => not_exist("Policy"),
+        other => store(other),
+    })
 }
 
 fn version(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<PolicyVersionRecord, Failure> {

@@ -1197,11 +1197,13 @@ fn list_members(c: &Connection, ws: Option<&str>) -> Step<Vec<(String, MemberSpe
         .collect()
 }
 
-fn list_users(c: &Connection) -> Step<Vec<RamUserRecord>> {
-    let mut stmt = c.prepare(
-        "SELECT id, name, display_name, comments, create_date FROM ram_user ORDER BY name",
-    )?;
-    let rows = stmt.query_map([], |r| {
+fn list_users(c: &Connection, name: Option<&str>) -> Step<Vec<RamUserRecord>> {
+    let mut stmt = c.prepare(&optional_filter(
+        "SELECT id, name, display_name, comments, create_date FROM ram_user \
+         WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+        name.is_some(),
+    ))?;
+    let rows = stmt.query_map([name], |r| {
         Ok(RamUserRecord {
             id: r.get(0)?,
             name: r.get(1)?,
@@ -1213,10 +1215,13 @@ fn list_users(c: &Connection) -> Step<Vec<RamUserRecord>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn list_groups(c: &Connection) -> Step<Vec<RamGroupRecord>> {
-    let mut stmt =
-        c.prepare("SELECT id, name, comments, create_date FROM ram_group ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
+fn list_groups(c: &Connection, name: Option<&str>) -> Step<Vec<RamGroupRecord>> {
+    let mut stmt = c.prepare(&optional_filter(
+        "SELECT id, name, comments, create_date FROM ram_group \
+         WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+        name.is_some(),
+    ))?;
+    let rows = stmt.query_map([name], |r| {
         Ok(RamGroupRecord {
             id: r.get(0)?,
             name: r.get(1)?,
@@ -1243,13 +1248,14 @@ fn list_group_members(c: &Connection, group: Option<&str>) -> Step<Vec<GroupMemb
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn list_roles(c: &Connection) -> Step<Vec<RamRoleRecord>> {
-    let mut stmt = c.prepare(
+fn list_roles(c: &Connection, name: Option<&str>) -> Step<Vec<RamRoleRecord>> {
+    let mut stmt = c.prepare(&optional_filter(
         "SELECT id, name, description, trust_policy, max_session_duration, create_date \
-         FROM ram_role ORDER BY name",
-    )?;
+         FROM ram_role WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+        name.is_some(),
+    ))?;
     let raws = stmt
-        .query_map([], |r| {
+        .query_map([name], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -2154,7 +2160,21 @@ impl Store {
     }
 
     pub fn list_users(&self) -> Result<Vec<RamUserRecord>, BackendError> {
-        self.read("list RAM users", list_users)
+        self.read("list RAM users", |c| list_users(c, None))
+    }
+
+    /// One RAM user, by an indexed lookup.
+    pub fn user(&self, name: &str) -> Result<RamUserRecord, BackendError> {
+        self.read(&format!("read RAM user `{name}`"), |c| {
+            list_users(c, Some(name))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "RAM user `{name}` does not exist (EntityNotExist.User)"
+                    ))
+                })
+        })
     }
 
     pub fn create_group(&mut self, group: &RamGroup) -> Result<String, BackendError> {
@@ -2218,7 +2238,21 @@ impl Store {
     }
 
     pub fn list_groups(&self) -> Result<Vec<RamGroupRecord>, BackendError> {
-        self.read("list RAM groups", list_groups)
+        self.read("list RAM groups", |c| list_groups(c, None))
+    }
+
+    /// One RAM group, by an indexed lookup.
+    pub fn group(&self, name: &str) -> Result<RamGroupRecord, BackendError> {
+        self.read(&format!("read RAM group `{name}`"), |c| {
+            list_groups(c, Some(name))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "RAM group `{name}` does not exist (EntityNotExist.Group)"
+                    ))
+                })
+        })
     }
 
     pub fn add_user_to_group(&mut self, group: &str, user: &str) -> Result<(), BackendError> {
@@ -2356,7 +2390,21 @@ impl Store {
     }
 
     pub fn list_roles(&self) -> Result<Vec<RamRoleRecord>, BackendError> {
-        self.read("list RAM roles", list_roles)
+        self.read("list RAM roles", |c| list_roles(c, None))
+    }
+
+    /// One RAM role, by an indexed lookup.
+    pub fn role(&self, name: &str) -> Result<RamRoleRecord, BackendError> {
+        self.read(&format!("read RAM role `{name}`"), |c| {
+            list_roles(c, Some(name))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "RAM role `{name}` does not exist (EntityNotExist.Role)"
+                    ))
+                })
+        })
     }
 
     // ---- RAM policies and attachments --------------------------------------------------------
@@ -3028,14 +3076,14 @@ fn read_model_studio(c: &Connection, regions: &BTreeSet<String>, state: &mut Sta
 }
 
 fn read_ram(c: &Connection, state: &mut State) -> Step<()> {
-    for u in list_users(c)? {
+    for u in list_users(c, None)? {
         state.insert(Resource::RamUser(RamUser {
             name: u.name,
             display_name: u.display_name,
             comments: u.comments,
         }));
     }
-    for g in list_groups(c)? {
+    for g in list_groups(c, None)? {
         state.insert(Resource::RamGroup(RamGroup {
             name: g.name,
             comments: g.comments,
@@ -3047,7 +3095,7 @@ fn read_ram(c: &Connection, state: &mut State) -> Step<()> {
             user: m.user,
         }));
     }
-    for r in list_roles(c)? {
+    for r in list_roles(c, None)? {
         state.insert(Resource::RamRole(RamRole {
             name: r.name,
             description: r.description,
