@@ -512,7 +512,14 @@ pub fn execute_with_stop(
                 });
                 stopped = Some(reason);
             }
-            while let Some(Reverse((step, id))) = walk.ready.pop() {
+            // At most one job per worker is handed out, so that the ready queue's order is the
+            // order changes start in, and a stop finds little more than `workers` in flight
+            // (when stopping, the queue is drained: first steps are dropped, and the create
+            // halves of replacements already begun still go out).
+            while stopping || in_flight < workers {
+                let Some(Reverse((step, id))) = walk.ready.pop() else {
+                    break;
+                };
                 let first = !walk.half_done(step.change);
                 if stopping && first {
                     // Left unresolved: reported not started when the walk ends.
