@@ -386,8 +386,9 @@ fn graph_format_json_is_json() {
 // ---- exit codes 130 and 143 --------------------------------------------------------------
 
 /// Starts `msctl apply` on `p`, waits (reading its stdout) until the first change is applied,
-/// sends `signal` with the `kill` command, and returns the exit code and all of stdout.
-fn apply_and_signal(p: &Project, signal: &str) -> (i32, String, String) {
+/// runs `kill_script` (a shell script; `$PID` is msctl's), and returns the exit code, stdout and
+/// stderr.
+fn apply_and_signal(p: &Project, kill_script: &str) -> (i32, String, String) {
     let err_path = p.path().join("apply.stderr");
     let mut child: Child = p
         .command(&["apply", "--auto-approve", "--parallelism", "4"])
@@ -405,8 +406,9 @@ fn apply_and_signal(p: &Project, signal: &str) -> (i32, String, String) {
             break;
         }
     }
-    let kill = Command::new("kill")
-        .args([signal, &child.id().to_string()])
+    let kill = Command::new("sh")
+        .args(["-c", kill_script])
+        .env("PID", child.id().to_string())
         .status()
         .unwrap();
     assert!(kill.success());
@@ -422,7 +424,7 @@ fn apply_and_signal(p: &Project, signal: &str) -> (i32, String, String) {
 #[test]
 fn exit_130_after_sigint_with_a_summary_a_recorded_partial_apply_and_convergence() {
     let p = Project::synthetic();
-    let (code_, out, err) = apply_and_signal(&p, "-INT");
+    let (code_, out, err) = apply_and_signal(&p, "kill -INT $PID");
     assert_eq!(code_, 130, "{err}");
     let summary = out
         .lines()
@@ -451,10 +453,22 @@ fn exit_130_after_sigint_with_a_summary_a_recorded_partial_apply_and_convergence
 #[test]
 fn exit_143_after_sigterm_with_the_partial_apply_recorded() {
     let p = Project::synthetic();
-    let (code_, out, err) = apply_and_signal(&p, "-TERM");
+    let (code_, out, err) = apply_and_signal(&p, "kill -TERM $PID");
     assert_eq!(code_, 143, "{err}");
     assert!(out.contains("\nApply interrupted: "), "{out}\n{err}");
     assert!(p.last_apply_summary().starts_with("Apply interrupted: "));
+}
+
+#[test]
+fn a_second_signal_exits_at_once_without_recording() {
+    let p = Project::synthetic();
+    // Two different signals (the same one twice may merge while pending), microseconds apart:
+    // the second ends msctl before the changes in flight are done and anything is recorded.
+    let (code_, out, err) = apply_and_signal(&p, "kill -INT $PID; kill -TERM $PID");
+    assert!(code_ == 130 || code_ == 143, "exit {code_}: {err}");
+    assert!(!out.contains("Apply interrupted"), "{out}");
+    let backend = LocalBackend::open(p.db()).unwrap();
+    assert_eq!(backend.load_ledger().unwrap().last_apply, None);
 }
 
 // ---- the table -----------------------------------------------------------------------------
