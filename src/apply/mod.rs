@@ -45,9 +45,12 @@ pub enum Event {
     Started { address: Address, action: Action },
     /// Every step of the change succeeded.
     Succeeded { address: Address, action: Action },
+    /// A step failed (or a replacement was left half done); `kind` lets a reporter act on it
+    /// (a circuit breaker counting transport failures, say).
     Failed {
         address: Address,
         action: Action,
+        kind: ErrorKind,
         error: String,
     },
     /// Not attempted because `because` (a change it depends on, directly or not) failed.
@@ -264,6 +267,7 @@ impl Walk<'_> {
         (self.on_event)(Event::Failed {
             address: change.address.clone(),
             action: change.action,
+            kind: error.kind,
             error: error.message.clone(),
         });
         self.outcome[c] = Progress::Failed(error);
@@ -291,6 +295,7 @@ impl Walk<'_> {
                     (self.on_event)(Event::Failed {
                         address: dependent.address.clone(),
                         action: dependent.action,
+                        kind: error.kind,
                         error: error.message.clone(),
                     });
                     self.outcome[d] = Progress::Failed(error);
@@ -333,6 +338,7 @@ impl Walk<'_> {
                 (self.on_event)(Event::Failed {
                     address: change.address.clone(),
                     action: change.action,
+                    kind: error.kind,
                     error: error.message.clone(),
                 });
                 self.outcome[c] = Progress::Failed(error);
@@ -414,6 +420,7 @@ pub fn execute_with_stop(
                 on_event(Event::Failed {
                     address: c.address.clone(),
                     action: c.action,
+                    kind: error.kind,
                     error: error.message.clone(),
                 });
             }

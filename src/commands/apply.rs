@@ -221,6 +221,7 @@ fn execute(
                     address,
                     action,
                     error,
+                    ..
                 } => {
                     *done += 1;
                     emit(format!(
