@@ -4,13 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  success: no changes, in sync
-  1  error: invalid config, refused or failed apply, backend failure
-  2  changes present (plan --detailed-exitcode), drift or unapplied commits found (drift)
+use crate::exit_code;
 
-Docs: README.md (concepts, config reference, resource addresses).";
+/// The text after `msctl --help`'s options: the exit-code table ([`exit_code::TABLE`]) and where
+/// the docs are.
+pub fn after_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in exit_code::TABLE {
+        text.push_str(&format!("  {code:<3}  {meaning}\n"));
+    }
+    text.push_str("\nDocs: README.md (concepts, config reference, resource addresses).");
+    text
+}
 
 /// Declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
 ///
@@ -18,7 +23,7 @@ Docs: README.md (concepts, config reference, resource addresses).";
 /// API-key metadata); msctl diffs it against a backend's live state and plans or applies the
 /// changes in dependency order.
 #[derive(Debug, Parser)]
-#[command(name = "msctl", version, after_help = AFTER_HELP)]
+#[command(name = "msctl", version, after_help = after_help())]
 pub struct Cli {
     /// Config directory (holds msctl.toml and other *.toml files, subfolders too).
     #[arg(
@@ -90,10 +95,15 @@ pub enum Command {
     /// Show what apply would change (create, update, replace, delete), in dependency order.
     Plan(PlanArgs),
     /// Apply the changes (asks for `yes` on a terminal), or apply a saved plan file exactly.
+    ///
+    /// Results go to stdout: in text, one line per change and the summary; with `--format json`,
+    /// exactly one document (schema/apply.schema.json): each change's outcome, error kind and
+    /// duration, the summary, and the plan. The first SIGINT/SIGTERM starts no new change, lets
+    /// those in flight finish, records the partial apply and exits 130/143; a second exits at once.
     Apply(ApplyArgs),
     /// Report unapplied commits and out-of-band changes to live state (exit 2 when either exists).
     Drift,
-    /// Print the plan's dependency graph as Graphviz DOT.
+    /// Print the plan's dependency graph: Graphviz DOT, or nodes and edges with `--format json`.
     Graph,
     /// Show the last applied commit, the commits since, and how many changes are pending.
     Status,
@@ -136,8 +146,8 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Independent changes applied at once.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    /// Independent changes applied at once (at least 1).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = parse_parallelism)]
     pub parallelism: usize,
     /// Allow deleting workspaces and RAM users.
     #[arg(long)]
@@ -204,4 +214,13 @@ pub struct EmulatorArgs {
     /// Do not log one line per request on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--parallelism`: a whole number of at least 1 (0 would apply nothing; it is not quietly 1).
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
 }

@@ -126,7 +126,7 @@ fn quickstart_plans_applies_and_converges() {
 
     let apply = p.msctl(&["apply", "--auto-approve"]);
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
-    assert!(stderr(&apply).contains("Apply complete: 37 applied, 0 failed, 0 skipped, 0 manual."));
+    assert!(stdout(&apply).contains("Apply complete: 37 applied, 0 failed, 0 skipped, 0 manual."));
 
     let again = p.msctl(&["plan", "--detailed-exitcode"]);
     assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
@@ -229,7 +229,7 @@ fn changes_are_ordered_by_dependencies_and_deletes_reversed() {
     // or workspace.
     let apply = p.msctl(&["apply", "--auto-approve", "--parallelism", "4"]);
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
-    let log = stderr(&apply);
+    let log = stdout(&apply);
     let at = |needle: &str| {
         log.find(needle)
             .unwrap_or_else(|| panic!("`{needle}` not in\n{log}"))
@@ -273,7 +273,7 @@ fn changes_are_ordered_by_dependencies_and_deletes_reversed() {
     );
     let apply = p.msctl(&["apply", "--auto-approve", "--allow-delete"]);
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
-    let log = stderr(&apply);
+    let log = stdout(&apply);
     let at = |needle: &str| {
         log.find(needle)
             .unwrap_or_else(|| panic!("`{needle}` not in\n{log}"))
@@ -306,7 +306,7 @@ fn a_failure_skips_its_dependents_and_a_rerun_converges() {
     p.sql("INSERT INTO ms_workspace (id, name, region, is_default, gmt_create) VALUES ('ws-00000000000000ff', 'chatbot-prod', 'us-east-1', 0, 0);");
     let apply = p.msctl(&["apply", "--auto-approve"]);
     assert_eq!(code(&apply), 1, "{}", stderr(&apply));
-    let log = stderr(&apply);
+    let log = stdout(&apply);
     assert!(log.contains("+ workspace.chatbot-prod: failed"), "{log}");
     assert!(
         log.contains("workspace.chatbot-prod.member.carol: skipped"),

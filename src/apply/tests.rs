@@ -101,11 +101,23 @@ fn a_failure_skips_its_dependents_and_a_rerun_converges() {
         24 - 1 - 5,
         "independent branches still ran"
     );
+    // Not "Apply complete" when something failed (issue 9, item 8).
     assert_eq!(
         report.line(),
-        "Apply complete: 18 applied, 1 failed, 5 skipped, 0 manual."
+        "Apply failed: 18 applied, 1 failed, 5 skipped, 0 manual."
     );
     assert!(!report.is_success());
+    let alice = &report.changes[plan
+        .changes
+        .iter()
+        .position(|c| c.address == user("alice").address())
+        .unwrap()];
+    assert_eq!(alice.outcome, Outcome::Failed);
+    assert_eq!(
+        alice.error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Transport)
+    );
+    assert!(alice.duration_ms.is_some());
     assert!(events.contains(&Event::Skipped {
         address: key("chatbot-prod", "ci-bot", "", None).address(),
         because: user("alice").address(),
@@ -119,6 +131,141 @@ fn a_failure_skips_its_dependents_and_a_rerun_converges() {
     assert!(report.is_success(), "{report:?}");
     assert_eq!(backend.snapshot(), desired);
     assert!(plan_against(&desired, &backend).changes.is_empty());
+}
+
+/// Runs `plan` with a stop requested (with `reason`) as soon as the `nth` change starts.
+fn run_stopping_at(
+    plan: &Plan,
+    backend: &FakeBackend,
+    parallelism: usize,
+    nth: usize,
+) -> (ApplyReport, Vec<Event>) {
+    let stop = Stop::new();
+    let started = Mutex::new(0usize);
+    let events = Mutex::new(Vec::new());
+    let report = execute_with_stop(plan, backend, parallelism, &stop, &|e| {
+        if matches!(e, Event::Started { .. }) {
+            let mut started = started.lock().unwrap();
+            *started += 1;
+            if *started == nth {
+                stop.request("endpoint unreachable");
+            }
+        }
+        events.lock().unwrap().push(e)
+    });
+    (report, events.into_inner().unwrap())
+}
+
+#[test]
+fn a_stop_lets_the_change_in_flight_finish_and_starts_no_other() {
+    let desired = rich_state();
+    let backend = FakeBackend::new(fresh_account());
+    let plan = plan_against(&desired, &backend);
+    // One worker: the change that requested the stop is the only one in flight.
+    let (report, events) = run_stopping_at(&plan, &backend, 1, 1);
+    assert_eq!(report.applied.len(), 1, "{report:?}");
+    assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(report.not_started.len(), plan.changes.len() - 1);
+    assert!(report.failed.is_empty() && report.skipped.is_empty());
+    assert_eq!(report.stopped.as_deref(), Some("endpoint unreachable"));
+    assert!(!report.is_success());
+    assert_eq!(
+        report.line(),
+        "Apply interrupted: 1 applied, 0 failed, 0 skipped, 0 manual, 23 not started."
+    );
+    assert!(events.contains(&Event::NotStarted {
+        address: report.not_started[0].clone(),
+        reason: "endpoint unreachable".into(),
+    }));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Stopping { .. }))
+            .count(),
+        1
+    );
+    let outcomes: Vec<Outcome> = report.changes.iter().map(|c| c.outcome).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::NotStarted)
+            .count(),
+        23
+    );
+
+    // The next apply converges.
+    let plan = plan_against(&desired, &backend);
+    assert_eq!(plan.changes.len(), 23);
+    let (report, _) = run(&plan, &backend, 4);
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(backend.snapshot(), desired);
+}
+
+#[test]
+fn a_stop_in_parallel_lets_every_change_in_flight_finish() {
+    let desired: State = (0..24).map(|i| user(&format!("u{i}"))).collect();
+    let backend = FakeBackend::new(State::default());
+    let plan = plan_against(&desired, &backend);
+    let (report, _) = run_stopping_at(&plan, &backend, 3, 2);
+    // Whatever was sent finished and is reported applied; nothing sent is reported not started.
+    let calls = backend.calls.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&calls), "{calls} calls");
+    assert_eq!(report.applied.len(), calls);
+    assert_eq!(report.not_started.len(), 24 - calls);
+    assert_eq!(backend.snapshot().len(), calls);
+}
+
+#[test]
+fn a_replacement_cut_in_half_by_a_stop_says_its_object_is_gone() {
+    let live = rich_state();
+    let mut desired = live.clone();
+    desired.insert(workspace("chatbot-dev", "ap-southeast-1"));
+    let backend = FakeBackend::new(live.clone());
+    let plan = plan_against(&desired, &backend);
+    // The first step is the delete half of one of the workspace's replaced contents; its create
+    // half waits for the workspace, which is never started.
+    let (report, _) = run_stopping_at(&plan, &backend, 1, 1);
+    assert!(report.applied.is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(
+        report.failed[0].1,
+        "deleted, but not re-created: the apply was stopped (endpoint unreachable); re-run apply to create it"
+    );
+    let failed = report
+        .changes
+        .iter()
+        .find(|c| c.outcome == Outcome::Failed)
+        .unwrap();
+    assert_eq!(failed.error.as_ref().unwrap().kind, ErrorKind::Stopped);
+    assert_eq!(report.not_started.len(), plan.changes.len() - 1);
+    let (report, _) = run(&plan_against(&desired, &backend), &backend, 2);
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(backend.snapshot(), desired);
+}
+
+#[test]
+fn a_stop_before_the_start_starts_nothing() {
+    let backend = FakeBackend::new(fresh_account());
+    let plan = plan_against(&rich_state(), &backend);
+    let stop = Stop::new();
+    stop.flag().store(true, Ordering::SeqCst);
+    let report = execute_with_stop(&plan, &backend, 4, &stop, &|_| {});
+    assert_eq!(backend.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(report.not_started.len(), plan.changes.len());
+    assert_eq!(report.stopped.as_deref(), Some("interrupted"));
+}
+
+#[test]
+fn a_stop_after_the_last_change_started_cuts_nothing_short() {
+    let backend = FakeBackend::new(State::default());
+    let plan = plan_of(vec![bare_change(user("a"), Action::Create, &[])]);
+    let (report, _) = run_stopping_at(&plan, &backend, 1, 1);
+    assert_eq!(report.stopped, None);
+    assert!(report.is_success());
+    assert_eq!(
+        report.line(),
+        "Apply complete: 1 applied, 0 failed, 0 skipped, 0 manual."
+    );
 }
 
 #[test]

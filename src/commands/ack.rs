@@ -3,13 +3,12 @@
 
 use anyhow::Context as _;
 
-use super::session::{Session, Start};
+use super::{CommandError, Outcome};
 use crate::cli::{AckArgs, Cli};
-use crate::exit_code;
 use crate::model::Address;
 use crate::plan::{self, AckOutcome};
 
-pub fn run(cli: &Cli, args: &AckArgs) -> anyhow::Result<i32> {
+pub fn run(cli: &Cli, args: &AckArgs) -> Result<Outcome, CommandError> {
     // Every address must parse before anything is read or written.
     let mut addresses = Vec::with_capacity(args.addresses.len());
     for text in &args.addresses {
@@ -18,9 +17,7 @@ pub fn run(cli: &Cli, args: &AckArgs) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
     }
-    let Start::Ready(session) = Session::start(cli)? else {
-        return Ok(exit_code::ERROR);
-    };
+    let session = super::start(cli)?;
     let live = session.read_live()?;
     let plan = session.plan(cli, &live)?;
     let mut ledger = session.backend.load_ledger().with_context(|| {
@@ -29,25 +26,22 @@ pub fn run(cli: &Cli, args: &AckArgs) -> anyhow::Result<i32> {
             session.backend.name()
         )
     })?;
-    let mut failed = false;
+    let mut failed = Vec::new();
     let mut changed = 0;
     for address in &addresses {
         match plan::acknowledge(&plan, &mut ledger, address) {
             Ok(AckOutcome::Recorded) => {
                 changed += 1;
-                eprintln!("{address}: acknowledged");
+                diag!("{address}: acknowledged");
             }
             Ok(AckOutcome::Forgotten) => {
                 changed += 1;
-                eprintln!("{address}: acknowledged as removed");
+                diag!("{address}: acknowledged as removed");
             }
             Ok(AckOutcome::AlreadyAcknowledged) => {
-                eprintln!("{address}: already acknowledged");
+                diag!("{address}: already acknowledged");
             }
-            Err(message) => {
-                failed = true;
-                eprintln!("error: {message}");
-            }
+            Err(message) => failed.push(message),
         }
     }
     if changed > 0 {
@@ -56,9 +50,10 @@ pub fn run(cli: &Cli, args: &AckArgs) -> anyhow::Result<i32> {
             .save_ledger(&ledger)
             .map_err(|e| anyhow::anyhow!("failed to record in msctl's ledger: {e}"))?;
     }
-    Ok(if failed {
-        exit_code::ERROR
+    if failed.is_empty() {
+        Ok(Outcome::Success)
     } else {
-        exit_code::SUCCESS
-    })
+        // The others are recorded; each refusal is an `error:` line.
+        Err(CommandError::Refused(failed))
+    }
 }

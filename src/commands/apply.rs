@@ -1,27 +1,117 @@
 //! `msctl apply`: plan (or load a saved plan), confirm, execute in dependency order, and record
 //! the applied commit (backend ledger, git note).
+//!
+//! Where output goes: stdout carries the product, stderr diagnostics. In text and markdown, the
+//! plan, then (text) one line per change as it finishes and the summary line; in JSON, exactly
+//! one document, the [`ApplyResult`] (results, summary and the plan it applied), while the
+//! per-change lines go to stderr as progress. Notes, hints and errors always go to stderr.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::Path;
 use std::sync::Mutex;
 
 use super::checkout::Checkout;
+use super::interrupt::Interrupt;
+use super::output;
 use super::plan::{load_saved, print_plan, refusals};
-use super::session::{Session, Start, fingerprint};
-use crate::apply::{self, Event};
+use super::session::{Session, fingerprint};
+use super::{CommandError, Outcome};
+use crate::apply::{self, ApplyReport, ApplyResult, Event, Stop};
 use crate::backend::AppliedRecord;
-use crate::cli::{ApplyArgs, Cli};
-use crate::exit_code;
+use crate::cli::{ApplyArgs, Cli, Format};
 use crate::git::DEFAULT_NOTES_REF;
 use crate::model::State;
 use crate::plan::{Plan, Source};
+use crate::render;
 use crate::render::text::{one_line, short_commit};
 
-pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
-    let Start::Ready(session) = Session::start(cli)? else {
-        return Ok(exit_code::ERROR);
-    };
-    let (plan, live) = match &args.plan_file {
+pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
+    let session = super::start(cli)?;
+    if args.secrets_to.is_some() && session.backend.name() != "aliyun" {
+        // Before anything runs: a pipeline that expects the file must not find it missing after
+        // a "successful" apply.
+        return Err(CommandError::Usage(format!(
+            "--secrets-to is used by the aliyun backend only; the {} backend hands out no secrets, so no file would be written\nhint: drop --secrets-to, or apply with --backend aliyun",
+            session.backend.name()
+        )));
+    }
+    let (plan, live) = plan_and_live(cli, args, &session)?;
+    if cli.format != Format::Json {
+        print_plan(cli, &plan)?;
+    }
+    let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
+    if !refused.is_empty() {
+        return Err(CommandError::Refused(refused));
+    }
+    if plan.is_empty() {
+        // Still a successful apply of this commit: `status` and `drift` measure from it.
+        record(
+            &session,
+            &plan,
+            Some(&live),
+            "No changes.".to_string(),
+            0,
+            0,
+        )?;
+        print_result(cli, &ApplyResult::new(&plan, None))?;
+        return Ok(Outcome::Success);
+    }
+    // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
+    if args.plan_file.is_none() && !args.auto_approve {
+        confirm(cli, &plan)?;
+    }
+    // Installed only now: before, Ctrl-C simply ends msctl (nothing was changed), and a prompt
+    // waiting for `yes` is not left hanging on a cooperative stop.
+    let stop = Stop::new();
+    let interrupt = Interrupt::install(&stop)?;
+    let report = execute(cli, args, &session, &plan, &stop, &interrupt);
+    let line = report.line();
+    if cli.format == Format::Text {
+        output::stdout(&format!("\n{line}"))?;
+    } else {
+        diag!("\n{line}");
+    }
+    if !report.manual.is_empty() {
+        diag!(
+            "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
+            report.manual.len()
+        );
+    }
+    secrets_note(args, &session, &plan, &report);
+    // Not-started changes count as not applied in the record, like failures: live state may
+    // differ from the commit because of them, and the summary line says the apply was partial.
+    record(
+        &session,
+        &plan,
+        None,
+        line,
+        report.applied.len(),
+        report.failed.len() + report.not_started.len(),
+    )?;
+    print_result(cli, &ApplyResult::new(&plan, Some(&report)))?;
+    if let Some(signal) = interrupt.signal() {
+        if !report.not_started.is_empty() {
+            diag!(
+                "note: the apply was stopped by {signal}: {} change(s) not started; the partial apply is recorded, and the next `msctl apply` converges",
+                report.not_started.len()
+            );
+        }
+        return Err(CommandError::Interrupted { signal });
+    }
+    if report.is_success() {
+        Ok(Outcome::Success)
+    } else {
+        Err(CommandError::ApplyFailed {
+            failed: report.failed.len(),
+            skipped: report.skipped.len(),
+            not_started: report.not_started.len(),
+        })
+    }
+}
+
+/// The plan to apply (a saved one, checked, or a fresh one) and the live state it applies to.
+fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Result<(Plan, State)> {
+    Ok(match &args.plan_file {
         Some(path) => {
             let saved = load_saved(path)?;
             if saved.backend != session.backend.name() {
@@ -61,100 +151,113 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             let plan = session.plan(cli, &live)?;
             (plan, live)
         }
-    };
-    if args.secrets_to.is_some() && session.backend.name() != "aliyun" {
-        eprintln!(
-            "note: --secrets-to is used by the aliyun backend only; the {} backend hands out no secrets",
-            session.backend.name()
-        );
+    })
+}
+
+/// Asks for `yes` on the terminal; refuses without one.
+fn confirm(cli: &Cli, plan: &Plan) -> Result<(), CommandError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CommandError::NoApproval);
     }
-    print_plan(cli, &plan)?;
-    let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
-    if !refused.is_empty() {
-        for r in &refused {
-            eprintln!("error: {r}");
-        }
-        return Ok(exit_code::ERROR);
+    if cli.format == Format::Json {
+        // stdout will carry only the result document; the person still needs to see the plan.
+        diag!("{}", render::plan_text(plan, false));
     }
-    if plan.is_empty() {
-        // Still a successful apply of this commit: `status` and `drift` measure from it.
-        record(
-            &session,
-            &plan,
-            Some(&live),
-            "No changes.".to_string(),
-            0,
-            0,
-        )?;
-        return Ok(exit_code::SUCCESS);
+    output::stderr_prompt("\nDo you want to apply these changes? Only `yes` is accepted: ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        return Err(CommandError::Cancelled);
     }
-    // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
-    if args.plan_file.is_none() && !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: refusing to apply without approval: no terminal to ask on\nhint: pass --auto-approve in pipelines, or apply a reviewed plan file"
-            );
-            return Ok(exit_code::ERROR);
-        }
-        eprint!("\nDo you want to apply these changes? Only `yes` is accepted: ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            eprintln!("Apply cancelled.");
-            return Ok(exit_code::ERROR);
-        }
-    }
+    Ok(())
+}
+
+/// Runs the plan, reporting each change as it finishes: on stdout in text (the results are the
+/// product), on stderr otherwise (progress beside the result document).
+fn execute(
+    cli: &Cli,
+    args: &ApplyArgs,
+    session: &Session,
+    plan: &Plan,
+    stop: &Stop,
+    interrupt: &Interrupt,
+) -> ApplyReport {
+    let to_stdout = cli.format == Format::Text;
     let total = plan.changes.len();
     let done = Mutex::new(0usize);
-    let progress = std::io::stderr().is_terminal();
-    let report = apply::execute(
-        &plan,
+    let progress = if to_stdout {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
+    let emit = |line: String| {
+        if to_stdout {
+            // A closed stdout drops the line; the apply goes on (see `output`).
+            if let Err(e) = output::stdout(&line) {
+                diag!("warning: failed to write to stdout: {e}");
+            }
+        } else {
+            diag!("{line}");
+        }
+    };
+    apply::execute_with_stop(
+        plan,
         session.backend.as_ref(),
-        args.parallelism.max(1),
+        args.parallelism,
+        stop,
         &|event| {
             let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
             match &event {
                 Event::Succeeded { address, action } => {
                     *done += 1;
-                    eprintln!(
+                    emit(format!(
                         "{} {address}: {}{}",
                         action.symbol(),
                         past(*action),
                         counter(progress, *done, total)
-                    );
+                    ));
                 }
                 Event::Failed {
                     address,
                     action,
                     error,
+                    ..
                 } => {
                     *done += 1;
-                    eprintln!(
+                    emit(format!(
                         "{} {address}: failed: {error}{}",
                         action.symbol(),
                         counter(progress, *done, total)
-                    );
+                    ));
                 }
                 Event::Skipped { address, because } => {
                     *done += 1;
-                    eprintln!("{address}: skipped (depends on failed {because})");
+                    emit(format!("{address}: skipped (depends on failed {because})"));
                 }
                 Event::Manual { address } => {
                     *done += 1;
-                    eprintln!("{address}: manual step pending (not applied)");
+                    emit(format!("{address}: manual step pending (not applied)"));
                 }
-                _ => {}
+                Event::NotStarted { address, reason } => {
+                    emit(format!("{address}: not started ({reason})"));
+                }
+                Event::Stopping { reason, in_flight } => {
+                    let why = match interrupt.signal() {
+                        Some(signal) => format!("{signal} received"),
+                        None => reason.clone(),
+                    };
+                    diag!(
+                        "Stopping ({why}): no new change starts; waiting for the {in_flight} in flight to finish. Send the signal again to exit at once (nothing more is recorded)."
+                    );
+                }
+                Event::Started { .. } | Event::Finished { .. } => {}
             }
         },
-    );
-    eprintln!("\n{}", report.line());
-    if !report.manual.is_empty() {
-        eprintln!(
-            "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
-            report.manual.len()
-        );
-    }
+    )
+}
+
+/// Where the new API keys' secrets went (aliyun backend).
+fn secrets_note(args: &ApplyArgs, session: &Session, plan: &Plan, report: &ApplyReport) {
     let created_keys = plan.changes.iter().any(|c| {
         matches!(c.after, Some(crate::model::Resource::ApiKey(_)))
             && matches!(
@@ -165,31 +268,26 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     });
     if created_keys && session.backend.name() == "aliyun" {
         match &args.secrets_to {
-            Some(path) => eprintln!(
+            Some(path) => diag!(
                 "The secrets of the new API keys are in `{}` (mode 0600); move them to a secret store.",
                 path.display()
             ),
-            None => eprintln!(
+            None => diag!(
                 "note: the secrets of the new API keys were not kept (pass --secrets-to FILE to save them); reset a key in the console to get a new one"
             ),
         }
     }
-    record(
-        &session,
-        &plan,
-        None,
-        report.line(),
-        report.applied.len(),
-        report.failed.len(),
-    )?;
-    if report.failed.is_empty() {
-        Ok(exit_code::SUCCESS)
-    } else {
-        eprintln!(
-            "hint: fix the failures and run `msctl apply` again; applied changes are not repeated"
-        );
-        Ok(exit_code::ERROR)
+}
+
+/// The result document: the whole of stdout in JSON; a results table in markdown; nothing more
+/// in text (the lines and the summary are out already).
+fn print_result(cli: &Cli, result: &ApplyResult) -> Result<(), CommandError> {
+    match cli.format {
+        Format::Json => output::stdout(&render::apply_result_json(result))?,
+        Format::Markdown => output::stdout(&render::apply_result_markdown(result))?,
+        Format::Text => {}
     }
+    Ok(())
 }
 
 fn past(action: crate::plan::Action) -> &'static str {
@@ -299,11 +397,11 @@ fn record(
     if let (Some(repo), Some(commit)) = (&session.checkout.repo, &record.commit) {
         let note = super::status::note_json(session.backend.name(), &record);
         match repo.write_note(commit, DEFAULT_NOTES_REF, &note) {
-            Ok(()) => eprintln!(
+            Ok(()) => diag!(
                 "Recorded commit {} as applied (ledger, and a git note under {DEFAULT_NOTES_REF}; CI pushes it with `git push origin {DEFAULT_NOTES_REF}`).",
                 short_commit(commit)
             ),
-            Err(e) => eprintln!(
+            Err(e) => diag!(
                 "warning: the apply is recorded in the {} backend's ledger, but not as a git note: {e}",
                 session.backend.name()
             ),

@@ -6,23 +6,19 @@
 //! Without a repository or a recorded apply of a commit it falls back to comparing live with the
 //! configuration as read, and says so.
 
-use std::io::Write as _;
-
 use super::checkout::{Blamer, commit_ref};
-use super::session::{Session, Start};
+use super::session::Session;
 use super::status::{commits_since, last_applied};
+use super::{CommandError, Outcome, output};
 use crate::backend::Capability;
 use crate::cli::{Cli, Format};
-use crate::exit_code;
 use crate::model::{Resource, State};
 use crate::plan::drift::DriftReport;
 use crate::plan::{Action, AppliedCommit, History, Source, desired_changes};
 use crate::render;
 
-pub fn run(cli: &Cli) -> anyhow::Result<i32> {
-    let Start::Ready(session) = Session::start(cli)? else {
-        return Ok(exit_code::ERROR);
-    };
+pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
+    let session = super::start(cli)?;
     let live = session.read_live()?;
     let report = match last_applied(cli, &session)? {
         Ok(applied) => match against_applied(cli, &session, &live, &applied)? {
@@ -44,7 +40,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
             .has(Capability::WorkspaceMembers)
     {
         // Said on stderr so the report (stdout) stays the document its schema describes.
-        eprintln!(
+        diag!(
             "note: workspace members cannot be read through the {} backend's API: they are compared with the memberships acknowledged in msctl's ledger (`msctl ack`), so changes made in the console are not detected",
             session.backend.name()
         );
@@ -54,13 +50,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Format::Markdown => render::drift_markdown(&report, render::DEFAULT_MARKDOWN_MAX_CHARS),
         Format::Json => render::drift_json(&report),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
+    // A closed stdout (`msctl drift | head -1`) drops the report, not the verdict.
+    output::stdout(&text)?;
     Ok(if report.in_sync() {
-        exit_code::SUCCESS
+        Outcome::Success
     } else {
-        exit_code::CHANGES
+        Outcome::Changes
     })
 }
 

@@ -1,22 +1,28 @@
 //! `msctl emulator`: serve the cloud APIs from the local state until SIGINT or SIGTERM.
 
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::{CommandError, Outcome, output};
 use crate::backend::aliyun::Credentials;
 use crate::cli::{Cli, EmulatorArgs};
 use crate::emulator::{self, EmulatorConfig, FaultConfig};
-use crate::exit_code;
 
-pub fn run(cli: &Cli, args: &EmulatorArgs) -> anyhow::Result<i32> {
+pub fn run(cli: &Cli, args: &EmulatorArgs) -> Result<Outcome, CommandError> {
     let Some(state) = cli.state.clone() else {
-        anyhow::bail!(
+        return Err(CommandError::Usage(
             "msctl emulator needs a state database\nhint: pass `--state FILE` (the same file \
              `msctl --backend local --state FILE` reads)"
-        );
+                .to_string(),
+        ));
     };
+    serve(args, state)?;
+    Ok(Outcome::Success)
+}
+
+/// Serves until SIGINT or SIGTERM.
+fn serve(args: &EmulatorArgs, state: std::path::PathBuf) -> anyhow::Result<()> {
     // The emulator accepts exactly the access key a client would use from the same variables.
     let credentials = Credentials::from_env().map_err(|e| {
         anyhow::anyhow!(
@@ -48,17 +54,14 @@ pub fn run(cli: &Cli, args: &EmulatorArgs) -> anyhow::Result<i32> {
     ctrlc::set_handler(move || handle.shutdown())
         .context("failed to install the SIGINT/SIGTERM handler")?;
 
-    let mut out = std::io::stdout().lock();
-    // Tests start the emulator on port 0 and read this line for the port: flush it at once.
-    writeln!(out, "msctl emulator listening on {}", running.url())?;
-    out.flush()?;
-    drop(out);
-    eprintln!(
+    // Tests start the emulator on port 0 and read this line for the port: flushed at once.
+    output::stdout(&format!("msctl emulator listening on {}", running.url()))?;
+    diag!(
         "serving Model Studio 2026-02-10, RAM 2015-05-01 and AIWorkSpace 2021-02-04 from `{}`; \
          Ctrl-C stops",
         state.display()
     );
     running.wait();
-    eprintln!("msctl emulator stopped");
-    Ok(exit_code::SUCCESS)
+    diag!("msctl emulator stopped");
+    Ok(())
 }

@@ -1,24 +1,56 @@
-//! One module per subcommand; each returns the process exit code.
+//! One module per subcommand; each returns how it ended: an [`Outcome`] (exit 0 or 2) or a
+//! [`CommandError`] that knows its exit code and that `main` prints once.
+
+/// `eprintln!` that never panics on a closed stderr: see [`output::stderr_line`].
+macro_rules! diag {
+    ($($arg:tt)*) => {
+        $crate::commands::output::stderr_line(&format!($($arg)*))
+    };
+}
 
 pub mod ack;
 pub mod apply;
 pub mod checkout;
 pub mod drift;
 pub mod emulator;
+pub mod error;
 pub mod graph;
+pub mod interrupt;
+pub mod output;
 pub mod plan;
 pub mod session;
 pub mod status;
 pub mod validate;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use crate::cli::{Cli, Command};
 use crate::config::{self, Loaded};
+use crate::exit_code;
 use checkout::Checkout;
+pub use error::{CommandError, Signal};
+use session::{Session, Start};
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; no changes; in sync.
+    Success,
+    /// Changes present (`plan --detailed-exitcode`) or drift found (`drift`).
+    Changes,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Success => exit_code::SUCCESS,
+            Outcome::Changes => exit_code::CHANGES,
+        }
+    }
+}
 
 /// Runs the parsed command line.
-pub fn run(cli: &Cli) -> anyhow::Result<i32> {
+pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     match &cli.command {
         Command::Validate(args) => validate::run(cli, args),
         Command::Plan(args) => plan::run(cli, args),
@@ -28,6 +60,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Status => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
         Command::Emulator(args) => emulator::run(cli, args),
+    }
+}
+
+/// Starts a session: a configuration with errors (its diagnostics printed) is
+/// [`CommandError::InvalidConfig`].
+pub fn start(cli: &Cli) -> Result<Box<Session>, CommandError> {
+    match Session::start(cli)? {
+        Start::Ready(session) => Ok(session),
+        Start::Invalid => Err(CommandError::InvalidConfig {
+            dir: cli.dir.display().to_string(),
+            rev: cli
+                .rev
+                .as_ref()
+                .map(|r| format!(" --rev {r}"))
+                .unwrap_or_default(),
+        }),
     }
 }
 
@@ -41,15 +89,13 @@ pub fn load_config(cli: &Cli, checkout: &Checkout) -> anyhow::Result<Loaded> {
 /// whether any is an error.
 pub fn report_diagnostics(loaded: &Loaded, revision_note: Option<&str>) -> bool {
     let sources = loaded.sources();
-    let mut err = std::io::stderr().lock();
     if let Some(note) = revision_note
         && !loaded.diagnostics.is_empty()
     {
-        let _ = writeln!(err, "note: {note}; locations below are in that revision");
+        diag!("note: {note}; locations below are in that revision");
     }
     for d in &loaded.diagnostics {
-        let _ = write!(err, "{}", d.render(sources));
-        let _ = writeln!(err);
+        diag!("{}", d.render(sources));
     }
     loaded.diagnostics.iter().any(|d| d.is_error())
 }

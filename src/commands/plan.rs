@@ -1,7 +1,6 @@
 //! `msctl plan`: what apply would change, rendered as text, markdown or JSON; `--out` saves it;
 //! `--base REV` reviews a pull request (semantic change, plan, drift from the base).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -9,77 +8,64 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checkout::{Blamer, commit_ref};
-use super::session::{self, Session, Start};
+use super::session::{self, Session};
+use super::{CommandError, Outcome, output};
 use crate::cli::{Cli, Format, PlanArgs};
-use crate::exit_code;
 use crate::model::State;
 use crate::plan::safety::{self, SafetyOptions};
 use crate::plan::{Action, DriftReport, Plan, Review, Source, desired_changes};
 use crate::render;
 
-pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<i32> {
-    let Start::Ready(session) = Session::start(cli)? else {
-        return Ok(exit_code::ERROR);
-    };
+pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
+    let session = super::start(cli)?;
     let live = session.read_live()?;
     let plan = session.plan(cli, &live)?;
     match &args.base {
         Some(base) => {
-            let Some(review) = review(cli, &session, base, &plan, &live)? else {
-                return Ok(exit_code::ERROR);
-            };
+            let review = review(cli, &session, base, &plan, &live)?;
             print_review(cli, &review)?;
         }
         None => print_plan(cli, &plan)?,
     }
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
     if !refused.is_empty() {
-        for r in &refused {
-            eprintln!("error: {r}");
-        }
-        return Ok(exit_code::ERROR);
+        return Err(CommandError::Refused(refused));
     }
     if let Some(out) = &args.out {
         save(out, &plan)?;
-        eprintln!(
+        diag!(
             "Saved the plan to `{}`; apply it with `msctl apply {}`.",
             out.display(),
             out.display()
         );
     }
-    Ok(if args.detailed_exitcode {
-        session::detailed(&plan)
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        Outcome::Changes
     } else {
-        exit_code::SUCCESS
+        Outcome::Success
     })
 }
 
-/// Renders a plan to stdout in the chosen format.
-pub fn print_plan(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
+/// Renders a plan to stdout in the chosen format (a closed stdout drops it quietly).
+pub fn print_plan(cli: &Cli, plan: &Plan) -> std::io::Result<()> {
     let text = match cli.format {
         Format::Text => render::plan_text(plan, super::use_color(cli)),
         Format::Markdown => render::plan_markdown(plan, render::DEFAULT_MARKDOWN_MAX_CHARS),
         Format::Json => render::plan_json(plan),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
+    output::stdout(&text)
 }
 
 /// The pull-request review against `base_rev`: the semantic change from the base's desired state
-/// to this one, the plan (already computed), and live drift from the base. `None` when the base's
-/// configuration has errors (printed).
+/// to this one, the plan (already computed), and live drift from the base. An error when the
+/// base's configuration has errors (their diagnostics printed).
 fn review(
     cli: &Cli,
     session: &Session,
     base_rev: &str,
     plan: &Plan,
     live: &State,
-) -> anyhow::Result<Option<Review>> {
+) -> anyhow::Result<Review> {
     let repo = session.checkout.require_repo(cli, "`msctl plan --base`")?;
     let base = repo.resolve(base_rev).map_err(|e| anyhow::anyhow!("{e}"))?;
     let loaded = session.checkout.load_at(cli, base_rev)?;
@@ -89,10 +75,9 @@ fn review(
             base.short
         );
         super::report_diagnostics(&loaded, Some(&note));
-        eprintln!(
-            "error: the configuration at base `{base_rev}` has errors; cannot review against it\nhint: `msctl validate --rev {base_rev}` shows them; review against another base with `--base REV`"
+        anyhow::bail!(
+            "the configuration at base `{base_rev}` has errors; cannot review against it\nhint: `msctl validate --rev {base_rev}` shows them; review against another base with `--base REV`"
         );
-        return Ok(None);
     };
     // Declarations are located (file:line) but not blamed: in a review the last change to a
     // changed line is the pull request itself.
@@ -121,28 +106,22 @@ fn review(
     for item in &mut drift {
         item.declared_at = base_decl.declaration(base_config, &item.address, false);
     }
-    Ok(Some(Review::new(
+    Ok(Review::new(
         base_rev.to_string(),
         commit_ref(&base),
         changes,
         plan.clone(),
         drift,
-    )))
+    ))
 }
 
-fn print_review(cli: &Cli, review: &Review) -> anyhow::Result<()> {
+fn print_review(cli: &Cli, review: &Review) -> std::io::Result<()> {
     let text = match cli.format {
         Format::Text => render::review_text(review, super::use_color(cli)),
         Format::Markdown => render::review_markdown(review, render::DEFAULT_MARKDOWN_MAX_CHARS),
         Format::Json => render::review_json(review),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
+    output::stdout(&text)
 }
 
 /// The safety rails: refusals as messages (empty when the plan may proceed).

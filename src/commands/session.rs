@@ -23,7 +23,7 @@ pub struct Session {
     pub checkout: Checkout,
 }
 
-/// Why a session could not start: diagnostics were already printed (exit 1), or another error.
+/// Why a session could not start: the config has errors (diagnostics printed), or another error.
 pub enum Start {
     Ready(Box<Session>),
     Invalid,
@@ -35,16 +35,8 @@ impl Session {
         let loaded = super::load_config(cli, &checkout)?;
         let has_errors = super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
         let Some(config) = loaded.config else {
+            // The caller reports it (`CommandError::InvalidConfig`).
             debug_assert!(has_errors);
-            let rev = cli
-                .rev
-                .as_ref()
-                .map(|r| format!(" --rev {r}"))
-                .unwrap_or_default();
-            eprintln!(
-                "error: the configuration has errors; nothing was planned\nhint: run `msctl validate -C {}{rev}` for details",
-                cli.dir.display()
-            );
             return Ok(Start::Invalid);
         };
         let backend = open_backend(cli, &config)?;

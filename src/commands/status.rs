@@ -1,22 +1,18 @@
 //! `msctl status`: the last applied commit (backend ledger, else git notes), whether the
 //! checked-out revision is ahead of it and by which commits, and how many changes are pending.
 
-use std::io::Write as _;
-
 use super::checkout::commit_ref;
-use super::session::{Session, Start};
+use super::session::Session;
+use super::{CommandError, Outcome, output};
 use crate::backend::AppliedRecord;
 use crate::cli::{Cli, Format};
-use crate::exit_code;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::plan::history::STATUS_FORMAT_VERSION;
 use crate::plan::{AppliedCommit, CommitRef, LedgerSource, StatusReport};
 use crate::render;
 
-pub fn run(cli: &Cli) -> anyhow::Result<i32> {
-    let Start::Ready(session) = Session::start(cli)? else {
-        return Ok(exit_code::ERROR);
-    };
+pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
+    let session = super::start(cli)?;
     let live = session.read_live()?;
     let plan = session.plan(cli, &live)?;
     let (last_applied, note) = match last_applied(cli, &session)? {
@@ -49,10 +45,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Format::Markdown => format!("```text\n{}```\n", render::status_text(&report)),
         Format::Text => render::status_text(&report),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(exit_code::SUCCESS)
+    output::stdout(&text)?;
+    Ok(Outcome::Success)
 }
 
 /// Whether `head` is at or ahead of the applied commit, and the commits in `applied..head`.

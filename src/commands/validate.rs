@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::{CommandError, Outcome, output};
 use crate::cli::{Cli, Format, ValidateArgs};
-use crate::exit_code;
 
-pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
+pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
     let checkout = super::checkout::Checkout::open(cli)?;
     let loaded = super::load_config(cli, &checkout)?;
     // `examples/quickstart`, or `HEAD~1 (1a2b3c4):examples/quickstart` at a revision.
@@ -30,23 +30,18 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             "resources": counts,
             "quotas": loaded.config.as_ref().map(|c| &c.quotas),
         });
-        let mut text = serde_json::to_string_pretty(&doc)?;
+        let mut text = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
         text.push('\n');
-        write_stdout(&text)?;
-        return Ok(if errors == 0 {
-            exit_code::SUCCESS
+        output::stdout(&text)?;
+        return if errors == 0 {
+            Ok(Outcome::Success)
         } else {
-            exit_code::ERROR
-        });
+            Err(invalid(errors, warnings, &origin))
+        };
     }
     super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
     let Some(config) = &loaded.config else {
-        eprintln!(
-            "error: validation found {errors} error{} and {warnings} warning{} in `{origin}`",
-            plural(errors),
-            plural(warnings),
-        );
-        return Ok(exit_code::ERROR);
+        return Err(invalid(errors, warnings, &origin));
     };
     let mut out = String::new();
     let counts = counts(&config.desired);
@@ -76,16 +71,17 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    write_stdout(&out)?;
-    Ok(exit_code::SUCCESS)
+    output::stdout(&out)?;
+    Ok(Outcome::Success)
 }
 
-/// Writes to stdout, returning errors (a closed pipe) instead of panicking like `print!`.
-fn write_stdout(text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+/// The error of a config with errors (their diagnostics are printed already, or in the JSON).
+fn invalid(errors: usize, warnings: usize, origin: &str) -> CommandError {
+    CommandError::Other(anyhow::anyhow!(
+        "validation found {errors} error{} and {warnings} warning{} in `{origin}`",
+        plural(errors),
+        plural(warnings),
+    ))
 }
 
 fn counts(state: &crate::model::State) -> BTreeMap<&'static str, usize> {
