@@ -185,6 +185,36 @@ fn sts_names_the_ram_user_and_no_flag_is_needed() {
 }
 
 #[test]
+fn when_sts_cannot_say_who_the_credentials_are_keys_are_not_replaced() {
+    // The access key of a user the emulator does not know: STS refuses to name it.
+    let cloud = Cloud::new(Some("ghost"));
+    cloud.write("workspaces.toml", WORKSPACE);
+    let ledger = cloud.ledger("ledger.db");
+    let out = cloud.msctl(&ledger, &["apply", "--auto-approve", "--caller", "alice"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: failed to ask STS who the credentials belong to"),
+        "{}",
+        text(&out)
+    );
+
+    // Without --caller nothing names the key's creator: its owner is unknown, not compared,
+    // and the plan says so instead of replacing the key.
+    let out = cloud.msctl(&ledger, &["plan", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(key_changes(&plan), Vec::<(String, String)>::new(), "{plan}");
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("could not be read") && w.contains("`workspace.team.apikey.backend`")
+        }),
+        "{plan}"
+    );
+}
+
+#[test]
 fn an_unknown_owner_is_never_a_reason_to_replace_a_key() {
     // What the backend reads when neither STS, `--caller` nor the ledger names a key's creator.
     let live_key = ApiKey {

@@ -383,3 +383,148 @@ fn change_difference(file: &Change, config: &Change) -> Option<Difference> {
             part,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RamUser, Resource};
+    use crate::plan::differ::all_attributes;
+
+    fn user(name: &str, display: Option<&str>) -> Resource {
+        Resource::RamUser(RamUser {
+            name: name.into(),
+            display_name: display.map(str::to_string),
+            comments: None,
+        })
+    }
+
+    fn create(r: Resource) -> Change {
+        Change {
+            address: r.address(),
+            action: Action::Create,
+            before: None,
+            attributes: all_attributes(&r, true),
+            after: Some(r),
+            depends_on: Vec::new(),
+            destroy_depends_on: Vec::new(),
+            warnings: Vec::new(),
+            manual: None,
+        }
+    }
+
+    fn plan() -> Vec<Change> {
+        vec![
+            create(user("alice", Some("Alice"))),
+            create(user("bob", None)),
+        ]
+    }
+
+    #[test]
+    fn identical_changes_have_no_difference() {
+        assert_eq!(first_difference(&plan(), &plan()), None);
+        assert_eq!(first_difference(&[], &[]), None);
+    }
+
+    #[test]
+    fn each_kind_of_difference_is_named() {
+        let config = plan();
+
+        let mut file = plan();
+        file.swap(0, 1);
+        assert_eq!(
+            first_difference(&file, &config).unwrap().to_string(),
+            "the changes are the same but in another order (change 1 is `ram.user.bob` in the plan file)"
+        );
+
+        let mut file = plan();
+        file.push(file[0].clone());
+        assert_eq!(
+            first_difference(&file, &config),
+            Some(Difference::Duplicate {
+                address: "ram.user.alice".parse().unwrap()
+            })
+        );
+
+        let mut file = plan();
+        file[1].action = Action::Replace;
+        assert_eq!(
+            first_difference(&file, &config).unwrap().to_string(),
+            "`ram.user.bob`: the plan file says replace, the configuration says create"
+        );
+
+        // The resource written differs though the listed attribute changes were left alone.
+        let mut file = plan();
+        file[0].after = Some(user("alice", Some("Mallory")));
+        assert_eq!(
+            first_difference(&file, &config).unwrap().to_string(),
+            "`ram.user.alice` (create): attribute `display_name` is \"Mallory\" in the plan file, \"Alice\" from the configuration"
+        );
+
+        let mut file = plan();
+        file[1].depends_on.push("ram.user.alice".parse().unwrap());
+        assert_eq!(
+            first_difference(&file, &config).unwrap().to_string(),
+            "`ram.user.bob` (create): its dependencies differ from what the configuration plans"
+        );
+
+        let file = &plan()[..1];
+        assert_eq!(
+            first_difference(file, &config).unwrap().to_string(),
+            "`ram.user.bob` (create): the configuration plans this change; the plan file leaves it out"
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let long = Value::String("x".repeat(500));
+        let shown = show(Some(&long));
+        assert!(shown.len() < 200 && shown.ends_with("..."), "{shown}");
+        assert_eq!(show(None), "absent");
+    }
+
+    #[test]
+    fn the_configuration_digest_is_its_meaning() {
+        let mut a = State::default();
+        a.insert(user("alice", None));
+        let mut b = State::default();
+        b.insert(user("alice", Some("Alice")));
+        assert_ne!(config_digest(&a, false), config_digest(&b, false));
+        assert_ne!(config_digest(&a, false), config_digest(&a, true));
+        assert_eq!(config_digest(&a, false), config_digest(&a.clone(), false));
+    }
+
+    #[test]
+    fn a_saved_plan_round_trips_and_older_files_still_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        let p = Plan {
+            format_version: FORMAT_VERSION.into(),
+            msctl_version: "0".into(),
+            backend: "local".into(),
+            source: Default::default(),
+            changes: plan(),
+            unmanaged: Vec::new(),
+            warnings: Vec::new(),
+            summary: crate::plan::Summary::of(&plan()),
+            live_fingerprint: "f".into(),
+            api_calls: 0,
+            managed_live: 0,
+        };
+        let inputs = Inputs {
+            config_digest: Some("c".into()),
+            ledger_digest: Some("l".into()),
+        };
+        save(&path, &p, inputs.clone()).unwrap();
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.plan, p);
+        assert_eq!(loaded.inputs, inputs);
+
+        // Before this version: no digests.
+        let old = serde_json::json!({"checksum": checksum(&p), "plan": p});
+        std::fs::write(&path, old.to_string()).unwrap();
+        assert_eq!(load(&path).unwrap().inputs, Inputs::default());
+
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(matches!(load(&path), Err(SavedPlanError::Parse { .. })));
+    }
+}
