@@ -53,8 +53,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
 
-    /// The RAM user whose access key msctl uses (aliyun backend): API keys owned by this user are
-    /// created through the API; keys of other owners are console steps.
+    /// Overrides the RAM user msctl acts as (aliyun backend; by default STS GetCallerIdentity
+    /// names it): API keys owned by this user are created through the API; keys of other owners
+    /// are console steps.
     #[arg(long, global = true, value_name = "USER", env = "MSCTL_CALLER")]
     pub caller: Option<String>,
 

@@ -111,6 +111,19 @@ pub struct Ledger {
     /// (design-notes §2).
     #[serde(default)]
     pub acknowledged: BTreeMap<Address, Resource>,
+    /// Who the backend's credentials were when the ledger was last written (aliyun: STS
+    /// `GetCallerIdentity`, or `--caller`), so that later runs read the API keys those
+    /// credentials created as owned by the same RAM user, whatever flags they are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<RecordedCaller>,
+}
+
+/// An identity as the ledger records it: the id API keys it creates carry as `createdBy`, and
+/// the RAM user they are owned by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedCaller {
+    pub user_id: String,
+    pub name: String,
 }
 
 /// One apply, as recorded in the ledger.

@@ -10,17 +10,21 @@ use std::io::{BufRead as _, IsTerminal as _};
 use std::path::Path;
 use std::sync::Mutex;
 
+use anyhow::Context as _;
+
 use super::checkout::Checkout;
 use super::interrupt::Interrupt;
 use super::output;
-use super::plan::{load_saved, print_plan, refusals};
+use super::plan::{print_plan, refusals};
 use super::session::{Session, fingerprint};
 use super::{CommandError, Outcome};
 use crate::apply::{self, ApplyReport, ApplyResult, Event, Stop};
 use crate::backend::AppliedRecord;
 use crate::cli::{ApplyArgs, Cli, Format};
+use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::model::State;
+use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{Plan, Source};
 use crate::render;
 use crate::render::text::{one_line, short_commit};
@@ -113,12 +117,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
 fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Result<(Plan, State)> {
     Ok(match &args.plan_file {
         Some(path) => {
-            let saved = load_saved(path)?;
-            if saved.backend != session.backend.name() {
+            let saved = saved::load(path)?;
+            if saved.plan.backend != session.backend.name() {
                 anyhow::bail!(
                     "plan file `{}` was made for the {} backend, not {}",
                     path.display(),
-                    saved.backend,
+                    saved.plan.backend,
                     session.backend.name()
                 );
             }
@@ -126,19 +130,11 @@ fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Resu
             check_saved_source(
                 cli,
                 &session.checkout,
-                &saved.source,
+                &saved.plan.source,
                 path,
                 args.allow_dirty,
             )?;
-            let live = session.read_live()?;
-            if saved.live_fingerprint != fingerprint(&live) {
-                anyhow::bail!(
-                    "the live state changed since plan file `{}` was made; refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
-                    path.display(),
-                    path.display()
-                );
-            }
-            (saved, live)
+            rebuild_saved(cli, &session, &saved, path)?
         }
         None => {
             if session.checkout.dirty && !args.allow_dirty {
@@ -345,6 +341,101 @@ fn check_saved_source(
             short_commit(planned)
         ),
     }
+}
+
+/// The integrity check of a saved plan: rebuilds it from the configuration it names (its
+/// commit; outside git or from uncommitted changes, the working tree whose configuration digest
+/// it recorded) against the live state read now, and returns the rebuilt plan only when its
+/// changes are identical to the file's. So a plan file can only carry what the reviewed
+/// configuration produces: editing it and recomputing its checksum gains nothing.
+fn rebuild_saved(
+    cli: &Cli,
+    session: &Session,
+    saved: &SavedPlan,
+    path: &Path,
+) -> anyhow::Result<(Plan, State)> {
+    let source = &saved.plan.source;
+    let at_commit;
+    let (config, from): (&Config, String) = match &source.commit {
+        Some(commit) if !source.dirty => {
+            let loaded = session.checkout.load_at(cli, commit)?;
+            let Some(config) = loaded.config else {
+                anyhow::bail!(
+                    "failed to rebuild plan file `{}`: the configuration at commit {} has errors\nhint: `msctl validate --rev {}` shows them",
+                    path.display(),
+                    short_commit(commit),
+                    short_commit(commit)
+                );
+            };
+            at_commit = config;
+            (
+                &at_commit,
+                format!("the configuration at commit {}", short_commit(commit)),
+            )
+        }
+        _ => {
+            let here = format!("the configuration in `{}`", cli.dir.display());
+            let Some(recorded) = &saved.inputs.config_digest else {
+                anyhow::bail!(
+                    "plan file `{}` records no digest of its configuration (it was saved by an older msctl), and {}, so nothing ties it to a reviewed configuration; refusing to apply it\nhint: run `msctl plan --out {}` again and review the new plan",
+                    path.display(),
+                    if source.dirty {
+                        "it was made from uncommitted changes"
+                    } else {
+                        "it was made outside git"
+                    },
+                    path.display()
+                );
+            };
+            let current =
+                saved::config_digest(&session.config.desired, session.config.settings.prune_ram);
+            if &current != recorded {
+                anyhow::bail!(
+                    "{here} is not the one plan file `{}` was made from (its digest differs); refusing to apply it\nhint: restore that configuration, or run `msctl plan --out {}` again and review the new plan",
+                    path.display(),
+                    path.display()
+                );
+            }
+            (&session.config, here)
+        }
+    };
+    let live = session.live_for(&config.desired, &session.read_live()?)?;
+    if saved.plan.live_fingerprint != fingerprint(&live) {
+        anyhow::bail!(
+            "the live state changed since plan file `{}` was made; refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
+            path.display(),
+            path.display()
+        );
+    }
+    let ledger = session.backend.load_ledger().with_context(|| {
+        format!(
+            "failed to read msctl's ledger from the {} backend",
+            session.backend.name()
+        )
+    })?;
+    if let Some(recorded) = &saved.inputs.ledger_digest
+        && recorded != &saved::ledger_digest(&ledger)
+    {
+        anyhow::bail!(
+            "msctl's ledger changed since plan file `{}` was made (another apply or `msctl ack` ran); refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
+            path.display(),
+            path.display()
+        );
+    }
+    let rebuilt = session.plan_for(
+        &config.desired,
+        source.clone(),
+        &live,
+        config.settings.prune_ram,
+    )?;
+    if let Some(difference) = saved::first_difference(&saved.plan.changes, &rebuilt.changes) {
+        anyhow::bail!(
+            "plan file `{}` is not what {from} produces against the live state now; refusing to apply it\n  first difference: {difference}\nhint: the file was edited after `msctl plan` wrote it, or made by another msctl version; run `msctl plan --out {}` again and review the new plan",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok((rebuilt, live))
 }
 
 /// Records the apply in the backend's ledger: what msctl now owns (every declared or previously

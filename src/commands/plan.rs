@@ -4,16 +4,14 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::checkout::{Blamer, commit_ref};
-use super::session::{self, Session};
+use super::session::Session;
 use super::{CommandError, Outcome, output};
 use crate::cli::{Cli, Format, PlanArgs};
 use crate::model::State;
 use crate::plan::safety::{self, SafetyOptions};
-use crate::plan::{Action, DriftReport, Plan, Review, Source, desired_changes};
+use crate::plan::{Action, DriftReport, Plan, Review, Source, desired_changes, saved};
 use crate::render;
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
@@ -32,7 +30,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
         return Err(CommandError::Refused(refused));
     }
     if let Some(out) = &args.out {
-        save(out, &plan)?;
+        save(&session, out, &plan)?;
         diag!(
             "Saved the plan to `{}`; apply it with `msctl apply {}`.",
             out.display(),
@@ -144,52 +142,22 @@ pub fn refusals(
     }
 }
 
-/// A saved plan: the plan and a checksum that detects edits.
-#[derive(Serialize, Deserialize)]
-struct SavedPlan {
-    checksum: String,
-    plan: Plan,
-}
-
-fn checksum(plan: &Plan) -> String {
-    let bytes = serde_json::to_vec(plan).expect("plan serialises");
-    session::hex(&Sha256::digest(bytes))
-}
-
-fn save(path: &Path, plan: &Plan) -> anyhow::Result<()> {
-    let saved = SavedPlan {
-        checksum: checksum(plan),
-        plan: plan.clone(),
-    };
-    let text = serde_json::to_string_pretty(&saved)?;
-    std::fs::write(path, text)
-        .with_context(|| format!("failed to write plan file `{}`", path.display()))
-}
-
-/// Loads a saved plan, refusing one whose content no longer matches its checksum.
-pub fn load_saved(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read plan file `{}`", path.display()))?;
-    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+/// Saves the plan with the digests of its inputs (the configuration, msctl's ledger), which
+/// `apply FILE` checks before it rebuilds the plan and compares (see [`crate::plan::saved`]).
+fn save(session: &Session, path: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let ledger = session.backend.load_ledger().with_context(|| {
         format!(
-            "`{}` is not a plan file saved by `msctl plan --out`",
-            path.display()
+            "failed to read msctl's ledger from the {} backend",
+            session.backend.name()
         )
     })?;
-    if checksum(&saved.plan) != saved.checksum {
-        anyhow::bail!(
-            "plan file `{}` was modified after it was saved (checksum mismatch); refusing to apply it\nhint: run `msctl plan --out {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
-    if saved.plan.format_version != crate::plan::FORMAT_VERSION {
-        anyhow::bail!(
-            "plan file `{}` has format version {}, this msctl reads {}",
-            path.display(),
-            saved.plan.format_version,
-            crate::plan::FORMAT_VERSION
-        );
-    }
-    Ok(saved.plan)
+    let inputs = saved::Inputs {
+        config_digest: Some(saved::config_digest(
+            &session.config.desired,
+            session.config.settings.prune_ram,
+        )),
+        ledger_digest: Some(saved::ledger_digest(&ledger)),
+    };
+    saved::save(path, plan, inputs)?;
+    Ok(())
 }

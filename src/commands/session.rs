@@ -219,6 +219,12 @@ fn open_aliyun(cli: &Cli, config: &Config) -> anyhow::Result<AliyunBackend> {
         .with_pai_regions(pai_regions)
         .with_ledger(ledger_path(cli))
         .with_caller(cli.caller.clone());
+    // Once per run: who the credentials are decides who owns the API keys they create.
+    if let Err(e) = backend.resolve_caller() {
+        eprintln!(
+            "warning: failed to ask STS who the credentials belong to (GetCallerIdentity): {e}\n  = API keys whose creator only that could name are read with an unknown owner, which is not compared; `--caller USER` names the RAM user the credentials act for"
+        );
+    }
     if let Command::Apply(args) = &cli.command
         && let Some(path) = &args.secrets_to
     {

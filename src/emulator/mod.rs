@@ -15,6 +15,7 @@ mod http;
 mod modelstudio;
 mod pai;
 mod ram;
+mod sts;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -53,6 +54,9 @@ pub struct EmulatorConfig {
     pub region: String,
     /// The account's UID: `createdBy` of API keys made through the API.
     pub account_uid: String,
+    /// The RAM user the access key belongs to (STS `GetCallerIdentity` answers with it, and API
+    /// keys made through the API are that user's); `None`: the account's own access key.
+    pub caller_user: Option<String>,
     pub faults: FaultConfig,
     /// Refuse requests whose `x-acs-date` is more than 15 minutes off.
     pub check_clock: bool,
@@ -73,6 +77,7 @@ impl EmulatorConfig {
             credentials,
             region: "cn-beijing".to_string(),
             account_uid: "1378030599924858".to_string(),
+            caller_user: None,
             faults: FaultConfig::default(),
             check_clock: true,
             check_nonce: true,
@@ -170,6 +175,7 @@ struct Shared {
     credentials: Credentials,
     region: String,
     account_uid: String,
+    caller_user: Option<String>,
     check_clock: bool,
     nonces: Option<NonceCache>,
     faults: faults::FaultPlan,
@@ -214,6 +220,7 @@ pub fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         credentials: config.credentials,
         region: config.region,
         account_uid: config.account_uid,
+        caller_user: config.caller_user,
         check_clock: config.check_clock,
         nonces: config.check_nonce.then(|| NonceCache::new(DEFAULT_WINDOW)),
         faults: faults::FaultPlan::new(config.faults),
@@ -355,6 +362,8 @@ pub(crate) struct Ctx<'a> {
     /// The region the request is for (see [`region_of`]).
     pub region: &'a str,
     pub account_uid: &'a str,
+    /// The RAM user the access key belongs to (`None`: the account's own key).
+    pub caller_user: Option<&'a str>,
 }
 
 /// Codes for the store's own failures while reading or writing the emulator's side records.
@@ -501,6 +510,7 @@ impl Shared {
             Product::ModelStudio => modelstudio::ROUTES,
             Product::Ram => ram::ROUTES,
             Product::AiWorkspace => pai::ROUTES,
+            Product::Sts => sts::ROUTES,
         };
         let Some(route) = routes.iter().find(|r| r.action == action) else {
             return Err(Failure::new(
@@ -552,19 +562,26 @@ impl Shared {
             store: &mut store,
             region: &region,
             account_uid: &self.account_uid,
+            caller_user: self.caller_user.as_deref(),
         };
         match product {
             Product::ModelStudio => modelstudio::handle(&mut ctx, &call),
             Product::Ram => ram::handle(&mut ctx, &call),
             Product::AiWorkspace => pai::handle(&mut ctx, &call),
+            Product::Sts => sts::handle(&mut ctx, &call),
         }
     }
 }
 
 fn product_of(version: &str) -> Option<Product> {
-    [Product::ModelStudio, Product::Ram, Product::AiWorkspace]
-        .into_iter()
-        .find(|p| p.version() == version)
+    [
+        Product::ModelStudio,
+        Product::Ram,
+        Product::AiWorkspace,
+        Product::Sts,
+    ]
+    .into_iter()
+    .find(|p| p.version() == version)
 }
 
 /// The region a request is for: `x-acs-region-id` when sent, else the one in a platform Host
@@ -677,6 +694,7 @@ fn error_body(
         _ => {
             let (host, name) = match product {
                 Some(Product::Ram) => ("ram.aliyuncs.com".to_string(), "Ram"),
+                Some(Product::Sts) => ("sts.aliyuncs.com".to_string(), "Sts"),
                 Some(Product::AiWorkspace) => {
                     (format!("aiworkspace.{region}.aliyuncs.com"), "AIWorkSpace")
                 }
@@ -844,6 +862,7 @@ mod tests {
             (Product::ModelStudio, modelstudio::ROUTES),
             (Product::Ram, ram::ROUTES),
             (Product::AiWorkspace, pai::ROUTES),
+            (Product::Sts, sts::ROUTES),
         ];
         for (product, routes) in products {
             for route in routes {

@@ -499,7 +499,8 @@ fn create_api_key(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> 
         .create_api_key(&NewApiKey {
             workspace_id: ws.id.clone(),
             name: key_name(&existing, description),
-            owner: ctx.account_uid.to_string(),
+            // The caller owns what it creates: its RAM user, else the account.
+            owner: ctx.caller_user.unwrap_or(ctx.account_uid).to_string(),
             description: description.to_string(),
             models: auth.models,
             ip_allow: auth.ip_allow,
@@ -514,7 +515,7 @@ fn create_api_key(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> 
     Ok(ok(fields(json!({"apiKey": {
         "apiKeyId": issued.id,
         "apiKeyValue": issued.secret,
-        "createdBy": ctx.account_uid,
+        "createdBy": user_ids(ctx)?.get(&key.owner).unwrap_or(&key.owner),
         "description": key.description,
         "gmtCreate": key.gmt_create,
         "workspaceId": key.workspace_id,

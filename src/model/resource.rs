@@ -71,6 +71,18 @@ pub struct ApiKey {
     pub enabled: bool,
 }
 
+impl ApiKey {
+    /// The owner of a live key whose creator the backend cannot name (the aliyun backend when
+    /// neither STS nor `--caller` says who its credentials are). Never a RAM user name (those
+    /// hold no spaces or parentheses); the differ does not compare it, so an unknown owner never
+    /// plans a replacement.
+    pub const UNKNOWN_OWNER: &'static str = "(unknown owner)";
+
+    pub fn owner_known(&self) -> bool {
+        self.owner != Self::UNKNOWN_OWNER
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RamUser {
     pub name: String,

@@ -61,6 +61,7 @@ pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabil
         options,
         caps,
         out: Diff::default(),
+        unknown_owners: Vec::new(),
     };
     // A merge join over two maps sorted by the same key: one pass, no pairwise lookups.
     let mut d = desired.resources.iter().peekable();
@@ -83,7 +84,27 @@ pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabil
             (None, None) => unreachable!("the loop breaks when both iterators are exhausted"),
         }
     }
+    if !differ.unknown_owners.is_empty() {
+        differ
+            .out
+            .warnings
+            .push(unknown_owners_warning(&differ.unknown_owners));
+    }
     differ.out
+}
+
+/// The plan-wide warning for declared keys whose live owner could not be read.
+fn unknown_owners_warning(keys: &[Address]) -> String {
+    const SHOWN: usize = 10;
+    let mut list: Vec<String> = keys.iter().take(SHOWN).map(|a| format!("`{a}`")).collect();
+    if keys.len() > SHOWN {
+        list.push(format!("and {} more", keys.len() - SHOWN));
+    }
+    format!(
+        "the owner of {} API key(s) could not be read, because the identity that created them is unknown (STS GetCallerIdentity gave none, and no `--caller` or earlier apply names it): {}; their owner is not compared, so no key is replaced or deleted for it. Pass `--caller USER` to compare it",
+        keys.len(),
+        list.join(", ")
+    )
 }
 
 /// Semantic equality of two policy documents (see [`crate::policy::canonical`]): the platform
@@ -305,8 +326,10 @@ fn immutable_changed(want: &Resource, have: &Resource) -> bool {
     compare(want, have).iter().any(|c| c.forces_replacement)
 }
 
-/// The attributes that differ between two resources of the same kind.
+/// The attributes that differ between two resources of the same kind. A live API key's unknown
+/// owner is not compared: not knowing must never plan the destruction of a credential.
 pub(crate) fn compare(want: &Resource, have: &Resource) -> Vec<AttributeChange> {
+    let owner_unknown = matches!(have, Resource::ApiKey(k) if !k.owner_known());
     let want = want.attributes();
     let have = have.attributes();
     assert_eq!(
@@ -317,7 +340,9 @@ pub(crate) fn compare(want: &Resource, have: &Resource) -> Vec<AttributeChange> 
     want.into_iter()
         .zip(have)
         .filter(|(w, h)| {
-            if w.document {
+            if owner_unknown && w.name == "owner" {
+                false
+            } else if w.document {
                 !documents_equal(&w.value, &h.value)
             } else {
                 w.value != h.value
@@ -360,6 +385,8 @@ struct Differ<'a> {
     options: &'a DiffOptions,
     caps: &'a Capabilities,
     out: Diff,
+    /// Declared API keys whose live owner is unknown (see [`ApiKey::UNKNOWN_OWNER`]).
+    unknown_owners: Vec<Address>,
 }
 
 impl Differ<'_> {
@@ -375,6 +402,11 @@ impl Differ<'_> {
                 ));
             }
             return;
+        }
+        if let Resource::ApiKey(k) = have
+            && !k.owner_known()
+        {
+            self.unknown_owners.push(address.clone());
         }
         let attributes = compare(want, have);
         let action = if let Some(container) = self.scope.replaced_container(address) {

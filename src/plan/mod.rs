@@ -15,6 +15,7 @@ pub mod drift;
 pub mod history;
 pub mod review;
 pub mod safety;
+pub mod saved;
 
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
 pub use differ::{Diff, DiffOptions, diff};

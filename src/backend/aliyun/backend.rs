@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::client::{Client, ClientConfig, Endpoint, RequestSpec};
-use super::credentials::Credentials;
+use super::credentials::{CallerIdentity, Credentials, KeyCreators};
 use super::error::CallError;
 use crate::backend::local::LocalBackend;
 use crate::backend::{
@@ -85,7 +85,10 @@ pub struct AliyunBackend {
     pub(super) settle: Duration,
     secrets: Option<SecretsFile>,
     ledger: LedgerFile,
+    /// `--caller`: overrides the RAM user STS names.
     caller: Option<String>,
+    /// STS's answer for the credentials, once [`AliyunBackend::resolve_caller`] asked.
+    identity: Option<CallerIdentity>,
 }
 
 impl std::fmt::Debug for AliyunBackend {
@@ -134,6 +137,7 @@ impl AliyunBackend {
             secrets: None,
             ledger: LedgerFile::Memory(Mutex::new(Ledger::default())),
             caller: None,
+            identity: None,
         }
     }
 
@@ -165,10 +169,40 @@ impl AliyunBackend {
     }
 
     /// The RAM user whose access key msctl signs with, when the operator says so: API keys this
-    /// user owns are created through the API, those of anyone else are console steps.
+    /// user owns are created through the API, those of anyone else are console steps. Overrides
+    /// what [`AliyunBackend::resolve_caller`] finds.
     pub fn with_caller(mut self, caller: Option<String>) -> Self {
         self.caller = caller.filter(|c| !c.trim().is_empty());
         self
+    }
+
+    /// Asks STS who the credentials are (`GetCallerIdentity`, one call per run). When STS gives
+    /// no answer the caller stays unknown, which is safe: the owner of a key that only the
+    /// caller's identity could name reads as unknown and is never compared. The error is
+    /// returned for the caller to show; the backend is usable either way.
+    pub fn resolve_caller(&mut self) -> Result<&CallerIdentity, BackendError> {
+        let spec = RequestSpec::rpc(super::client::Product::Sts, "GetCallerIdentity");
+        let body = self.call(&spec)?;
+        let identity = CallerIdentity::from_response(&body)
+            .map_err(|e| BackendError::Invalid(e.to_string()))?;
+        Ok(self.identity.insert(identity))
+    }
+
+    /// STS's answer for the credentials, when [`AliyunBackend::resolve_caller`] got one.
+    pub fn identity(&self) -> Option<&CallerIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// What names the owners of API keys: `--caller`, STS's answer and the ledger's record.
+    fn key_creators<'a>(&'a self, ledger: &'a Ledger) -> KeyCreators<'a> {
+        KeyCreators {
+            flag: self.caller.as_deref(),
+            identity: self.identity.as_ref(),
+            recorded: ledger
+                .caller
+                .as_ref()
+                .map(|r| (r.user_id.as_str(), r.name.as_str())),
+        }
     }
 
     /// Independent reads in flight at once (at least 1).
@@ -348,11 +382,21 @@ impl Backend for AliyunBackend {
         for w in &listings.workspaces {
             state.insert(Resource::Workspace(w.resource()));
         }
+        // The ledger is read only when a key's creator is no listed RAM user.
+        let unnamed = listings
+            .api_keys
+            .iter()
+            .any(|k| !user_names.contains_key(&k.created_by));
+        let ledger = if unnamed {
+            self.ledger.load()?
+        } else {
+            Ledger::default()
+        };
         for k in super::modelstudio::keys_to_resources(
             &listings.workspaces,
             &listings.api_keys,
             &user_names,
-            self.caller.as_deref(),
+            &self.key_creators(&ledger),
         ) {
             state.insert(k);
         }
@@ -413,7 +457,28 @@ impl Backend for AliyunBackend {
     }
 
     fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError> {
-        self.ledger.save(ledger)
+        // Record who the credentials are, when both their id and their RAM user are known, so a
+        // later run without `--caller` reads the keys this one created as the same user's.
+        let caller = self.identity.as_ref().and_then(|me| {
+            let name = KeyCreators {
+                flag: self.caller.as_deref(),
+                identity: Some(me),
+                recorded: None,
+            }
+            .caller()?;
+            Some(crate::backend::RecordedCaller {
+                user_id: me.user_id.clone(),
+                name: name.to_string(),
+            })
+        });
+        match caller {
+            Some(caller) if ledger.caller.as_ref() != Some(&caller) => {
+                let mut stamped = ledger.clone();
+                stamped.caller = Some(caller);
+                self.ledger.save(&stamped)
+            }
+            _ => self.ledger.save(ledger),
+        }
     }
 
     fn api_calls(&self) -> u64 {
@@ -421,7 +486,13 @@ impl Backend for AliyunBackend {
     }
 
     fn caller(&self) -> Option<String> {
-        self.caller.clone()
+        KeyCreators {
+            flag: self.caller.as_deref(),
+            identity: self.identity.as_ref(),
+            recorded: None,
+        }
+        .caller()
+        .map(str::to_string)
     }
 }
 

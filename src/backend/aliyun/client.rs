@@ -26,6 +26,8 @@ pub enum Product {
     Ram,
     /// PAI AIWorkSpace 2021-02-04 (ROA, regional).
     AiWorkspace,
+    /// STS 2015-04-01 (RPC; `sts.aliyuncs.com`, or `sts.<region>.aliyuncs.com` given a region).
+    Sts,
 }
 
 impl Product {
@@ -35,6 +37,7 @@ impl Product {
             Product::ModelStudio => "2026-02-10",
             Product::Ram => "2015-05-01",
             Product::AiWorkspace => "2021-02-04",
+            Product::Sts => "2015-04-01",
         }
     }
 
@@ -54,6 +57,10 @@ impl Product {
             Product::ModelStudio => regional("modelstudio"),
             Product::AiWorkspace => regional("aiworkspace"),
             Product::Ram => Ok("ram.aliyuncs.com".to_string()),
+            Product::Sts => match region {
+                Some(_) => regional("sts"),
+                None => Ok("sts.aliyuncs.com".to_string()),
+            },
         }
     }
 }

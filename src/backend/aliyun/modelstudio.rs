@@ -14,9 +14,10 @@
 //!   not hold whitespace. Keys without the marker were not made by msctl and are left alone
 //!   (neither read nor deleted).
 //! - **Key owner.** The API cannot set an owner, and `createdBy` is the caller: the owner read is
-//!   the RAM user whose `UserId` is `createdBy`; else, when msctl was told which RAM user it runs
-//!   as (`--caller`), that user (keys created with the account's own credentials carry the account
-//!   UID); else `createdBy` itself.
+//!   the RAM user whose `UserId` is `createdBy`; else what is known about who created it
+//!   ([`KeyCreators::owner_of`]: STS `GetCallerIdentity`, `--caller`, the ledger's record of an
+//!   earlier apply); else, when nothing names the creator, the owner is unknown
+//!   ([`ApiKey::UNKNOWN_OWNER`]), which the differ never compares.
 //! - **Key auth.** No model scope and no IP list is `auth.type = All`; anything else is `Custom`
 //!   with `allowAllModels` = no model scope. `auth` is always sent complete on updates. The
 //!   server's allow-all default (`0.0.0.0/0` and `::/0`) reads back as "no IP list".
@@ -33,6 +34,7 @@ use super::backend::{
     strings,
 };
 use super::client::{Body, Method, Product, RequestSpec};
+use super::credentials::KeyCreators;
 use super::encoding::{flatten, shrink};
 use super::error::ErrorKind;
 use super::signing::encode_path_segment;
@@ -335,7 +337,7 @@ pub(super) fn keys_to_resources(
     workspaces: &[ListedWorkspace],
     keys: &[ListedApiKey],
     user_names: &HashMap<String, String>,
-    caller: Option<&str>,
+    creators: &KeyCreators<'_>,
 ) -> Vec<Resource> {
     let by_id: HashMap<&str, &str> = workspaces
         .iter()
@@ -357,9 +359,10 @@ pub(super) fn keys_to_resources(
             name: name.clone(),
             owner: user_names
                 .get(&k.created_by)
-                .cloned()
-                .or_else(|| caller.map(str::to_string))
-                .unwrap_or_else(|| k.created_by.clone()),
+                .map(String::as_str)
+                .or_else(|| creators.owner_of(&k.created_by))
+                .unwrap_or(ApiKey::UNKNOWN_OWNER)
+                .to_string(),
             description: k.description.clone(),
             models: k.models.clone(),
             ip_allow: k.ip_allow.clone(),

@@ -318,14 +318,15 @@ fn read_walks_every_page_of_every_product_and_maps_the_state() {
             enabled: true,
         }))
     );
-    // Second page of ListApiKeys: the account's UID stays as the owner, the allow-all
-    // default is no list, and a key without the marker is not msctl's.
+    // Second page of ListApiKeys: a creator that is no RAM user, with no caller identity
+    // resolved, leaves the owner unknown (never guessed); the allow-all default is no list,
+    // and a key without the marker is not msctl's.
     assert_eq!(
         get("workspace.default-cn-beijing.apikey.ops"),
         Some(Resource::ApiKey(ApiKey {
             workspace: "default-cn-beijing".into(),
             name: "ops".into(),
-            owner: "999".into(),
+            owner: ApiKey::UNKNOWN_OWNER.into(),
             description: String::new(),
             models: None,
             ip_allow: BTreeSet::new(),

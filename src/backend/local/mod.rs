@@ -64,6 +64,8 @@ impl LocalBackend {
 
 /// Meta key holding the addresses msctl owns (JSON list).
 const OWNED_KEY: &str = "msctl.owned";
+/// The ledger's record of who the credentials were (see [`Ledger::caller`]).
+const CALLER_KEY: &str = "msctl.caller";
 
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
@@ -114,10 +116,20 @@ impl Backend for LocalBackend {
                 .map_err(|e| bad(&format!("not a resource ({e})")))?;
             acknowledged.insert(address, resource);
         }
+        let caller = match store.meta(CALLER_KEY)? {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                BackendError::Invalid(format!(
+                    "failed to read the recorded caller in `{}`: {e}",
+                    store.path()
+                ))
+            })?),
+            None => None,
+        };
         Ok(Ledger {
             owned,
             last_apply,
             acknowledged,
+            caller,
         })
     }
 
@@ -125,6 +137,10 @@ impl Backend for LocalBackend {
         let mut store = self.store();
         let owned = serde_json::to_string(&ledger.owned).expect("addresses serialise");
         store.set_meta(OWNED_KEY, &owned)?;
+        if let Some(caller) = &ledger.caller {
+            let json = serde_json::to_string(caller).expect("a caller record serialises");
+            store.set_meta(CALLER_KEY, &json)?;
+        }
         // Acknowledgements: forget the ones dropped, write the new or changed ones.
         let mut stored: std::collections::BTreeMap<String, String> = store
             .acked()?
