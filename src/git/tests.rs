@@ -199,25 +199,25 @@ fn referenced_files_are_read_from_the_same_tree() {
     let repo = fx.open();
     let old = repo.sources_at("HEAD~1", Path::new("cfg")).unwrap();
     assert_eq!(
-        old.read_extra(Path::new("policies/p.json")).unwrap(),
+        old.read_extra(Path::new("policies/p.json"), 1 << 20).unwrap(),
         "{\"v\": 1}"
     );
     assert_eq!(
-        old.read_extra(Path::new("./policies/../policies/p.json"))
+        old.read_extra(Path::new("./policies/../policies/p.json"), 1 << 20)
             .unwrap(),
         "{\"v\": 1}"
     );
     assert_eq!(
-        old.read_extra(Path::new("../shared/common.json")).unwrap(),
+        old.read_extra(Path::new("../shared/common.json"), 1 << 20).unwrap(),
         "{\"shared\": 1}"
     );
     let head = repo.sources_at("HEAD", Path::new("cfg")).unwrap();
     assert_eq!(
-        head.read_extra(Path::new("policies/p.json")).unwrap(),
+        head.read_extra(Path::new("policies/p.json"), 1 << 20).unwrap(),
         "{\"v\": 2}"
     );
 
-    let missing = old.read_extra(Path::new("policies/nope.json")).unwrap_err();
+    let missing = old.read_extra(Path::new("policies/nope.json"), 1 << 20).unwrap_err();
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     let short = repo.resolve("HEAD~1").unwrap().short;
     assert_eq!(
@@ -225,11 +225,11 @@ fn referenced_files_are_read_from_the_same_tree() {
         format!("no such file at `HEAD~1` ({short})")
     );
     let escaping = old
-        .read_extra(Path::new("../../../etc/passwd"))
+        .read_extra(Path::new("../../../etc/passwd"), 1 << 20)
         .unwrap_err();
     assert_eq!(escaping.kind(), std::io::ErrorKind::InvalidInput);
     // A folder is not a file.
-    assert!(old.read_extra(Path::new("policies")).is_err());
+    assert!(old.read_extra(Path::new("policies"), 1 << 20).is_err());
 }
 
 #[cfg(unix)]
