@@ -550,6 +550,82 @@ impl Repo {
         }))
     }
 
+    /// The files among `files` (paths relative to the config directory, as a [`SourceSet`]
+    /// lists what it read) whose contents no commit records as they are: outside the work
+    /// tree, untracked, ignored, or changed. Each is followed the way the file system does,
+    /// and every symbolic link on the way counts too (a changed link reads another file).
+    /// Changes inside the config directory are [`Repo::is_dirty`]'s; this adds what lies
+    /// outside it, and ignored files inside it. Each entry says which file and why.
+    pub fn uncommitted_reads(&self, files: &[PathBuf]) -> Result<Vec<String>, GitError> {
+        let base = self.workdir.join(&self.config_dir);
+        let prefix = self.dir_components(&self.config_dir)?.join("/");
+        let index = self
+            .repo
+            .index()
+            .map_err(git_err("read the index of the repository"))?;
+        let mut out = Vec::new();
+        let mut checked = HashSet::new();
+        for file in files {
+            let (links, real) = physical(&base, file);
+            let shown = file.display();
+            let Ok(real_rel) = real.strip_prefix(&self.workdir) else {
+                out.push(format!(
+                    "`{shown}` is outside the repository (`{}`), so no commit records it",
+                    real.display()
+                ));
+                continue;
+            };
+            let real_rel = real_rel.to_path_buf();
+            // Links outside the work tree are no part of any commit; what they lead to is.
+            let inside = links
+                .iter()
+                .filter_map(|l| l.strip_prefix(&self.workdir).ok())
+                .map(Path::to_path_buf)
+                .chain([real_rel]);
+            for rel in inside {
+                if !checked.insert(rel.clone()) {
+                    continue;
+                }
+                let git_path = match rel.to_str() {
+                    Some(p) => p.replace('\\', "/"),
+                    None => {
+                        out.push(format!("`{shown}` has a path that is not UTF-8"));
+                        continue;
+                    }
+                };
+                let covered = under(git_path.as_bytes(), prefix.as_bytes())
+                    && !in_skipped_folder(
+                        git_path
+                            .as_bytes()
+                            .get(prefix.len()..)
+                            .unwrap_or_default(),
+                    );
+                let problem = if covered {
+                    // `is_dirty` sees changes here, but not an ignored file.
+                    index
+                        .get_path(Path::new(&git_path), 0)
+                        .is_none()
+                        .then_some("is in no commit (ignored by git)")
+                } else {
+                    let status = self
+                        .repo
+                        .status_file(Path::new(&git_path))
+                        .map_err(git_err(format!("read the status of `{git_path}`")))?;
+                    describe_status(status)
+                };
+                if let Some(problem) = problem {
+                    let via = if git_path == shown.to_string() {
+                        String::new()
+                    } else {
+                        format!(" (`{git_path}` in the repository)")
+                    };
+                    out.push(format!("`{shown}`{via} {problem}"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ---- blame -----------------------------------------------------------------------------
 
     /// The commit that last changed line `line` (1-based) of `path_in_repo` as of `rev`
@@ -674,6 +750,47 @@ impl Repo {
                 notes_ref: notes_ref.to_owned(),
             })
     }
+}
+
+/// Why a file with this status is not what `HEAD` records; `None` when it is.
+fn describe_status(status: Status) -> Option<&'static str> {
+    if status.is_empty() {
+        None
+    } else if status.is_ignored() {
+        Some("is in no commit (ignored by git)")
+    } else if status.is_wt_new() {
+        Some("is untracked")
+    } else {
+        Some("has uncommitted changes")
+    }
+}
+
+/// Follows `rel` from the canonical folder `base` as the file system does: returns every
+/// symbolic link met on the way and the real path reached. `..` after a link climbs from the
+/// link's target, as the kernel does, which a lexical join would get wrong.
+fn physical(base: &Path, rel: &Path) -> (Vec<PathBuf>, PathBuf) {
+    let mut links = Vec::new();
+    let mut cur = base.to_path_buf();
+    for component in rel.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                cur.pop();
+            }
+            Component::RootDir | Component::Prefix(_) => cur = PathBuf::from(component.as_os_str()),
+            Component::Normal(part) => {
+                let next = cur.join(part);
+                if std::fs::symlink_metadata(&next).is_ok_and(|m| m.file_type().is_symlink()) {
+                    // The link's target may hold links itself: canonicalize resolves them all.
+                    cur = next.canonicalize().unwrap_or_else(|_| next.clone());
+                    links.push(next);
+                } else {
+                    cur = next;
+                }
+            }
+        }
+    }
+    (links, cur)
 }
 
 /// `msctl` → `refs/notes/msctl`; full ref names pass through.
@@ -802,7 +919,7 @@ impl TomlWalker<'_, '_> {
         if let Some(id) = folder {
             if name.starts_with('.') || name == "target" {
                 let reason = if name == "target" {
-                    "`target` folder"
+                    "a folder named `target`"
                 } else {
                     "hidden folder"
                 };

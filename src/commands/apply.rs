@@ -51,12 +51,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             (saved, live)
         }
         None => {
-            if session.checkout.dirty && !args.allow_dirty {
-                anyhow::bail!(
-                    "the config directory `{}` has uncommitted changes; refusing to apply a configuration no commit records\nhint: commit them first (the ledger records the applied commit), or pass --allow-dirty",
-                    cli.dir.display()
-                );
-            }
+            session.checkout.refuse_unrecordable(cli, args.allow_dirty)?;
             let live = session.read_live()?;
             let plan = session.plan(cli, &live)?;
             (plan, live)

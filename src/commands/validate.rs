@@ -7,8 +7,8 @@ use crate::cli::{Cli, Format, ValidateArgs};
 use crate::exit_code;
 
 pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
-    let checkout = super::checkout::Checkout::open(cli)?;
-    let loaded = super::load_config(cli, &checkout)?;
+    let mut checkout = super::checkout::Checkout::open(cli)?;
+    let loaded = super::load_config(cli, &mut checkout)?;
     // `examples/quickstart`, or `HEAD~1 (1a2b3c4):examples/quickstart` at a revision.
     let origin = loaded.sources().origin.clone();
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -73,6 +73,17 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             if let crate::model::Resource::Workspace(w) = r {
                 let kind = if w.default { " (default)" } else { "" };
                 let _ = writeln!(out, "  {} in {}{kind}", w.name, w.region);
+            }
+        }
+        // Every folder the walk left out, so nothing vanishes from the desired state unseen.
+        let skipped = &config.sources.skipped;
+        if skipped.is_empty() {
+            let _ = writeln!(out, "Skipped folders: none");
+        } else {
+            let _ = writeln!(out, "Skipped folders:");
+            for f in skipped {
+                let holds = if f.holds_toml { "; holds *.toml files" } else { "" };
+                let _ = writeln!(out, "  {}/ ({}{holds})", f.path.display(), f.reason);
             }
         }
     }

@@ -918,13 +918,16 @@ impl Builder<'_> {
         let mut ok = true;
         for (_, found) in rules::unknown_placeholders(text) {
             ok = false;
-            let inner = found.trim_matches(['{', '}']);
-            let hint = match suggest(&inner.to_lowercase(), ["env"]) {
-                Some(_) => format!(
+            // Short words: an edit distance says "typo" better than similarity scores do
+            // (`evn` and `env` share no position but one).
+            let inner = found.trim_matches(['{', '}']).to_lowercase();
+            let near = inner.starts_with("env") || strsim::osa_distance(&inner, "env") <= 2;
+            let hint = match near {
+                true => format!(
                     "did you mean `{}`? it is the only placeholder msctl substitutes",
                     rules::ENV_PLACEHOLDER
                 ),
-                None => format!(
+                false => format!(
                     "msctl substitutes only `{}` (in a workspace with `environments`); remove `{found}`",
                     rules::ENV_PLACEHOLDER
                 ),

@@ -247,7 +247,7 @@ impl Walk<'_> {
             if is_dir {
                 if name.starts_with('.') || name == "target" {
                     let reason = if name == "target" {
-                        "`target` folder".to_string()
+                        "a folder named `target`".to_string()
                     } else {
                         "hidden folder".to_string()
                     };

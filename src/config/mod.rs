@@ -90,7 +90,7 @@ pub fn load(sources: SourceSet) -> Loaded {
     for folder in sources.skipped.iter().filter(|f| f.holds_toml) {
         diags.push(
             Diagnostic::warning(format!(
-                "folder `{}` holds *.toml files but is not read: {}",
+                "folder `{}` is skipped ({}), but it holds *.toml files: what they declare is not part of the configuration",
                 folder.path.display(),
                 folder.reason
             ))
