@@ -470,6 +470,30 @@ mod tests {
     }
 
     #[test]
+    fn the_caret_is_measured_in_terminal_columns() {
+        // A tab, a wide character before the span, and an emoji and a combining accent in it.
+        let text = "[[ram.user]]\n\tname = \"中\" # x\nd = \"🙂e\u{301}\"\n";
+        let sources = SourceSet::from_strings(&[("t.toml", text)]);
+        let at = |needle: &str| {
+            let start = text.find(needle).unwrap();
+            Span {
+                file: 0,
+                range: start..start + needle.len(),
+            }
+        };
+        let rendered = Diagnostic::error("m").at(at("# x")).render(&sources);
+        assert!(
+            rendered.contains("2 |     name = \"中\" # x\n  |                 ^^^\n"),
+            "{rendered}"
+        );
+        let rendered = Diagnostic::error("m")
+            .at(at("\"🙂e\u{301}\""))
+            .render(&sources);
+        assert!(rendered.contains("\n  |     ^^^^^\n"), "{rendered}");
+        assert_eq!(display_width("\t中🙂e\u{301}"), 4 + 2 + 2 + 1);
+    }
+
+    #[test]
     fn suggests_near_misses_only() {
         assert_eq!(
             suggest("inferance", ["inference", "fine_tune", "deploy"]),

@@ -100,7 +100,11 @@ pub enum GitError {
     #[error(
         "failed to read `{path}` at {at}: it is larger than {limit} bytes\nhint: is this the right file? msctl reads config files up to the limit stated in the README"
     )]
-    TooLarge { at: String, path: String, limit: u64 },
+    TooLarge {
+        at: String,
+        path: String,
+        limit: u64,
+    },
     /// A config file that is a symbolic link to nothing in that revision.
     #[error(
         "failed to read `{path}` at {at}: it is a symbolic link to `{target}`, which is not a file in that revision"
@@ -497,12 +501,10 @@ impl Repo {
         let handle = Repository::open(self.repo.path())
             .map_err(git_err(format!("open `{}`", self.repo.path().display())))?;
         let extra = extra_reader(handle, root.id(), dir, at);
-        Ok(SourceSet::new(
-            format!("{rev} ({}):{dir_str}", info.short),
-            files,
-            extra,
+        Ok(
+            SourceSet::new(format!("{rev} ({}):{dir_str}", info.short), files, extra)
+                .with_skipped(skipped),
         )
-        .with_skipped(skipped))
     }
 
     /// A repo path as git path components; absolute paths must lie in the work tree.
@@ -595,10 +597,7 @@ impl Repo {
                 };
                 let covered = under(git_path.as_bytes(), prefix.as_bytes())
                     && !in_skipped_folder(
-                        git_path
-                            .as_bytes()
-                            .get(prefix.len()..)
-                            .unwrap_or_default(),
+                        git_path.as_bytes().get(prefix.len()..).unwrap_or_default(),
                     );
                 let problem = if covered {
                     // `is_dirty` sees changes here, but not an ignored file.
@@ -614,7 +613,12 @@ impl Repo {
                     describe_status(status)
                 };
                 if let Some(problem) = problem {
-                    let via = if git_path == shown.to_string() {
+                    let direct = if prefix.is_empty() {
+                        file.to_string_lossy().into_owned()
+                    } else {
+                        format!("{prefix}/{}", file.to_string_lossy())
+                    };
+                    let via = if git_path == direct {
                         String::new()
                     } else {
                         format!(" (`{git_path}` in the repository)")
@@ -1044,8 +1048,8 @@ fn resolve(repo: &Repository, root: &Tree<'_>, path: Vec<String>) -> Result<Reso
                     return Ok(Resolved::Missing);
                 }
                 // A link's target is relative to the folder holding the link.
-                let target = String::from_utf8_lossy(repo.find_blob(entry.id())?.content())
-                    .into_owned();
+                let target =
+                    String::from_utf8_lossy(repo.find_blob(entry.id())?.content()).into_owned();
                 done.pop();
                 match normalize(&done, Path::new(&target)) {
                     Ok(next) => {

@@ -442,10 +442,7 @@ fn unreadable_config_files_are_named() {
     std::fs::write(dir.path().join("x.toml"), [0x5b, 0xff, 0xfe, 0x00]).unwrap();
     let (code, _, stderr) = run_in(dir.path(), &["validate"]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("x.toml`: it is not UTF-8 text"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("x.toml`: it is not UTF-8 text"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 
     std::fs::remove_file(dir.path().join("x.toml")).unwrap();
@@ -453,9 +450,7 @@ fn unreadable_config_files_are_named() {
     let (code, _, stderr) = run_in(dir.path(), &["validate"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains(
-            "link.toml`: it is a symbolic link to `gone.toml`, which does not exist"
-        ),
+        stderr.contains("link.toml`: it is a symbolic link to `gone.toml`, which does not exist"),
         "{stderr}"
     );
 }
@@ -511,10 +506,7 @@ fn a_state_database_that_cannot_be_opened_is_one_message() {
     // A folder where the database file should be.
     let state = dir.path().join("state-folder");
     std::fs::create_dir_all(&state).unwrap();
-    let (code, _, stderr) = run_in(
-        dir.path(),
-        &["plan", "--state", state.to_str().unwrap()],
-    );
+    let (code, _, stderr) = run_in(dir.path(), &["plan", "--state", state.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stderr.matches("failed to open").count(), 1, "{stderr}");
     assert!(stderr.contains("state-folder"), "{stderr}");
@@ -526,10 +518,19 @@ fn linked_folders_are_read_and_skipped_folders_reported() {
     let cfg = root.path().join("cfg");
     let shared = root.path().join("shared");
     for (path, text) in [
-        (cfg.join("msctl.toml"), "[project]\ndefault_region = \"cn-beijing\"\n"),
+        (
+            cfg.join("msctl.toml"),
+            "[project]\ndefault_region = \"cn-beijing\"\n",
+        ),
         (cfg.join("main.toml"), QUOTA_WS),
-        (shared.join("users.toml"), "[[ram.user]]\nname = \"alice\"\n"),
-        (cfg.join("target/old.toml"), "[[ram.user]]\nname = \"bob\"\n"),
+        (
+            shared.join("users.toml"),
+            "[[ram.user]]\nname = \"alice\"\n",
+        ),
+        (
+            cfg.join("target/old.toml"),
+            "[[ram.user]]\nname = \"bob\"\n",
+        ),
         (cfg.join(".drafts/notes.txt"), "not config\n"),
     ] {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -551,7 +552,14 @@ fn linked_folders_are_read_and_skipped_folders_reported() {
         assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
     }
     // A skipped folder holding config files is a warning on every command, not only validate.
-    let (code, _, stderr) = run_in(&cfg, &["plan", "--state", root.path().join("state.db").to_str().unwrap()]);
+    let (code, _, stderr) = run_in(
+        &cfg,
+        &[
+            "plan",
+            "--state",
+            root.path().join("state.db").to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(

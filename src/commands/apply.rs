@@ -51,7 +51,9 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             (saved, live)
         }
         None => {
-            session.checkout.refuse_unrecordable(cli, args.allow_dirty)?;
+            session
+                .checkout
+                .refuse_unrecordable(cli, args.allow_dirty)?;
             let live = session.read_live()?;
             let plan = session.plan(cli, &live)?;
             (plan, live)

@@ -183,9 +183,9 @@ impl Checkout {
         }
         config::sources_from_dir(&cli.dir).map_err(|e| match e {
             // The folder message says which folder; the file message says which file and why.
-            WalkError::Folder { .. } => anyhow::anyhow!(
-                "{e}\nhint: pass the directory holding msctl.toml with `-C DIR`"
-            ),
+            WalkError::Folder { .. } => {
+                anyhow::anyhow!("{e}\nhint: pass the directory holding msctl.toml with `-C DIR`")
+            }
             WalkError::File { .. } => anyhow::anyhow!("{e}"),
         })
     }

@@ -82,7 +82,11 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
         } else {
             let _ = writeln!(out, "Skipped folders:");
             for f in skipped {
-                let holds = if f.holds_toml { "; holds *.toml files" } else { "" };
+                let holds = if f.holds_toml {
+                    "; holds *.toml files"
+                } else {
+                    ""
+                };
                 let _ = writeln!(out, "  {}/ ({}{holds})", f.path.display(), f.reason);
             }
         }

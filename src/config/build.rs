@@ -1005,7 +1005,10 @@ impl Builder<'_> {
             );
         }
         for (text, p) in fields {
-            let span = self.parsed.locator.span_at(w.file, &[w.path.clone(), p].concat(), false);
+            let span = self
+                .parsed
+                .locator
+                .span_at(w.file, &[w.path.clone(), p].concat(), false);
             self.placeholders(&text, &span, env_ok);
         }
     }
@@ -1353,8 +1356,8 @@ impl Builder<'_> {
                 };
                 match self.desired.get(&addr) {
                     Some(Resource::ModelLimit(l)) => {
-                        let per_minute = u128::from(l.requests) * 60
-                            / u128::from(l.request_period.max(1));
+                        let per_minute =
+                            u128::from(l.requests) * 60 / u128::from(l.request_period.max(1));
                         if per_minute != u128::from(requests) {
                             let lspan = self.origins.get(&addr).cloned().unwrap_or(span.clone());
                             self.diags.push(Diagnostic::error(format!("explicit limit of `{ws}` for `{}` ({per_minute} requests/min) contradicts the quota split ({requests} requests/min)", v.model)).at(lspan).related(span.clone(), "allocated here").hint("remove the explicit limit; the split derives it"));

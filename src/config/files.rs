@@ -28,13 +28,19 @@ const _: () = assert!(POLICY_FILE_MAX_BYTES as usize >= 2 * MAX_DOCUMENT_CHARS);
 #[derive(Debug)]
 pub enum FileProblem {
     /// A symbolic link whose target does not exist.
-    DanglingLink { target: PathBuf },
+    DanglingLink {
+        target: PathBuf,
+    },
     /// A folder where a file was expected.
     Folder,
     /// A device, FIFO or socket: reading could block or never end.
-    Special { kind: &'static str },
+    Special {
+        kind: &'static str,
+    },
     /// Larger than the cap.
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
     /// Bytes that are not UTF-8 text.
     NotUtf8,
     Io(std::io::Error),
@@ -68,8 +74,12 @@ impl FileProblem {
             FileProblem::Special { .. } => {
                 "msctl reads only regular files; name a file, not a device or a pipe"
             }
-            FileProblem::TooLarge { .. } => "is this the right file? msctl reads files up to the limits stated in the README",
-            FileProblem::NotUtf8 => "save the file as UTF-8 text, or move it out of the config directory",
+            FileProblem::TooLarge { .. } => {
+                "is this the right file? msctl reads files up to the limits stated in the README"
+            }
+            FileProblem::NotUtf8 => {
+                "save the file as UTF-8 text, or move it out of the config directory"
+            }
             FileProblem::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 "the path is relative to the config directory"
             }
@@ -93,7 +103,8 @@ impl FileProblem {
 
     /// The problem inside an I/O error made by [`FileProblem::into_io`], if it is one.
     pub fn of_io(e: &std::io::Error) -> Option<&FileProblem> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<FileProblem>())
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<FileProblem>())
     }
 }
 

@@ -105,9 +105,7 @@ pub fn load(sources: SourceSet) -> Loaded {
     // identical diagnostics are neighbours.
     diags.sort_by(|a, b| {
         let key = |d: &Diagnostic| (d.severity, d.span.as_ref().map(|s| (s.file, s.range.start)));
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| a.message.cmp(&b.message))
+        key(a).cmp(&key(b)).then_with(|| a.message.cmp(&b.message))
     });
     // One declaration expanded per environment can repeat the same problem at the same place.
     diags.dedup();

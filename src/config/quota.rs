@@ -187,10 +187,7 @@ mod tests {
     fn huge_numbers_are_exact_or_refused() {
         // A share of the largest total TOML can hold is exact, not saturated.
         let max = i64::MAX as u64;
-        assert_eq!(
-            Amount::PerMille(600).of(max),
-            u128::from(max) * 600 / 1000
-        );
+        assert_eq!(Amount::PerMille(600).of(max), u128::from(max) * 600 / 1000);
         assert_eq!(Amount::PerMille(1000).of(u64::MAX), u128::from(u64::MAX));
         // A share whose per-mille value overflows is refused, not wrapped.
         assert!(Amount::parse_share("9999999999999999999%").is_err());
