@@ -599,12 +599,10 @@ impl Repo {
                     && !in_skipped_folder(
                         git_path.as_bytes().get(prefix.len()..).unwrap_or_default(),
                     );
-                let problem = if covered {
-                    // `is_dirty` sees changes here, but not an ignored file.
-                    index
-                        .get_path(Path::new(&git_path), 0)
-                        .is_none()
-                        .then_some("is in no commit (ignored by git)")
+                // `is_dirty` sees changes in the config directory, but not an ignored file:
+                // a file there in the index needs no second look.
+                let problem = if covered && index.get_path(Path::new(&git_path), 0).is_some() {
+                    None
                 } else {
                     let status = self
                         .repo
