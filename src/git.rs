@@ -954,9 +954,12 @@ impl TomlWalker<'_, '_> {
             return Ok(());
         }
         // Links to files are followed, as the working-tree walk does.
-        let bytes = match read_file(self.repo, self.root, full(), TOML_MAX_BYTES)
-            .map_err(read_error(self.at))?
-        {
+        let lookup = if is_link {
+            read_file(self.repo, self.root, full(), TOML_MAX_BYTES)
+        } else {
+            read_blob(self.repo, entry.id(), TOML_MAX_BYTES)
+        };
+        let bytes = match lookup.map_err(read_error(self.at))? {
             Lookup::Found(bytes) => bytes,
             Lookup::TooLarge { limit } => {
                 return Err(GitError::TooLarge {
@@ -1087,9 +1090,15 @@ fn read_file(
     path: Vec<String>,
     limit: u64,
 ) -> Result<Lookup, git2::Error> {
-    let Resolved::Blob(id) = resolve(repo, root, path)? else {
-        return Ok(Lookup::Missing);
-    };
+    match resolve(repo, root, path)? {
+        Resolved::Blob(id) => read_blob(repo, id, limit),
+        Resolved::Tree(_) | Resolved::Missing => Ok(Lookup::Missing),
+    }
+}
+
+/// The bytes of blob `id` if it is at most `limit` bytes (checked on the object's header,
+/// before its contents are loaded).
+fn read_blob(repo: &Repository, id: Oid, limit: u64) -> Result<Lookup, git2::Error> {
     let (size, _) = repo.odb()?.read_header(id)?;
     if size as u64 > limit {
         return Ok(Lookup::TooLarge { limit });
