@@ -259,7 +259,14 @@ impl Repo {
             Ok(repo) => repo,
             Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
             Err(e) if e.code() == ErrorCode::Owner => {
-                return Err(GitError::NotOwned { path: canonical });
+                // `safe.directory` takes the work tree's root, not the folder msctl was given:
+                // the nearest folder holding `.git`, as discovery found it.
+                let root = canonical
+                    .ancestors()
+                    .find(|p| p.join(".git").exists())
+                    .unwrap_or(&canonical)
+                    .to_path_buf();
+                return Err(GitError::NotOwned { path: root });
             }
             Err(e) => {
                 return Err(git_err(format!(

@@ -750,20 +750,25 @@ fn a_repository_git_cannot_read_makes_apply_refuse() {
         );
         return;
     }
-    fx.write("ws.toml", "[[workspace]]\nname = \"team-a\"\n");
+    // The config in a subfolder: `safe.directory` must name the repository's root, not it.
+    fx.write(
+        "config/msctl.toml",
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    );
+    fx.write("config/ws.toml", "[[workspace]]\nname = \"team-a\"\n");
     fx.commit("Alice", "first");
-    fx.write("ws.toml", "[[workspace]]\nname = \"team-b\"\n");
+    fx.write("config/ws.toml", "[[workspace]]\nname = \"team-b\"\n");
     // libgit2 refuses a repository owned by another user, as in CI containers.
     chown_tree(&fx.root(), 4242);
     // A home without `safe.directory`, whatever the machine's own configuration says.
     let home = tempfile::tempdir().expect("home");
     let with_home = |home: &Path, args: &[&str]| {
         let state = fx.state();
-        let root = fx.root();
+        let config = fx.root().join("config");
         let out = Command::cargo_bin("msctl")
             .expect("binary builds")
             .arg("-C")
-            .arg(&root)
+            .arg(&config)
             .arg("--state")
             .arg(&state)
             .args(args)
@@ -805,10 +810,12 @@ fn a_repository_git_cannot_read_makes_apply_refuse() {
         "{}",
         refused.stderr
     );
+    let root = fx.root().canonicalize().expect("canonical");
     assert!(
-        refused
-            .stderr
-            .contains("git config --global --add safe.directory"),
+        refused.stderr.contains(&format!(
+            "hint: if you trust it, run `git config --global --add safe.directory {}`",
+            root.display()
+        )),
         "{}",
         refused.stderr
     );
@@ -818,7 +825,6 @@ fn a_repository_git_cannot_read_makes_apply_refuse() {
     assert!(status["last_applied"].is_null(), "{status}");
 
     // The hint's fix brings the guarantees back: now the uncommitted change is seen.
-    let root = fx.root().canonicalize().expect("canonical");
     std::fs::write(
         home.path().join(".gitconfig"),
         format!("[safe]\n\tdirectory = {}\n", root.display()),

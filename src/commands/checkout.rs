@@ -65,7 +65,12 @@ impl Checkout {
             });
         }
         let unavailable = |e: GitError| {
-            eprintln!("warning: {e}\n  = {GIT_FEATURES_OFF}");
+            let text = e.to_string();
+            let (cause, hint) = match text.split_once("\nhint: ") {
+                Some((cause, hint)) => (cause, format!("\nhint: {hint}")),
+                None => (text.as_str(), String::new()),
+            };
+            eprintln!("warning: {cause}\n  = {GIT_FEATURES_OFF}{hint}");
             Checkout {
                 repo: None,
                 rev: None,
