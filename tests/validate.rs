@@ -551,6 +551,11 @@ fn linked_folders_are_read_and_skipped_folders_reported() {
     ] {
         assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
     }
+    let (_, json, _) = run_in(&cfg, &["validate", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let target = &doc["skipped_folders"][2];
+    assert_eq!(target["path"], "target", "{doc}");
+    assert_eq!(target["holds_toml"], true, "{doc}");
     // A skipped folder holding config files is a warning on every command, not only validate.
     let (code, _, stderr) = run_in(
         &cfg,

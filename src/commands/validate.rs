@@ -29,6 +29,7 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
             "diagnostics": loaded.diagnostics.iter().map(|d| d.to_json(sources)).collect::<Vec<_>>(),
             "resources": counts,
             "quotas": loaded.config.as_ref().map(|c| &c.quotas),
+            "skipped_folders": &sources.skipped,
         });
         let mut text = serde_json::to_string_pretty(&doc)?;
         text.push('\n');
@@ -77,6 +78,7 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<i32> {
         }
         // Every folder the walk left out, so nothing vanishes from the desired state unseen.
         let skipped = &config.sources.skipped;
+        let _ = writeln!(out);
         if skipped.is_empty() {
             let _ = writeln!(out, "Skipped folders: none");
         } else {
