@@ -574,7 +574,9 @@ impl Repo {
             .map_err(git_err("read the index of the repository"))?;
         let mut out = Vec::new();
         let mut checked = HashSet::new();
-        for file in files {
+        let mut seen = HashSet::new();
+        // A file read twice (two roles sharing a trust policy) is reported once.
+        for file in files.iter().filter(|f| seen.insert(*f)) {
             let (links, real) = physical(&base, file);
             let shown = file.display();
             let Ok(real_rel) = real.strip_prefix(&self.workdir) else {
