@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -40,7 +40,7 @@ impl SourceFile {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let offset = floor_char_boundary(&self.text, offset);
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
         let col = self.text[start..offset].chars().count();
@@ -59,15 +59,33 @@ impl SourceFile {
     }
 }
 
-/// Reads a file that a config refers to (a policy JSON file), relative to the config directory.
-pub type ExtraReader = Arc<dyn Fn(&Path) -> std::io::Result<String> + Send + Sync>;
+/// Reads a file that a config refers to (a policy JSON file), relative to the config directory,
+/// refusing one larger than the given number of bytes.
+pub type ExtraReader = Arc<dyn Fn(&Path, u64) -> std::io::Result<String> + Send + Sync>;
+
+/// A folder the config loader did not read, and why: `validate --explain` lists them, and one
+/// that holds `*.toml` files is a warning (its declarations would silently vanish otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedFolder {
+    /// Relative to the config directory.
+    pub path: PathBuf,
+    /// Why, in words: "hidden folder", "`target` folder", "already read as `x`".
+    pub reason: String,
+    /// Whether it holds `*.toml` files (at any depth).
+    pub holds_toml: bool,
+}
 
 /// The config files of one desired state, from a directory or a git revision.
 pub struct SourceSet {
     /// Where the files came from, for messages (`examples/quickstart`, `HEAD~2:examples/quickstart`).
     pub origin: String,
     pub files: Vec<SourceFile>,
+    /// Folders the walk skipped.
+    pub skipped: Vec<SkippedFolder>,
     extra: ExtraReader,
+    /// Every referenced file read so far (paths as the config names them), so that the dirty
+    /// check can cover files outside the config directory too.
+    extra_read: Mutex<Vec<PathBuf>>,
 }
 
 impl fmt::Debug for SourceSet {
@@ -94,8 +112,17 @@ impl SourceSet {
         SourceSet {
             origin: origin.into(),
             files,
+            skipped: Vec::new(),
             extra,
+            extra_read: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same set, with the folders its walk skipped.
+    pub fn with_skipped(mut self, mut skipped: Vec<SkippedFolder>) -> Self {
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        self.skipped = skipped;
+        self
     }
 
     /// In-memory sources, for tests: referenced files are looked up among `files` too.
@@ -108,19 +135,46 @@ impl SourceSet {
         SourceSet::new(
             "<memory>",
             owned,
-            Arc::new(move |path: &Path| {
-                lookup
+            Arc::new(move |path: &Path, limit: u64| {
+                let text = lookup
                     .iter()
                     .find(|(p, _)| p == path)
                     .map(|(_, t)| t.clone())
-                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+                if text.len() as u64 > limit {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("it is larger than {limit} bytes"),
+                    ));
+                }
+                Ok(text)
             }),
         )
     }
 
-    /// Reads a file the config refers to (a policy JSON file), relative to the config directory.
-    pub fn read_extra(&self, path: &Path) -> std::io::Result<String> {
-        (self.extra)(path)
+    /// Reads a file the config refers to (a policy JSON file), relative to the config directory,
+    /// refusing one larger than `limit` bytes without reading past the limit.
+    pub fn read_extra(&self, path: &Path, limit: u64) -> std::io::Result<String> {
+        let text = (self.extra)(path, limit)?;
+        self.extra_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(path.to_path_buf());
+        Ok(text)
+    }
+
+    /// Every file the configuration read, relative to the config directory: the config files,
+    /// then the referenced files read so far.
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.files.iter().map(|f| f.path.clone()).collect();
+        out.extend(
+            self.extra_read
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .cloned(),
+        );
+        out
     }
 
     pub fn file(&self, id: FileId) -> &SourceFile {
@@ -234,21 +288,22 @@ impl Diagnostic {
 
 fn excerpt(out: &mut String, sources: &SourceSet, span: &Span, note: Option<&str>) {
     let file = sources.file(span.file);
-    let (line, col) = file.line_col(span.range.start);
+    let start = floor_char_boundary(&file.text, span.range.start);
+    let (line, col) = file.line_col(start);
     let text = file.line_text(line);
-    // The caret covers the span on its first line (at least one character).
-    let (end_line, end_col) = file.line_col(span.range.end.max(span.range.start));
-    let width = if end_line == line && end_col > col {
-        end_col - col
-    } else {
-        1
-    };
+    let line_start = file.line_starts[line - 1];
+    // The caret covers the span on its first line (at least one column), measured in terminal
+    // columns: a tab is shown as four spaces, a wide character (CJK, most emoji) takes two.
+    let from = floor_char_boundary(text, start - line_start);
+    let to = floor_char_boundary(text, span.range.end.saturating_sub(line_start).max(from));
+    let pad_width = display_width(&text[..from]);
+    let width = display_width(&text[from..to]).max(1);
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
     let _ = writeln!(out, "{pad}--> {}:{line}:{col}", file.path.display());
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{line} | {text}");
-    let caret = format!("{}{}", " ".repeat(col - 1), "^".repeat(width));
+    let _ = writeln!(out, "{line} | {}", text.replace('\t', TAB));
+    let caret = format!("{}{}", " ".repeat(pad_width), "^".repeat(width));
     match note {
         Some(n) => {
             let _ = writeln!(out, "{pad} | {caret} {n}");
@@ -256,6 +311,129 @@ fn excerpt(out: &mut String, sources: &SourceSet, span: &Span, note: Option<&str
         None => {
             let _ = writeln!(out, "{pad} | {caret}");
         }
+    }
+}
+
+/// How a tab is shown in an excerpt (as rustc does): a fixed width keeps the caret aligned
+/// whatever the terminal's tab stops.
+const TAB: &str = "    ";
+
+/// The largest char boundary of `s` at or before `i` (clamped to `s`).
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Terminal columns `s` takes in an excerpt.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| if c == '\t' { TAB.len() } else { char_width(c) })
+        .sum()
+}
+
+/// Terminal columns of one character: 0 for combining marks and zero-width characters, 2 for
+/// East Asian wide and fullwidth characters and emoji, 1 otherwise. The ranges are the blocks of
+/// Unicode's East Asian Width W/F classes that occur in practice (CJK, Hangul, kana, fullwidth
+/// forms, emoji); a rare character outside them shifts a caret by one column, no more.
+fn char_width(c: char) -> usize {
+    const ZERO: &[(u32, u32)] = &[
+        (0x0300, 0x036F),
+        (0x0483, 0x0489),
+        (0x0591, 0x05BD),
+        (0x0610, 0x061A),
+        (0x064B, 0x065F),
+        (0x0E31, 0x0E31),
+        (0x0E34, 0x0E3A),
+        (0x0E47, 0x0E4E),
+        (0x1AB0, 0x1AFF),
+        (0x1DC0, 0x1DFF),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x20D0, 0x20FF),
+        (0xFE00, 0xFE0F),
+        (0xFE20, 0xFE2F),
+        (0xFEFF, 0xFEFF),
+        (0xE0100, 0xE01EF),
+    ];
+    const WIDE: &[(u32, u32)] = &[
+        (0x1100, 0x115F),
+        (0x231A, 0x231B),
+        (0x2329, 0x232A),
+        (0x23E9, 0x23EC),
+        (0x23F0, 0x23F0),
+        (0x23F3, 0x23F3),
+        (0x25FD, 0x25FE),
+        (0x2614, 0x2615),
+        (0x2648, 0x2653),
+        (0x267F, 0x267F),
+        (0x2693, 0x2693),
+        (0x26A1, 0x26A1),
+        (0x26AA, 0x26AB),
+        (0x26BD, 0x26BE),
+        (0x26C4, 0x26C5),
+        (0x26CE, 0x26CE),
+        (0x26D4, 0x26D4),
+        (0x26EA, 0x26EA),
+        (0x26F2, 0x26F3),
+        (0x26F5, 0x26F5),
+        (0x26FA, 0x26FA),
+        (0x26FD, 0x26FD),
+        (0x2705, 0x2705),
+        (0x270A, 0x270B),
+        (0x2728, 0x2728),
+        (0x274C, 0x274C),
+        (0x274E, 0x274E),
+        (0x2753, 0x2755),
+        (0x2757, 0x2757),
+        (0x2795, 0x2797),
+        (0x27B0, 0x27B0),
+        (0x27BF, 0x27BF),
+        (0x2B1B, 0x2B1C),
+        (0x2B50, 0x2B50),
+        (0x2B55, 0x2B55),
+        (0x2E80, 0x303E),
+        (0x3041, 0x33FF),
+        (0x3400, 0x4DBF),
+        (0x4E00, 0x9FFF),
+        (0xA000, 0xA4CF),
+        (0xA960, 0xA97F),
+        (0xAC00, 0xD7A3),
+        (0xF900, 0xFAFF),
+        (0xFE10, 0xFE19),
+        (0xFE30, 0xFE6F),
+        (0xFF00, 0xFF60),
+        (0xFFE0, 0xFFE6),
+        (0x16FE0, 0x16FE4),
+        (0x17000, 0x18CFF),
+        (0x1B000, 0x1B2FF),
+        (0x1F004, 0x1F004),
+        (0x1F0CF, 0x1F0CF),
+        (0x1F18E, 0x1F18E),
+        (0x1F191, 0x1F19A),
+        (0x1F200, 0x1F251),
+        (0x1F300, 0x1F64F),
+        (0x1F680, 0x1F6FF),
+        (0x1F7E0, 0x1F7EB),
+        (0x1F90C, 0x1F9FF),
+        (0x1FA70, 0x1FAFF),
+        (0x20000, 0x2FFFD),
+        (0x30000, 0x3FFFD),
+    ];
+    let cp = u32::from(c);
+    let within = |ranges: &[(u32, u32)]| {
+        let i = ranges.partition_point(|&(_, hi)| hi < cp);
+        ranges.get(i).is_some_and(|&(lo, _)| lo <= cp)
+    };
+    if cp < 0x20 || (0x7F..0xA0).contains(&cp) || within(ZERO) {
+        0
+    } else if within(WIDE) {
+        2
+    } else {
+        1
     }
 }
 
@@ -289,6 +467,30 @@ mod tests {
             d.render(&sources),
             "error: unknown region `cn-beijng`\n --> ws.toml:3:10\n  |\n3 | region = \"cn-beijng\"\n  |          ^^^^^^^^^^^\n  = hint: did you mean `cn-beijing`?\n"
         );
+    }
+
+    #[test]
+    fn the_caret_is_measured_in_terminal_columns() {
+        // A tab, a wide character before the span, and an emoji and a combining accent in it.
+        let text = "[[ram.user]]\n\tname = \"中\" # x\nd = \"🙂e\u{301}\"\n";
+        let sources = SourceSet::from_strings(&[("t.toml", text)]);
+        let at = |needle: &str| {
+            let start = text.find(needle).unwrap();
+            Span {
+                file: 0,
+                range: start..start + needle.len(),
+            }
+        };
+        let rendered = Diagnostic::error("m").at(at("# x")).render(&sources);
+        assert!(
+            rendered.contains("2 |     name = \"中\" # x\n  |                 ^^^\n"),
+            "{rendered}"
+        );
+        let rendered = Diagnostic::error("m")
+            .at(at("\"🙂e\u{301}\""))
+            .render(&sources);
+        assert!(rendered.contains("\n  |     ^^^^^\n"), "{rendered}");
+        assert_eq!(display_width("\t中🙂e\u{301}"), 4 + 2 + 2 + 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! and returned by this module are relative to the work tree root ("repo paths") unless a
 //! name says otherwise; git paths always use `/`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,8 @@ use git2::{
 };
 use serde::Serialize;
 
-use crate::diagnostic::{ExtraReader, SourceSet};
+use crate::config::files::{FileProblem, TOML_MAX_BYTES};
+use crate::diagnostic::{ExtraReader, SkippedFolder, SourceSet};
 
 /// The notes ref msctl keeps its ledger under (design notes §1).
 pub const DEFAULT_NOTES_REF: &str = "refs/notes/msctl";
@@ -95,6 +96,15 @@ pub enum GitError {
     /// A config file whose bytes are not UTF-8 text.
     #[error("failed to read `{path}` at {at}: the file is not valid UTF-8")]
     NotUtf8 { at: String, path: String },
+    /// A config file larger than msctl reads.
+    #[error(
+        "failed to read `{path}` at {at}: it is larger than {limit} bytes\nhint: is this the right file? msctl reads config files up to the limit stated in the README"
+    )]
+    TooLarge {
+        at: String,
+        path: String,
+        limit: u64,
+    },
     /// A config file that is a symbolic link to nothing in that revision.
     #[error(
         "failed to read `{path}` at {at}: it is a symbolic link to `{target}`, which is not a file in that revision"
@@ -249,7 +259,14 @@ impl Repo {
             Ok(repo) => repo,
             Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
             Err(e) if e.code() == ErrorCode::Owner => {
-                return Err(GitError::NotOwned { path: canonical });
+                // `safe.directory` takes the work tree's root, not the folder msctl was given:
+                // the nearest folder holding `.git`, as discovery found it.
+                let root = canonical
+                    .ancestors()
+                    .find(|p| p.join(".git").exists())
+                    .unwrap_or(&canonical)
+                    .to_path_buf();
+                return Err(GitError::NotOwned { path: root });
             }
             Err(e) => {
                 return Err(git_err(format!(
@@ -475,24 +492,26 @@ impl Repo {
             }
         };
 
-        let walker = TomlWalker {
+        let mut walker = TomlWalker {
             repo: &self.repo,
             root: &root,
             dir: &dir,
             at: &at,
+            seen: HashMap::from([(config_tree.id(), String::new())]),
+            skipped: Vec::new(),
         };
         let mut files = Vec::new();
         walker.collect(&config_tree, &mut Vec::new(), &mut files)?;
+        let skipped = walker.skipped;
 
         // The reader outlives `self` and must be Sync, so it gets its own handle behind a lock.
         let handle = Repository::open(self.repo.path())
             .map_err(git_err(format!("open `{}`", self.repo.path().display())))?;
         let extra = extra_reader(handle, root.id(), dir, at);
-        Ok(SourceSet::new(
-            format!("{rev} ({}):{dir_str}", info.short),
-            files,
-            extra,
-        ))
+        Ok(
+            SourceSet::new(format!("{rev} ({}):{dir_str}", info.short), files, extra)
+                .with_skipped(skipped),
+        )
     }
 
     /// A repo path as git path components; absolute paths must lie in the work tree.
@@ -538,6 +557,84 @@ impl Repo {
                 && under(path, prefix.as_bytes())
                 && !in_skipped_folder(path.get(prefix.len()..).unwrap_or_default())
         }))
+    }
+
+    /// The files among `files` (paths relative to the config directory, as a [`SourceSet`]
+    /// lists what it read) whose contents no commit records as they are: outside the work
+    /// tree, untracked, ignored, or changed. Each is followed the way the file system does,
+    /// and every symbolic link on the way counts too (a changed link reads another file).
+    /// Changes inside the config directory are [`Repo::is_dirty`]'s; this adds what lies
+    /// outside it, and ignored files inside it. Each entry says which file and why.
+    pub fn uncommitted_reads(&self, files: &[PathBuf]) -> Result<Vec<String>, GitError> {
+        let base = self.workdir.join(&self.config_dir);
+        let prefix = self.dir_components(&self.config_dir)?.join("/");
+        let index = self
+            .repo
+            .index()
+            .map_err(git_err("read the index of the repository"))?;
+        let mut out = Vec::new();
+        let mut checked = HashSet::new();
+        let mut seen = HashSet::new();
+        // A file read twice (two roles sharing a trust policy) is reported once.
+        for file in files.iter().filter(|f| seen.insert(*f)) {
+            let (links, real) = physical(&base, file);
+            let shown = file.display();
+            let Ok(real_rel) = real.strip_prefix(&self.workdir) else {
+                out.push(format!(
+                    "`{shown}` is outside the repository (`{}`), so no commit records it",
+                    real.display()
+                ));
+                continue;
+            };
+            let real_rel = real_rel.to_path_buf();
+            // Links outside the work tree are no part of any commit; what they lead to is.
+            let inside = links
+                .iter()
+                .filter_map(|l| l.strip_prefix(&self.workdir).ok())
+                .map(Path::to_path_buf)
+                .chain([real_rel]);
+            for rel in inside {
+                if !checked.insert(rel.clone()) {
+                    continue;
+                }
+                let git_path = match rel.to_str() {
+                    Some(p) => p.replace('\\', "/"),
+                    None => {
+                        out.push(format!("`{shown}` has a path that is not UTF-8"));
+                        continue;
+                    }
+                };
+                let covered = under(git_path.as_bytes(), prefix.as_bytes())
+                    && !in_skipped_folder(
+                        git_path.as_bytes().get(prefix.len()..).unwrap_or_default(),
+                    );
+                // `is_dirty` sees changes in the config directory, but not an ignored file:
+                // a file there in the index needs no second look.
+                let problem = if covered && index.get_path(Path::new(&git_path), 0).is_some() {
+                    None
+                } else {
+                    let status = self
+                        .repo
+                        .status_file(Path::new(&git_path))
+                        .map_err(git_err(format!("read the status of `{git_path}`")))?;
+                    describe_status(status)
+                };
+                if let Some(problem) = problem {
+                    let direct = if prefix.is_empty() {
+                        file.to_string_lossy().into_owned()
+                    } else {
+                        format!("{prefix}/{}", file.to_string_lossy())
+                    };
+                    let via = if git_path == direct {
+                        String::new()
+                    } else {
+                        format!(" (`{git_path}` in the repository)")
+                    };
+                    out.push(format!("`{shown}`{via} {problem}"));
+                }
+            }
+        }
+        Ok(out)
     }
 
     // ---- blame -----------------------------------------------------------------------------
@@ -666,6 +763,47 @@ impl Repo {
     }
 }
 
+/// Why a file with this status is not what `HEAD` records; `None` when it is.
+fn describe_status(status: Status) -> Option<&'static str> {
+    if status.is_empty() {
+        None
+    } else if status.is_ignored() {
+        Some("is in no commit (ignored by git)")
+    } else if status.is_wt_new() {
+        Some("is untracked")
+    } else {
+        Some("has uncommitted changes")
+    }
+}
+
+/// Follows `rel` from the canonical folder `base` as the file system does: returns every
+/// symbolic link met on the way and the real path reached. `..` after a link climbs from the
+/// link's target, as the kernel does, which a lexical join would get wrong.
+fn physical(base: &Path, rel: &Path) -> (Vec<PathBuf>, PathBuf) {
+    let mut links = Vec::new();
+    let mut cur = base.to_path_buf();
+    for component in rel.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                cur.pop();
+            }
+            Component::RootDir | Component::Prefix(_) => cur = PathBuf::from(component.as_os_str()),
+            Component::Normal(part) => {
+                let next = cur.join(part);
+                if std::fs::symlink_metadata(&next).is_ok_and(|m| m.file_type().is_symlink()) {
+                    // The link's target may hold links itself: canonicalize resolves them all.
+                    cur = next.canonicalize().unwrap_or_else(|_| next.clone());
+                    links.push(next);
+                } else {
+                    cur = next;
+                }
+            }
+        }
+    }
+    (links, cur)
+}
+
 /// `msctl` → `refs/notes/msctl`; full ref names pass through.
 fn full_notes_ref(notes_ref: &str) -> String {
     if notes_ref.starts_with("refs/") {
@@ -731,7 +869,9 @@ fn normalize(base: &[String], path: &Path) -> Result<Vec<String>, &'static str> 
     Ok(out)
 }
 
-/// Walks a config directory's tree at one revision, collecting `*.toml` files.
+/// Walks a config directory's tree at one revision, collecting `*.toml` files by the rules of
+/// the working-tree walk: symbolic links to folders followed (each folder once), hidden folders
+/// and `target` skipped and listed.
 struct TomlWalker<'a, 'r> {
     repo: &'r Repository,
     root: &'a Tree<'r>,
@@ -739,11 +879,14 @@ struct TomlWalker<'a, 'r> {
     dir: &'a [String],
     /// The revision, for messages.
     at: &'a str,
+    /// Trees read so far → where (relative to the config directory), against link loops.
+    seen: HashMap<Oid, String>,
+    skipped: Vec<SkippedFolder>,
 }
 
 impl TomlWalker<'_, '_> {
     fn collect(
-        &self,
+        &mut self,
         tree: &Tree<'_>,
         rel: &mut Vec<String>,
         out: &mut Vec<(PathBuf, String)>,
@@ -759,105 +902,223 @@ impl TomlWalker<'_, '_> {
     }
 
     fn visit(
-        &self,
+        &mut self,
         entry: &git2::TreeEntry<'_>,
         rel: &mut Vec<String>,
         out: &mut Vec<(PathBuf, String)>,
     ) -> Result<(), GitError> {
-        let name = rel.last().map(String::as_str).unwrap_or_default();
-        let display = || rel.join("/");
-        match entry.kind() {
-            Some(ObjectType::Tree) => {
-                if name.starts_with('.') || name == "target" {
-                    return Ok(());
+        let name = rel.last().cloned().unwrap_or_default();
+        let display = rel.join("/");
+        let read_error = |at: &str| git_err(format!("read `{display}` at {at}"));
+        let full = || {
+            let mut full = self.dir.to_vec();
+            full.extend(rel.iter().cloned());
+            full
+        };
+        let is_link = entry.filemode() == MODE_LINK;
+        // A link to a folder is walked like the folder, as the working-tree walk does.
+        let folder = match entry.kind() {
+            Some(ObjectType::Tree) => Some(entry.id()),
+            Some(ObjectType::Blob) if is_link => {
+                match resolve(self.repo, self.root, full()).map_err(read_error(self.at))? {
+                    Resolved::Tree(id) => Some(id),
+                    _ => None,
                 }
-                let sub = self.repo.find_tree(entry.id()).map_err(git_err(format!(
-                    "read `{}` at {}",
-                    display(),
-                    self.at
-                )))?;
-                self.collect(&sub, rel, out)
             }
-            Some(ObjectType::Blob) if name.ends_with(".toml") => {
-                let bytes = if entry.filemode() == MODE_LINK {
-                    // The working-tree loader follows links to files, so this one does too.
-                    let mut full = self.dir.to_vec();
-                    full.extend(rel.iter().cloned());
-                    match read_file(self.repo, self.root, full).map_err(git_err(format!(
-                        "read `{}` at {}",
-                        display(),
-                        self.at
-                    )))? {
-                        Some(bytes) => bytes,
-                        None => {
-                            let target = self
-                                .repo
-                                .find_blob(entry.id())
-                                .map(|b| String::from_utf8_lossy(b.content()).into_owned())
-                                .unwrap_or_default();
-                            return Err(GitError::BrokenLink {
-                                at: self.at.to_owned(),
-                                path: display(),
-                                target,
-                            });
-                        }
-                    }
+            _ => None,
+        };
+        if let Some(id) = folder {
+            if name.starts_with('.') || name == "target" {
+                let reason = if name == "target" {
+                    "a folder named `target`"
                 } else {
-                    self.repo
-                        .find_blob(entry.id())
-                        .map_err(git_err(format!("read `{}` at {}", display(), self.at)))?
-                        .content()
-                        .to_vec()
+                    "hidden folder"
                 };
-                let text = String::from_utf8(bytes).map_err(|_| GitError::NotUtf8 {
-                    at: self.at.to_owned(),
-                    path: display(),
-                })?;
-                out.push((rel.iter().collect(), text));
-                Ok(())
+                self.skipped.push(SkippedFolder {
+                    path: PathBuf::from(&display),
+                    reason: reason.to_owned(),
+                    holds_toml: name != ".git" && tree_holds_toml(self.repo, id),
+                });
+                return Ok(());
             }
-            // Other files, and submodules (commits), whose contents this repository lacks.
-            _ => Ok(()),
+            if let Some(first) = self.seen.get(&id) {
+                let reason = if first.is_empty() {
+                    "the config directory itself again (a symbolic link loop)".to_owned()
+                } else {
+                    format!("the same folder as `{first}`, read there")
+                };
+                self.skipped.push(SkippedFolder {
+                    path: PathBuf::from(&display),
+                    reason,
+                    holds_toml: tree_holds_toml(self.repo, id),
+                });
+                return Ok(());
+            }
+            self.seen.insert(id, display.clone());
+            let sub = self.repo.find_tree(id).map_err(read_error(self.at))?;
+            return self.collect(&sub, rel, out);
         }
+        if entry.kind() != Some(ObjectType::Blob) || !name.ends_with(".toml") {
+            // Other files, and submodules (commits), whose contents this repository lacks.
+            return Ok(());
+        }
+        // Links to files are followed, as the working-tree walk does.
+        let lookup = if is_link {
+            read_file(self.repo, self.root, full(), TOML_MAX_BYTES)
+        } else {
+            read_blob(self.repo, entry.id(), TOML_MAX_BYTES)
+        };
+        let bytes = match lookup.map_err(read_error(self.at))? {
+            Lookup::Found(bytes) => bytes,
+            Lookup::TooLarge { limit } => {
+                return Err(GitError::TooLarge {
+                    at: self.at.to_owned(),
+                    path: display,
+                    limit,
+                });
+            }
+            Lookup::Missing => {
+                let target = self
+                    .repo
+                    .find_blob(entry.id())
+                    .map(|b| String::from_utf8_lossy(b.content()).into_owned())
+                    .unwrap_or_default();
+                return Err(GitError::BrokenLink {
+                    at: self.at.to_owned(),
+                    path: display,
+                    target,
+                });
+            }
+        };
+        let text = String::from_utf8(bytes).map_err(|_| GitError::NotUtf8 {
+            at: self.at.to_owned(),
+            path: display.clone(),
+        })?;
+        out.push((rel.iter().collect(), text));
+        Ok(())
     }
 }
 
+/// Whether a tree holds `*.toml` files at any depth; gives up, saying no, after this many
+/// entries (a skipped folder may be a build tree of any size).
+fn tree_holds_toml(repo: &Repository, id: Oid) -> bool {
+    let mut budget = 10_000usize;
+    let mut stack = vec![id];
+    while let Some(id) = stack.pop() {
+        let Ok(tree) = repo.find_tree(id) else {
+            continue;
+        };
+        for entry in tree.iter() {
+            if budget == 0 {
+                return false;
+            }
+            budget -= 1;
+            match entry.kind() {
+                Some(ObjectType::Tree) => stack.push(entry.id()),
+                Some(ObjectType::Blob) if entry.name_bytes().ends_with(b".toml") => return true,
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
+/// What a path names in a tree, after following symbolic links that stay inside the tree.
+enum Resolved {
+    /// A file (not a link), with its blob id.
+    Blob(Oid),
+    Tree(Oid),
+    /// Nothing: no such path, a link leaving the tree, or a loop of links.
+    Missing,
+}
+
+/// Resolves `path` (components from the root tree), following symbolic links in every
+/// component, as the file system would.
+fn resolve(repo: &Repository, root: &Tree<'_>, path: Vec<String>) -> Result<Resolved, git2::Error> {
+    let mut hops = 0;
+    // Components still to walk, and the resolved folder so far.
+    let mut todo: std::collections::VecDeque<String> = path.into();
+    let mut done: Vec<String> = Vec::new();
+    while let Some(part) = todo.pop_front() {
+        done.push(part);
+        let entry = match root.get_path(Path::new(&done.join("/"))) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Resolved::Missing),
+            Err(e) => return Err(e),
+        };
+        match entry.kind() {
+            Some(ObjectType::Tree) => {
+                if todo.is_empty() {
+                    return Ok(Resolved::Tree(entry.id()));
+                }
+            }
+            Some(ObjectType::Blob) if entry.filemode() == MODE_LINK => {
+                hops += 1;
+                if hops > MAX_LINK_HOPS {
+                    return Ok(Resolved::Missing);
+                }
+                // A link's target is relative to the folder holding the link.
+                let target =
+                    String::from_utf8_lossy(repo.find_blob(entry.id())?.content()).into_owned();
+                done.pop();
+                match normalize(&done, Path::new(&target)) {
+                    Ok(next) => {
+                        for part in next.into_iter().rev() {
+                            todo.push_front(part);
+                        }
+                        done.clear();
+                    }
+                    // Absolute or climbing out of the repository: not in this tree.
+                    Err(_) => return Ok(Resolved::Missing),
+                }
+            }
+            Some(ObjectType::Blob) if todo.is_empty() => return Ok(Resolved::Blob(entry.id())),
+            _ => return Ok(Resolved::Missing),
+        }
+    }
+    // The empty path: the root itself.
+    Ok(Resolved::Tree(root.id()))
+}
+
+/// A file looked up in a tree.
+enum Lookup {
+    Found(Vec<u8>),
+    /// Larger than the limit (its contents were not loaded).
+    TooLarge {
+        limit: u64,
+    },
+    Missing,
+}
+
 /// The bytes of the file at `path` (components from the root tree), following symbolic links
-/// that stay inside the tree; `None` when there is no such file.
+/// that stay inside the tree, if it is at most `limit` bytes (checked on the object's header,
+/// before its contents are loaded).
 fn read_file(
     repo: &Repository,
     root: &Tree<'_>,
-    mut path: Vec<String>,
-) -> Result<Option<Vec<u8>>, git2::Error> {
-    for _ in 0..MAX_LINK_HOPS {
-        let entry = match root.get_path(Path::new(&path.join("/"))) {
-            Ok(entry) => entry,
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if entry.kind() != Some(ObjectType::Blob) {
-            return Ok(None);
-        }
-        let blob = repo.find_blob(entry.id())?;
-        if entry.filemode() != MODE_LINK {
-            return Ok(Some(blob.content().to_vec()));
-        }
-        // A link's target is relative to the folder holding the link.
-        let target = String::from_utf8_lossy(blob.content()).into_owned();
-        path.pop();
-        path = match normalize(&path, Path::new(&target)) {
-            Ok(next) => next,
-            // Absolute or climbing out of the repository: not in this tree.
-            Err(_) => return Ok(None),
-        };
+    path: Vec<String>,
+    limit: u64,
+) -> Result<Lookup, git2::Error> {
+    match resolve(repo, root, path)? {
+        Resolved::Blob(id) => read_blob(repo, id, limit),
+        Resolved::Tree(_) | Resolved::Missing => Ok(Lookup::Missing),
     }
-    Ok(None)
+}
+
+/// The bytes of blob `id` if it is at most `limit` bytes (checked on the object's header,
+/// before its contents are loaded).
+fn read_blob(repo: &Repository, id: Oid, limit: u64) -> Result<Lookup, git2::Error> {
+    let (size, _) = repo.odb()?.read_header(id)?;
+    if size as u64 > limit {
+        return Ok(Lookup::TooLarge { limit });
+    }
+    Ok(Lookup::Found(repo.find_blob(id)?.content().to_vec()))
 }
 
 /// Reads files the config refers to, relative to the config directory, from one tree.
 fn extra_reader(handle: Repository, tree: Oid, dir: Vec<String>, at: String) -> ExtraReader {
     let handle = Mutex::new(handle);
-    Arc::new(move |rel: &Path| {
+    Arc::new(move |rel: &Path, limit: u64| {
         use std::io::{Error, ErrorKind};
         let path = normalize(&dir, rel).map_err(|reason| {
             Error::new(
@@ -870,12 +1131,13 @@ fn extra_reader(handle: Repository, tree: Oid, dir: Vec<String>, at: String) -> 
             .map_err(|_| Error::other("the repository handle was poisoned by a panic"))?;
         let read = repo
             .find_tree(tree)
-            .and_then(|root| read_file(&repo, &root, path));
+            .and_then(|root| read_file(&repo, &root, path, limit));
         match read {
-            Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| {
+            Ok(Lookup::Found(bytes)) => String::from_utf8(bytes).map_err(|_| {
                 Error::new(ErrorKind::InvalidData, format!("not valid UTF-8 at {at}"))
             }),
-            Ok(None) => Err(Error::new(
+            Ok(Lookup::TooLarge { limit }) => Err(FileProblem::TooLarge { limit }.into_io()),
+            Ok(Lookup::Missing) => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("no such file at {at}"),
             )),

@@ -630,3 +630,219 @@ fn a_saved_plan_applies_only_at_its_commit() {
     assert_eq!(status["last_applied"]["commit"]["id"], first.as_str());
     assert_eq!(status["pending_changes"], 0);
 }
+
+/// A config directory `config/` in the fixture's repository, reading files outside it.
+fn run_in_config(fx: &Fixture, args: &[&str]) -> Run {
+    let config = fx.root().join("config");
+    let state = fx.state();
+    let mut all = vec![
+        "-C",
+        config.to_str().expect("utf-8 temp path"),
+        "--state",
+        state.to_str().expect("utf-8 temp path"),
+    ];
+    all.extend_from_slice(args);
+    run_msctl(&all, fx.dir.path())
+}
+
+const POLICY: &str = r#"{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "bailian:ListWorkspaces", "Resource": "*"}]}"#;
+
+#[test]
+fn the_dirty_check_covers_every_file_the_config_reads() {
+    let mut fx = Fixture::new();
+    fx.write(
+        "config/msctl.toml",
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    );
+    fx.write(
+        "config/main.toml",
+        "[[ram.policy]]\nname = \"shared-read\"\nfile = \"../shared/read.json\"\n",
+    );
+    fx.write("shared/read.json", POLICY);
+    fx.write(".gitignore", "config/local.toml\n");
+    fx.commit("Alice", "policy from a shared folder");
+    run_in_config(&fx, &["apply", "--auto-approve"]).ok();
+
+    // A policy file outside `-C`, edited and not committed.
+    fx.write(
+        "shared/read.json",
+        &POLICY.replace("ListWorkspaces", "GetWorkspace"),
+    );
+    let plan = run_in_config(&fx, &["plan", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(plan["source"]["dirty"], true);
+    let refused = run_in_config(&fx, &["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "`../shared/read.json` (`shared/read.json` in the repository) has uncommitted changes"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("hint:"), "{}", refused.stderr);
+    fx.commit("Alice", "narrower policy");
+    run_in_config(&fx, &["apply", "--auto-approve"]).ok();
+
+    // Config files through a symbolic link to a folder elsewhere in the repository.
+    fx.write("people/users.toml", ALICE);
+    std::os::unix::fs::symlink("../people", fx.root().join("config/people")).expect("link");
+    fx.commit("Alice", "people through a link");
+    let applied = run_in_config(&fx, &["apply", "--auto-approve"]).ok();
+    assert!(
+        applied.stderr.contains("ram.user.alice"),
+        "{}",
+        applied.stderr
+    );
+    fx.write("people/users.toml", &ALICE.replace("developer", "lead"));
+    let refused = run_in_config(&fx, &["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "`people/users.toml` (`people/users.toml` in the repository) has uncommitted changes"
+        ),
+        "{}",
+        refused.stderr
+    );
+    fx.commit("Alice", "alice leads");
+
+    // A config file git ignores is in no commit.
+    fx.write("config/local.toml", "[[ram.user]]\nname = \"bob\"\n");
+    let refused = run_in_config(&fx, &["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("`local.toml` is in no commit (ignored by git)"),
+        "{}",
+        refused.stderr
+    );
+    run_in_config(&fx, &["apply", "--auto-approve", "--allow-dirty"]).ok();
+}
+
+/// Whether this process runs as root (a file it creates is owned by uid 0).
+fn running_as_root(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = dir.join("uid-probe");
+    std::fs::write(&probe, "").expect("probe");
+    let uid = std::fs::metadata(&probe).expect("probe").uid();
+    std::fs::remove_file(&probe).expect("probe");
+    uid == 0
+}
+
+/// Gives every file under `path` to another user (as `chown -R`, links themselves included).
+fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).expect("chown");
+    if std::fs::symlink_metadata(path).expect("stat").is_dir() {
+        for entry in std::fs::read_dir(path).expect("read dir") {
+            chown_tree(&entry.expect("entry").path(), uid);
+        }
+    }
+}
+
+#[test]
+fn a_repository_git_cannot_read_makes_apply_refuse() {
+    let mut fx = Fixture::new();
+    if !running_as_root(fx.dir.path()) {
+        eprintln!(
+            "skipped: simulating a repository owned by another user needs root (CI runs as root)"
+        );
+        return;
+    }
+    // The config in a subfolder: `safe.directory` must name the repository's root, not it.
+    fx.write(
+        "config/msctl.toml",
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    );
+    fx.write("config/ws.toml", "[[workspace]]\nname = \"team-a\"\n");
+    fx.commit("Alice", "first");
+    fx.write("config/ws.toml", "[[workspace]]\nname = \"team-b\"\n");
+    // libgit2 refuses a repository owned by another user, as in CI containers.
+    chown_tree(&fx.root(), 4242);
+    // A home without `safe.directory`, whatever the machine's own configuration says.
+    let home = tempfile::tempdir().expect("home");
+    let with_home = |home: &Path, args: &[&str]| {
+        let state = fx.state();
+        let config = fx.root().join("config");
+        let out = Command::cargo_bin("msctl")
+            .expect("binary builds")
+            .arg("-C")
+            .arg(&config)
+            .arg("--state")
+            .arg(&state)
+            .args(args)
+            .current_dir(fx.dir.path())
+            .env("NO_COLOR", "1")
+            .env("HOME", home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .expect("msctl runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+
+    // Reading commands work, and say plainly what is off.
+    let plan = with_home(home.path(), &["plan"]).ok();
+    assert!(
+        plan.stderr.contains("it is owned by another user"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr.contains("git features are off for this run"),
+        "{}",
+        plan.stderr
+    );
+
+    // `apply` refuses: no dirty check, no commit to record.
+    let refused = with_home(home.path(), &["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("error: refusing to apply: git cannot read the repository"),
+        "{}",
+        refused.stderr
+    );
+    let root = fx.root().canonicalize().expect("canonical");
+    assert!(
+        refused.stderr.contains(&format!(
+            "hint: if you trust it, run `git config --global --add safe.directory {}`",
+            root.display()
+        )),
+        "{}",
+        refused.stderr
+    );
+    let status = with_home(home.path(), &["status", "--format", "json"])
+        .ok()
+        .json();
+    assert!(status["last_applied"].is_null(), "{status}");
+
+    // The hint's fix brings the guarantees back: now the uncommitted change is seen.
+    std::fs::write(
+        home.path().join(".gitconfig"),
+        format!("[safe]\n\tdirectory = {}\n", root.display()),
+    )
+    .expect("gitconfig");
+    let dirty = with_home(home.path(), &["apply", "--auto-approve"]);
+    assert_eq!(dirty.code, 1, "{}", dirty.stderr);
+    assert!(
+        dirty.stderr.contains("has uncommitted changes"),
+        "{}",
+        dirty.stderr
+    );
+
+    // Opting out explicitly applies, recorded without a commit.
+    let bare_home = tempfile::tempdir().expect("home");
+    with_home(
+        bare_home.path(),
+        &["apply", "--auto-approve", "--allow-dirty"],
+    )
+    .ok();
+}

@@ -120,6 +120,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "main.toml:11:15",
     ),
     (
+        "quota-overflow",
+        "allocations 18446744073709551614 + reserve 2 = 18446744073709551616 > total 2 requests/min",
+        "main.toml:11:15",
+    ),
+    (
         "quota-percent-over-100",
         "120% is more than 100%",
         "main.toml:10:17",
@@ -287,6 +292,284 @@ fn a_missing_directory_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(
         stderr.contains("failed to read config directory `does/not/exist`"),
+        "{stderr}"
+    );
+}
+
+/// Writes `files` into a fresh config directory (with a msctl.toml setting the region).
+fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("msctl.toml"),
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    )
+    .unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// Runs msctl in `dir` with a hang guard: a read without limit would otherwise never end.
+fn run_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = msctl()
+        .args(args)
+        .arg("-C")
+        .arg(dir)
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .expect("msctl runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The error block (up to the blank line) holding `message`.
+fn block<'a>(stderr: &'a str, message: &str) -> &'a str {
+    stderr
+        .split("\n\n")
+        .find(|b| b.contains(message))
+        .unwrap_or_else(|| panic!("no `{message}` in\n{stderr}"))
+}
+
+const QUOTA_WS: &str = "[[workspace]]\nname = \"app\"\nmodels = [{ model = \"qwen-plus\" }]\n";
+
+#[test]
+fn a_share_of_a_huge_total_is_exact() {
+    let dir = config_dir(&[(
+        "main.toml",
+        &format!(
+            "{QUOTA_WS}\n[[quota]]\nmodel = \"qwen-plus\"\nrequests_per_minute = 9223372036854775807\nallocations = {{ \"app\" = \"50%\" }}\n"
+        ),
+    )]);
+    let (code, stdout, stderr) = run_in(dir.path(), &["validate", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    // floor(9223372036854775807 / 2), not a saturated product divided by 1000.
+    assert_eq!(
+        doc["quotas"][0]["allocations"][0]["requests_per_minute"],
+        4611686018427387903u64
+    );
+}
+
+#[test]
+fn derived_tokens_beyond_the_api_field_are_a_located_error() {
+    let dir = config_dir(&[(
+        "main.toml",
+        &format!(
+            "{QUOTA_WS}\n[[quota]]\nmodel = \"qwen-plus\"\nrequests_per_minute = 1\ntokens_per_minute = 9223372036854775807\nallocations = {{ \"app\" = 9223372036854775807 }}\n"
+        ),
+    )]);
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    let b = block(
+        &stderr,
+        "the tokens per minute derived for `app` comes to 85070591730234615847396907784232501249, more than the API's largest limit (9223372036854775807)",
+    );
+    assert!(b.contains("--> main.toml:9:17"), "{b}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn policy_files_from_devices_and_oversized_files_are_refused() {
+    let big = format!(
+        "{{\"Version\": \"1\", \"Statement\": [], \"pad\": \"{}\"}}",
+        "x".repeat(20_000)
+    );
+    let dir = config_dir(&[
+        (
+            "main.toml",
+            "[[ram.policy]]\nname = \"zero\"\nfile = \"/dev/zero\"\n\n[[ram.role]]\nname = \"big\"\ntrust_policy_file = \"big.json\"\n",
+        ),
+        ("big.json", &big),
+    ]);
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    let zero = block(
+        &stderr,
+        "failed to read policy file `/dev/zero`: it is a character device, not a regular file",
+    );
+    assert!(zero.contains("--> main.toml:3:8"), "{zero}");
+    let big = block(
+        &stderr,
+        "failed to read policy file `big.json`: it is larger than 16384 bytes",
+    );
+    assert!(big.contains("--> main.toml:7:21"), "{big}");
+    assert!(big.contains("at most 6144 characters"), "{big}");
+}
+
+#[test]
+fn a_fifo_policy_file_is_refused_without_blocking() {
+    let dir = config_dir(&[(
+        "main.toml",
+        "[[ram.policy]]\nname = \"pipe\"\nfile = \"pipe.json\"\n",
+    )]);
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("pipe.json"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    block(
+        &stderr,
+        "failed to read policy file `pipe.json`: it is a FIFO (named pipe), not a regular file",
+    );
+}
+
+#[test]
+fn an_oversized_config_file_is_refused_by_name() {
+    let dir = config_dir(&[]);
+    // Sparse: no 16 MiB written, but its size is past the cap.
+    let file = std::fs::File::create(dir.path().join("huge.toml")).unwrap();
+    file.set_len(16 * 1024 * 1024 + 1).unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("huge.toml`: it is larger than 16777216 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unreadable_config_files_are_named() {
+    let dir = config_dir(&[]);
+    std::fs::write(dir.path().join("x.toml"), [0x5b, 0xff, 0xfe, 0x00]).unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("x.toml`: it is not UTF-8 text"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+
+    std::fs::remove_file(dir.path().join("x.toml")).unwrap();
+    std::os::unix::fs::symlink("gone.toml", dir.path().join("link.toml")).unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("link.toml`: it is a symbolic link to `gone.toml`, which does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_misspelt_placeholder_is_an_error_with_the_right_hint() {
+    let dir = config_dir(&[(
+        "main.toml",
+        "[[ram.user]]\nname = \"alice\"\n\n[[workspace]]\nname = \"chat-{evn}\"\nenvironments = [\"dev\"]\n\n[[workspace]]\nname = \"app-{env}\"\nenvironments = [\"dev\"]\nmembers = [{ user = \"alice\" }]\napi_keys = [{ name = \"k\", owner = \"alice\", description = \"key of {evn}\" }]\n",
+    )]);
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    let name = block(&stderr, "unknown placeholder `{evn}` in `chat-{evn}`");
+    assert!(name.contains("--> main.toml:5:8"), "{name}");
+    assert!(name.contains("hint: did you mean `{env}`?"), "{name}");
+    // Not the hint built around the typo.
+    assert!(!stderr.contains("-{evn}-{env}"), "{stderr}");
+    let description = block(&stderr, "unknown placeholder `{evn}` in `key of {evn}`");
+    assert!(description.contains("--> main.toml:12:"), "{description}");
+}
+
+#[test]
+fn a_bad_ip_entry_is_reported_once_at_the_entry() {
+    // Expanded twice, with another error at the key between the two copies.
+    let dir = config_dir(&[(
+        "main.toml",
+        "[[ram.user]]\nname = \"alice\"\n\n[[workspace]]\nname = \"app-{env}\"\nenvironments = [\"dev\", \"prod\"]\nregion = \"ap-southeast-1\"\nmembers = [{ user = \"alice\" }]\napi_keys = [{ name = \"k\", owner = \"alice\", ip_allow = [\"10.0.0.0/8\", \"1.2.3.x\"] }]\n",
+    )]);
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    let message = "`1.2.3.x` is not an IP address or CIDR block";
+    assert_eq!(stderr.matches(message).count(), 1, "{stderr}");
+    assert!(
+        block(&stderr, message).contains("--> main.toml:9:70"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_caret_counts_tabs_and_wide_characters() {
+    let dir = config_dir(&[("main.toml", "[[ram.user]]\nname =\t\"中文 x\"\n")]);
+    let (code, _, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    let b = block(&stderr, "RAM user name `中文 x`");
+    // The tab is shown as four spaces; each CJK character takes two columns.
+    assert!(b.contains("2 | name =    \"中文 x\"\n"), "{b}");
+    assert!(b.contains("\n  |           ^^^^^^^^\n"), "{b}");
+}
+
+#[test]
+fn a_state_database_that_cannot_be_opened_is_one_message() {
+    let dir = config_dir(&[("main.toml", QUOTA_WS)]);
+    // A folder where the database file should be.
+    let state = dir.path().join("state-folder");
+    std::fs::create_dir_all(&state).unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["plan", "--state", state.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.matches("failed to open").count(), 1, "{stderr}");
+    assert!(stderr.contains("state-folder"), "{stderr}");
+}
+
+#[test]
+fn linked_folders_are_read_and_skipped_folders_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = root.path().join("cfg");
+    let shared = root.path().join("shared");
+    for (path, text) in [
+        (
+            cfg.join("msctl.toml"),
+            "[project]\ndefault_region = \"cn-beijing\"\n",
+        ),
+        (cfg.join("main.toml"), QUOTA_WS),
+        (
+            shared.join("users.toml"),
+            "[[ram.user]]\nname = \"alice\"\n",
+        ),
+        (
+            cfg.join("target/old.toml"),
+            "[[ram.user]]\nname = \"bob\"\n",
+        ),
+        (cfg.join(".drafts/notes.txt"), "not config\n"),
+    ] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::os::unix::fs::symlink(&shared, cfg.join("users")).unwrap();
+    // A loop must not hang the walk.
+    std::os::unix::fs::symlink(&cfg, cfg.join("again")).unwrap();
+    let (code, stdout, stderr) = run_in(&cfg, &["validate", "--explain"]);
+    assert_eq!(code, 0, "{stderr}");
+    // alice comes through the linked folder.
+    assert!(stdout.contains("ram_user                 1"), "{stdout}");
+    for line in [
+        "Skipped folders:\n",
+        "  .drafts/ (hidden folder)\n",
+        "  again/ (the config directory itself again (a symbolic link loop); holds *.toml files)\n",
+        "  target/ (a folder named `target`; holds *.toml files)\n",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
+    }
+    let (_, json, _) = run_in(&cfg, &["validate", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let target = &doc["skipped_folders"][2];
+    assert_eq!(target["path"], "target", "{doc}");
+    assert_eq!(target["holds_toml"], true, "{doc}");
+    // A skipped folder holding config files is a warning on every command, not only validate.
+    let (code, _, stderr) = run_in(
+        &cfg,
+        &[
+            "plan",
+            "--state",
+            root.path().join("state.db").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: folder `target` is skipped (a folder named `target`), but it holds *.toml files"
+        ),
         "{stderr}"
     );
 }

@@ -137,12 +137,9 @@ fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Resu
             rebuild_saved(cli, &session, &saved, path)?
         }
         None => {
-            if session.checkout.dirty && !args.allow_dirty {
-                anyhow::bail!(
-                    "the config directory `{}` has uncommitted changes; refusing to apply a configuration no commit records\nhint: commit them first (the ledger records the applied commit), or pass --allow-dirty",
-                    cli.dir.display()
-                );
-            }
+            session
+                .checkout
+                .refuse_unrecordable(cli, args.allow_dirty)?;
             let live = session.read_live()?;
             let plan = session.plan(cli, &live)?;
             (plan, live)

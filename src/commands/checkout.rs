@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::Cli;
+use crate::config::files::WalkError;
 use crate::config::{self, Config, Loaded};
 use crate::diagnostic::SourceSet;
 use crate::git::{CommitInfo, GitError, Repo};
@@ -14,22 +15,36 @@ use crate::plan::{CommitRef, Declaration, Source};
 
 /// The configuration's place in git, resolved once per run.
 pub struct Checkout {
-    /// `None` outside a repository (the config is then plain files).
+    /// `None` outside a repository (the config is then plain files), or when the repository
+    /// cannot be read (see `git_unavailable`).
     pub repo: Option<Repo>,
     /// `--rev` as given.
     pub rev: Option<String>,
     /// The commit the configuration is read from: `--rev`'s, else `HEAD` (none outside a
     /// repository or before the first commit).
     pub commit: Option<CommitInfo>,
-    /// The config directory in the working tree has uncommitted changes (never with `--rev`:
-    /// the working tree is not read then).
+    /// The configuration in the working tree is not what `HEAD` records: the config directory
+    /// has uncommitted changes, or a file the configuration read (a policy file anywhere, a
+    /// config file through a symbolic link) is changed, untracked, ignored or outside the
+    /// repository; or git could not tell (unknown counts as dirty). Never with `--rev`: the
+    /// working tree is not read then.
     pub dirty: bool,
+    /// The files read that no commit records, each with why (for the refusal's message).
+    pub dirty_files: Vec<String>,
+    /// Why git's guarantees are off when a repository is there but cannot be read (owned by
+    /// another user, corrupt): `apply` refuses then, unless told to go without them.
+    pub git_unavailable: Option<GitError>,
 }
 
+/// What is lost when the repository cannot be read, as commands say it.
+const GIT_FEATURES_OFF: &str = "git features are off for this run: the commit a plan comes from, the uncommitted-changes check, blame, the applied-commit record and its git note; `apply` refuses unless --allow-dirty";
+
 impl Checkout {
-    /// Discovers the repository around `-C DIR`. With `--rev` a repository is required; without
-    /// it git is optional, and a repository that cannot be read is a warning, not an error, so
-    /// `plan` works wherever the files are readable.
+    /// Discovers the repository around `-C DIR`. With `--rev` a repository is required.
+    /// Without it git is optional (a config outside any repository is plain files), but a
+    /// repository that is there and cannot be read turns the GitOps guarantees off: that is a
+    /// warning naming what is off for reading commands, and a refusal for `apply`
+    /// ([`Checkout::refuse_unrecordable`]).
     pub fn open(cli: &Cli) -> anyhow::Result<Checkout> {
         if let Some(rev) = &cli.rev {
             let repo = Repo::open(&cli.dir).map_err(|e| match e {
@@ -45,16 +60,32 @@ impl Checkout {
                 rev: Some(rev.clone()),
                 commit: Some(commit),
                 dirty: false,
+                dirty_files: Vec::new(),
+                git_unavailable: None,
             });
         }
+        let unavailable = |e: GitError| {
+            let text = e.to_string();
+            let (cause, hint) = match text.split_once("\nhint: ") {
+                Some((cause, hint)) => (cause, format!("\nhint: {hint}")),
+                None => (text.as_str(), String::new()),
+            };
+            eprintln!("warning: {cause}\n  = {GIT_FEATURES_OFF}{hint}");
+            Checkout {
+                repo: None,
+                rev: None,
+                commit: None,
+                // Unknown is dirty: a saved plan made now must not pass for a committed one.
+                dirty: true,
+                dirty_files: Vec::new(),
+                git_unavailable: Some(e),
+            }
+        };
         let repo = match Repo::discover(&cli.dir) {
             Ok(repo) => repo,
             // A missing directory: the loader reports it with a better message.
             Err(GitError::Io { .. }) => None,
-            Err(e) => {
-                eprintln!("warning: {e}\n  = the configuration is read without git information");
-                None
-            }
+            Err(e) => return Ok(unavailable(e)),
         };
         let Some(repo) = repo else {
             return Ok(Checkout {
@@ -62,12 +93,14 @@ impl Checkout {
                 rev: None,
                 commit: None,
                 dirty: false,
+                dirty_files: Vec::new(),
+                git_unavailable: None,
             });
         };
-        let commit = repo.head_commit().unwrap_or_else(|e| {
-            eprintln!("warning: {e}");
-            None
-        });
+        let commit = match repo.head_commit() {
+            Ok(commit) => commit,
+            Err(e) => return Ok(unavailable(e)),
+        };
         let dirty = repo.is_dirty(repo.config_dir()).unwrap_or_else(|e| {
             // Unknown is treated as dirty: `apply` must not record a commit it cannot vouch for.
             eprintln!("warning: {e}\n  = treating the working tree as having uncommitted changes");
@@ -78,7 +111,72 @@ impl Checkout {
             rev: None,
             commit,
             dirty,
+            dirty_files: Vec::new(),
+            git_unavailable: None,
         })
+    }
+
+    /// Extends the dirty check to every file the configuration read (`sources` after loading):
+    /// policy files outside the config directory, files reached through symbolic links, files
+    /// git ignores.
+    pub fn cover_reads(&mut self, sources: &SourceSet) {
+        let (Some(repo), None) = (&self.repo, &self.rev) else {
+            return;
+        };
+        match repo.uncommitted_reads(&sources.files_read()) {
+            Ok(files) => {
+                self.dirty |= !files.is_empty();
+                self.dirty_files = files;
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: {e}\n  = treating the working tree as having uncommitted changes"
+                );
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Refuses to apply what no commit would record, unless `allow_dirty`: a configuration with
+    /// uncommitted changes (in the config directory or any file it reads), or one in a
+    /// repository git cannot read (the dirty check, the applied-commit record and the git note
+    /// would all be off).
+    pub fn refuse_unrecordable(&self, cli: &Cli, allow_dirty: bool) -> anyhow::Result<()> {
+        if allow_dirty {
+            return Ok(());
+        }
+        if let Some(e) = &self.git_unavailable {
+            let text = e.to_string();
+            let (cause, hint) = match text.split_once("\nhint: ") {
+                Some((cause, hint)) => (cause, format!("{hint}; ")),
+                None => (text.as_str(), String::new()),
+            };
+            anyhow::bail!(
+                "refusing to apply: git cannot read the repository holding `{}`, so uncommitted changes cannot be detected and no commit would record this apply\n  = {cause}\nhint: {hint}or pass --allow-dirty to apply without these guarantees (the apply is recorded without a commit)",
+                cli.dir.display()
+            );
+        }
+        if self.dirty {
+            let what = if self.dirty_files.is_empty() {
+                format!("the config directory `{}`", cli.dir.display())
+            } else {
+                format!("the configuration in `{}`", cli.dir.display())
+            };
+            let files: String = self
+                .dirty_files
+                .iter()
+                .take(10)
+                .map(|f| format!("\n  - {f}"))
+                .collect();
+            let more = match self.dirty_files.len() {
+                n if n > 10 => format!("\n  - and {} more", n - 10),
+                _ => String::new(),
+            };
+            anyhow::bail!(
+                "{what} has uncommitted changes; refusing to apply a configuration no commit records{files}{more}\nhint: commit them first (the ledger records the applied commit), or pass --allow-dirty"
+            );
+        }
+        Ok(())
     }
 
     /// The config files: at `--rev` from the object database, else from the working tree.
@@ -88,11 +186,12 @@ impl Checkout {
                 .sources_at(rev, repo.config_dir())
                 .map_err(|e| anyhow::anyhow!("{e}"));
         }
-        config::sources_from_dir(&cli.dir).map_err(|e| {
-            anyhow::anyhow!(
-                "failed to read config directory `{}`: {e}\nhint: pass the directory holding msctl.toml with `-C DIR`",
-                cli.dir.display()
-            )
+        config::sources_from_dir(&cli.dir).map_err(|e| match e {
+            // The folder message says which folder; the file message says which file and why.
+            WalkError::Folder { .. } => {
+                anyhow::anyhow!("{e}\nhint: pass the directory holding msctl.toml with `-C DIR`")
+            }
+            WalkError::File { .. } => anyhow::anyhow!("{e}"),
         })
     }
 

@@ -79,9 +79,12 @@ pub fn start(cli: &Cli) -> Result<Box<Session>, CommandError> {
     }
 }
 
-/// Loads the config directory given by `-C`, from the working tree or at `--rev`.
-pub fn load_config(cli: &Cli, checkout: &Checkout) -> anyhow::Result<Loaded> {
-    Ok(config::load(checkout.sources(cli)?))
+/// Loads the config directory given by `-C`, from the working tree or at `--rev`; the dirty
+/// check then covers every file the configuration read.
+pub fn load_config(cli: &Cli, checkout: &mut Checkout) -> anyhow::Result<Loaded> {
+    let loaded = config::load(checkout.sources(cli)?);
+    checkout.cover_reads(loaded.sources());
+    Ok(loaded)
 }
 
 /// Prints diagnostics to stderr, saying first which revision they point into when it is not

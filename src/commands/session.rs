@@ -31,8 +31,8 @@ pub enum Start {
 
 impl Session {
     pub fn start(cli: &Cli) -> anyhow::Result<Start> {
-        let checkout = Checkout::open(cli)?;
-        let loaded = super::load_config(cli, &checkout)?;
+        let mut checkout = Checkout::open(cli)?;
+        let loaded = super::load_config(cli, &mut checkout)?;
         let has_errors = super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
         let Some(config) = loaded.config else {
             // The caller reports it (`CommandError::InvalidConfig`).
@@ -179,12 +179,9 @@ fn open_backend(cli: &Cli, config: &Config) -> anyhow::Result<Box<dyn Backend>> 
     match kind {
         BackendKind::Local => {
             let path = state_path(cli, config);
-            let backend = LocalBackend::open(&path).with_context(|| {
-                format!(
-                    "failed to open the local state database `{}`",
-                    path.display()
-                )
-            })?;
+            // The store's errors already say "failed to open state database `PATH`" and why:
+            // wrapping them in the same words again doubled the message.
+            let backend = LocalBackend::open(&path).map_err(anyhow::Error::new)?;
             Ok(Box::new(backend))
         }
         BackendKind::Aliyun => Ok(Box::new(open_aliyun(cli, config)?)),

@@ -7,8 +7,8 @@ use super::{CommandError, Outcome, output};
 use crate::cli::{Cli, Format, ValidateArgs};
 
 pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
-    let checkout = super::checkout::Checkout::open(cli)?;
-    let loaded = super::load_config(cli, &checkout)?;
+    let mut checkout = super::checkout::Checkout::open(cli)?;
+    let loaded = super::load_config(cli, &mut checkout)?;
     // `examples/quickstart`, or `HEAD~1 (1a2b3c4):examples/quickstart` at a revision.
     let origin = loaded.sources().origin.clone();
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -29,6 +29,7 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
             "diagnostics": loaded.diagnostics.iter().map(|d| d.to_json(sources)).collect::<Vec<_>>(),
             "resources": counts,
             "quotas": loaded.config.as_ref().map(|c| &c.quotas),
+            "skipped_folders": &sources.skipped,
         });
         let mut text = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
         text.push('\n');
@@ -68,6 +69,22 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
             if let crate::model::Resource::Workspace(w) = r {
                 let kind = if w.default { " (default)" } else { "" };
                 let _ = writeln!(out, "  {} in {}{kind}", w.name, w.region);
+            }
+        }
+        // Every folder the walk left out, so nothing vanishes from the desired state unseen.
+        let skipped = &config.sources.skipped;
+        let _ = writeln!(out);
+        if skipped.is_empty() {
+            let _ = writeln!(out, "Skipped folders: none");
+        } else {
+            let _ = writeln!(out, "Skipped folders:");
+            for f in skipped {
+                let holds = if f.holds_toml {
+                    "; holds *.toml files"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "  {}/ ({}{holds})", f.path.display(), f.reason);
             }
         }
     }

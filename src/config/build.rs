@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::files::{self, FileProblem};
 use super::parse::{Located, Parsed, Seg};
 use super::quota::{Allocation, Amount, QuotaSplit};
 use super::raw::*;
@@ -15,7 +16,7 @@ use super::{Settings, UnallocatedPolicy};
 use crate::diagnostic::{Diagnostic, SourceSet, Span, suggest};
 use crate::model::*;
 use crate::path;
-use crate::policy::{self, PolicyKind, Risk};
+use crate::policy::{self, MAX_DOCUMENT_CHARS, PolicyKind, Risk};
 
 /// The desired state with where each resource was declared.
 pub struct Built {
@@ -37,6 +38,16 @@ struct Builder<'a> {
     roles: HashMap<String, Span>,
     groups: HashMap<String, Span>,
     custom_policies: HashMap<String, Span>,
+}
+
+/// An API key waiting for every workspace's members to be known (its owner must be one).
+struct PendingKey {
+    workspace: String,
+    key: RawApiKey,
+    /// The key's name, its owner, and each `ip_allow` entry.
+    span: Span,
+    owner_span: Span,
+    ip_spans: Vec<Span>,
 }
 
 struct WsInfo {
@@ -552,13 +563,24 @@ impl Builder<'_> {
     ) -> Option<Value> {
         let span = self.span(at, &path![key]);
         let path = Path::new(file);
-        let text = match self.sources.read_extra(path) {
+        let text = match self.sources.read_extra(path, files::POLICY_FILE_MAX_BYTES) {
             Ok(text) => text,
             Err(e) => {
+                let problem = FileProblem::of_io(&e);
+                let hint = match problem {
+                    Some(FileProblem::TooLarge { .. }) => format!(
+                        "RAM takes a policy document of at most {MAX_DOCUMENT_CHARS} characters (as compact JSON); is this the right file?"
+                    ),
+                    Some(p) => p.hint().to_string(),
+                    None if e.kind() == std::io::ErrorKind::NotFound => {
+                        "the path is relative to the config directory".to_string()
+                    }
+                    None => "check the file".to_string(),
+                };
                 self.error(
                     span,
                     format!("failed to read policy file `{file}`: {e}"),
-                    "the path is relative to the config directory",
+                    hint,
                 );
                 return None;
             }
@@ -597,7 +619,7 @@ impl Builder<'_> {
         // Members first (from workspaces and from `[[member]]`), then keys, whose owners must
         // be members.
         let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut pending_keys: Vec<(String, RawApiKey, Span, Span)> = Vec::new();
+        let mut pending_keys: Vec<PendingKey> = Vec::new();
         for w in &p.workspaces {
             self.workspace(w, &mut members, &mut pending_keys);
         }
@@ -635,16 +657,20 @@ impl Builder<'_> {
                     ip_allow: k.value.ip_allow.clone(),
                     enabled: k.value.enabled,
                 };
-                pending_keys.push((
-                    k.value.workspace.clone(),
-                    raw,
-                    self.span(k, &path!["name"]),
-                    self.span(k, &path!["owner"]),
-                ));
+                let ip_spans = (0..k.value.ip_allow.len())
+                    .map(|j| self.span(k, &path!["ip_allow", j]))
+                    .collect();
+                pending_keys.push(PendingKey {
+                    workspace: k.value.workspace.clone(),
+                    key: raw,
+                    span: self.span(k, &path!["name"]),
+                    owner_span: self.span(k, &path!["owner"]),
+                    ip_spans,
+                });
             }
         }
-        for (ws, key, span, owner_span) in pending_keys {
-            self.api_key(&ws, &key, span, owner_span, &members);
+        for pending in pending_keys {
+            self.api_key(&pending, &members);
         }
     }
 
@@ -664,10 +690,16 @@ impl Builder<'_> {
         &mut self,
         w: &Located<RawWorkspace>,
         members: &mut BTreeMap<String, BTreeSet<String>>,
-        keys: &mut Vec<(String, RawApiKey, Span, Span)>,
+        keys: &mut Vec<PendingKey>,
     ) {
         let v = &w.value;
         let name_span = self.span(w, &path!["name"]);
+        // A misspelt placeholder would otherwise pass through literally (`chatbot-{evn}`), or
+        // draw a hint built around it.
+        if !self.placeholders(&v.name, &name_span, true) {
+            return;
+        }
+        self.placeholders_in_fields(w);
         let templated = v.name.contains("{env}");
         let envs: Vec<Option<String>> = if v.environments.is_empty() {
             if templated {
@@ -862,12 +894,122 @@ impl Builder<'_> {
             for (i, k) in ws_keys.iter().enumerate() {
                 let span = field_span(self, "api_keys", keys_replaced, &path![i, "name"]);
                 let owner_span = field_span(self, "api_keys", keys_replaced, &path![i, "owner"]);
+                let ip_spans = (0..k.ip_allow.len())
+                    .map(|j| field_span(self, "api_keys", keys_replaced, &path![i, "ip_allow", j]))
+                    .collect();
                 let mut k = k.clone();
                 k.name = sub(&k.name);
                 k.owner = sub(&k.owner);
                 k.description = sub(&k.description);
-                keys.push((name.clone(), k, span, owner_span));
+                keys.push(PendingKey {
+                    workspace: name.clone(),
+                    key: k,
+                    span,
+                    owner_span,
+                    ip_spans,
+                });
             }
+        }
+    }
+
+    /// Reports `{word}` placeholders other than `{env}` in `text` at `span`; true when none.
+    /// With `env_ok` false, `{env}` itself is reported (the workspace lists no environments).
+    fn placeholders(&mut self, text: &str, span: &Span, env_ok: bool) -> bool {
+        let mut ok = true;
+        for (_, found) in rules::unknown_placeholders(text) {
+            ok = false;
+            // Short words: an edit distance says "typo" better than similarity scores do
+            // (`evn` and `env` share no position but one).
+            let inner = found.trim_matches(['{', '}']).to_lowercase();
+            let near = inner.starts_with("env") || strsim::osa_distance(&inner, "env") <= 2;
+            let hint = match near {
+                true => format!(
+                    "did you mean `{}`? it is the only placeholder msctl substitutes",
+                    rules::ENV_PLACEHOLDER
+                ),
+                false => format!(
+                    "msctl substitutes only `{}` (in a workspace with `environments`); remove `{found}`",
+                    rules::ENV_PLACEHOLDER
+                ),
+            };
+            self.error(
+                span.clone(),
+                format!("unknown placeholder `{found}` in `{text}`"),
+                hint,
+            );
+        }
+        if !env_ok && text.contains(rules::ENV_PLACEHOLDER) {
+            ok = false;
+            self.error(
+                span.clone(),
+                format!("`{text}` uses `{{env}}` but the workspace lists no `environments`"),
+                "add `environments = [\"dev\", \"test\", \"prod\"]`, or write the value out",
+            );
+        }
+        ok
+    }
+
+    /// Checks the placeholders of every field a workspace substitutes `{env}` in (its own and
+    /// its overrides').
+    fn placeholders_in_fields(&mut self, w: &Located<RawWorkspace>) {
+        let v = &w.value;
+        let env_ok = !v.environments.is_empty();
+        let mut fields: Vec<(String, Vec<Seg>)> = Vec::new();
+        let mut collect = |base: Vec<Seg>,
+                           description: Option<&String>,
+                           models: Option<&Vec<RawModel>>,
+                           members: Option<&Vec<RawMember>>,
+                           keys: Option<&Vec<RawApiKey>>| {
+            let at = |rel: &[Seg]| {
+                let mut p = base.clone();
+                p.extend_from_slice(rel);
+                p
+            };
+            if let Some(d) = description {
+                fields.push((d.clone(), at(&path!["description"])));
+            }
+            for (i, m) in models.into_iter().flatten().enumerate() {
+                fields.push((m.model.clone(), at(&path!["models", i, "model"])));
+            }
+            for (i, m) in members.into_iter().flatten().enumerate() {
+                for (key, value) in [("user", &m.user), ("role", &m.role)] {
+                    if let Some(value) = value {
+                        fields.push((value.clone(), at(&path!["members", i, key])));
+                    }
+                }
+            }
+            for (i, k) in keys.into_iter().flatten().enumerate() {
+                for (key, value) in [
+                    ("name", &k.name),
+                    ("owner", &k.owner),
+                    ("description", &k.description),
+                ] {
+                    fields.push((value.clone(), at(&path!["api_keys", i, key])));
+                }
+            }
+        };
+        collect(
+            Vec::new(),
+            v.description.as_ref(),
+            Some(&v.models),
+            Some(&v.members),
+            Some(&v.api_keys),
+        );
+        for (env, o) in &v.overrides {
+            collect(
+                path!["overrides", env.as_str()].to_vec(),
+                o.description.as_ref(),
+                o.models.as_ref(),
+                o.members.as_ref(),
+                o.api_keys.as_ref(),
+            );
+        }
+        for (text, p) in fields {
+            let span = self
+                .parsed
+                .locator
+                .span_at(w.file, &[w.path.clone(), p].concat(), false);
+            self.placeholders(&text, &span, env_ok);
         }
     }
 
@@ -1004,14 +1146,15 @@ impl Builder<'_> {
         );
     }
 
-    fn api_key(
-        &mut self,
-        ws: &str,
-        k: &RawApiKey,
-        span: Span,
-        owner_span: Span,
-        members: &BTreeMap<String, BTreeSet<String>>,
-    ) {
+    fn api_key(&mut self, pending: &PendingKey, members: &BTreeMap<String, BTreeSet<String>>) {
+        let PendingKey {
+            workspace: ws,
+            key: k,
+            span,
+            owner_span,
+            ip_spans,
+        } = pending;
+        let (ws, span, owner_span) = (ws.as_str(), span.clone(), owner_span.clone());
         if !self.check_name(&rules::API_KEY_NAME, &k.name, span.clone()) {
             return;
         }
@@ -1053,10 +1196,11 @@ impl Builder<'_> {
                 ),
             );
         }
-        for ip in &k.ip_allow {
+        for (j, ip) in k.ip_allow.iter().enumerate() {
             if !rules::is_cidr(ip) {
+                // At the entry itself: one key expanded per environment reports it once.
                 self.error(
-                    span.clone(),
+                    ip_spans.get(j).cloned().unwrap_or_else(|| span.clone()),
                     format!("`{ip}` is not an IP address or CIDR block"),
                     "write e.g. `10.0.0.0/8` or `203.0.113.7`",
                 );
@@ -1139,8 +1283,9 @@ impl Builder<'_> {
             let reserve = match &v.reserve {
                 Some(r) => {
                     let span = self.span(q, &path!["reserve"]);
-                    let a = self.amount(r, span);
-                    a.map(|a| a.of(total)).unwrap_or(0)
+                    self.amount(r, span.clone())
+                        .and_then(|a| self.api_value(a.of(total), span, "the reserve"))
+                        .unwrap_or(0)
                 }
                 None => 0,
             };
@@ -1184,8 +1329,20 @@ impl Builder<'_> {
                 if !self.authorized(ws, &v.model, span.clone(), "a quota allocation") {
                     continue;
                 }
-                let requests = a.of(total);
-                let tokens = split.tokens_for(requests);
+                let what = format!("the allocation of `{ws}`");
+                let Some(requests) = self.api_value(a.of(total), span.clone(), &what) else {
+                    continue;
+                };
+                let tokens = match split.tokens_for(requests) {
+                    None => None,
+                    Some(t) => {
+                        let what = format!("the tokens per minute derived for `{ws}`");
+                        let Some(t) = self.api_value(t, span.clone(), &what) else {
+                            continue;
+                        };
+                        Some(t)
+                    }
+                };
                 split.allocations.push(Allocation {
                     workspace: ws.clone(),
                     amount: a,
@@ -1199,8 +1356,9 @@ impl Builder<'_> {
                 };
                 match self.desired.get(&addr) {
                     Some(Resource::ModelLimit(l)) => {
-                        let per_minute = l.requests * 60 / u64::from(l.request_period.max(1));
-                        if per_minute != requests {
+                        let per_minute =
+                            u128::from(l.requests) * 60 / u128::from(l.request_period.max(1));
+                        if per_minute != u128::from(requests) {
                             let lspan = self.origins.get(&addr).cloned().unwrap_or(span.clone());
                             self.diags.push(Diagnostic::error(format!("explicit limit of `{ws}` for `{}` ({per_minute} requests/min) contradicts the quota split ({requests} requests/min)", v.model)).at(lspan).related(span.clone(), "allocated here").hint("remove the explicit limit; the split derives it"));
                         }
@@ -1223,17 +1381,19 @@ impl Builder<'_> {
             }
             // Overcommit is judged on every amount as written, even where a workspace reference
             // is broken, so both problems are reported at once.
-            let declared: u64 = v
+            // In 128 bits: a sum of 64-bit amounts cannot overflow it, so the check is exact.
+            let declared: u128 = v
                 .allocations
                 .values()
                 .filter_map(|raw| match raw {
-                    RawAmount::Absolute(n) => Some(*n),
+                    RawAmount::Absolute(n) => Some(u128::from(*n)),
                     RawAmount::Share(s) => Amount::parse_share(s).ok().map(|a| a.of(total)),
                 })
                 .sum();
-            if declared + reserve > total {
+            let used = declared + u128::from(reserve);
+            if used > u128::from(total) {
                 let span = self.span(q, &path!["allocations"]);
-                self.error(span, format!("quota for `{}` in {region} is overcommitted: allocations {declared} + reserve {reserve} = {} > total {total} requests/min", v.model, declared + reserve), "lower the allocations or the reserve so they fit the total");
+                self.error(span, format!("quota for `{}` in {region} is overcommitted: allocations {declared} + reserve {reserve} = {used} > total {total} requests/min", v.model), "lower the allocations or the reserve so they fit the total");
             }
             split.allocations.sort_by(|a, b| {
                 b.requests_per_minute
@@ -1243,6 +1403,25 @@ impl Builder<'_> {
             out.push(split);
         }
         out
+    }
+
+    /// A derived limit as the API takes it: `requestLimit` and `usageLimit` are int64 fields, so
+    /// a value above `i64::MAX` is an error at `span`, never a wrapped or saturated number.
+    fn api_value(&mut self, value: u128, span: Span, what: &str) -> Option<u64> {
+        match u64::try_from(value) {
+            Ok(v) if v <= rules::API_LIMIT_MAX => Some(v),
+            _ => {
+                self.error(
+                    span,
+                    format!(
+                        "{what} comes to {value}, more than the API's largest limit ({})",
+                        rules::API_LIMIT_MAX
+                    ),
+                    "limits are 64-bit signed integers in the Model Studio API; lower the numbers",
+                );
+                None
+            }
+        }
     }
 
     fn amount(&mut self, raw: &RawAmount, span: Span) -> Option<Amount> {

@@ -3,17 +3,17 @@
 //! `load` returns every diagnostic at once; the config is usable only when none is an error.
 
 pub mod build;
+pub mod files;
 pub mod parse;
 pub mod quota;
 pub mod raw;
 pub mod rules;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, SourceSet, Span};
 use crate::model::{Address, State};
+pub use files::sources_from_dir;
 pub use quota::QuotaSplit;
 
 /// Which backend a project reconciles against.
@@ -76,40 +76,6 @@ impl Loaded {
     }
 }
 
-/// Reads every `*.toml` under `dir` (subfolders too; hidden folders and `target` skipped).
-pub fn sources_from_dir(dir: &Path) -> std::io::Result<SourceSet> {
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files)?;
-    let base = dir.to_path_buf();
-    Ok(SourceSet::new(
-        dir.display().to_string(),
-        files,
-        Arc::new(move |rel: &Path| std::fs::read_to_string(base.join(rel))),
-    ))
-}
-
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            if name.starts_with('.') || name == "target" {
-                continue;
-            }
-            collect(root, &path, out)?;
-        } else if name.ends_with(".toml") {
-            let text = std::fs::read_to_string(&path)?;
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            out.push((rel, text));
-        }
-    }
-    Ok(())
-}
-
 /// Parses and checks a set of config files.
 pub fn load(sources: SourceSet) -> Loaded {
     let mut diags = Vec::new();
@@ -119,14 +85,27 @@ pub fn load(sources: SourceSet) -> Loaded {
                 .hint("pass the config directory with `-C DIR`, or create msctl.toml"),
         );
     }
+    // Declarations in a folder the walk skipped would vanish from the desired state unseen,
+    // and what they declared would be planned for deletion.
+    for folder in sources.skipped.iter().filter(|f| f.holds_toml) {
+        diags.push(
+            Diagnostic::warning(format!(
+                "folder `{}` is skipped ({}), but it holds *.toml files: what they declare is not part of the configuration",
+                folder.path.display(),
+                folder.reason
+            ))
+            .hint("msctl skips hidden folders and `target`; move config files out of it, or rename it"),
+        );
+    }
     let parsed = parse::parse(&sources, &mut diags);
     let settings = settings(&parsed, &mut diags);
     let built = build::build(&parsed, &settings, &sources, &mut diags);
     drop(parsed);
-    // Errors first, each group in file order, so output is stable.
+    // Errors first, each group in file order, so output is stable; then by message, so that
+    // identical diagnostics are neighbours.
     diags.sort_by(|a, b| {
-        (a.severity, a.span.as_ref().map(|s| (s.file, s.range.start)))
-            .cmp(&(b.severity, b.span.as_ref().map(|s| (s.file, s.range.start))))
+        let key = |d: &Diagnostic| (d.severity, d.span.as_ref().map(|s| (s.file, s.range.start)));
+        key(a).cmp(&key(b)).then_with(|| a.message.cmp(&b.message))
     });
     // One declaration expanded per environment can repeat the same problem at the same place.
     diags.dedup();

@@ -33,20 +33,25 @@ impl Amount {
                 "`{s}` is not a share; write a percentage like \"60%\" or \"12.5%\""
             ));
         }
-        let int: u64 = int.parse().map_err(|_| format!("`{s}` is too large"))?;
+        let too_large = || format!("`{s}` is more than 100%");
+        let int: u64 = int.parse().map_err(|_| too_large())?;
         let frac: u64 = if frac.is_empty() {
             0
         } else {
             frac.parse().unwrap_or(0)
         };
-        Ok(Amount::PerMille(int * 10 + frac))
+        int.checked_mul(10)
+            .and_then(|n| n.checked_add(frac))
+            .map(Amount::PerMille)
+            .ok_or_else(too_large)
     }
 
-    /// The amount in requests per minute, given the total (shares round down).
-    pub fn of(self, total: u64) -> u64 {
+    /// The amount in requests per minute, given the total (shares round down), computed exactly:
+    /// wider than any input, so it cannot overflow.
+    pub fn of(self, total: u64) -> u128 {
         match self {
-            Amount::Absolute(n) => n,
-            Amount::PerMille(pm) => total.saturating_mul(pm) / 1000,
+            Amount::Absolute(n) => u128::from(n),
+            Amount::PerMille(pm) => u128::from(total) * u128::from(pm) / 1000,
         }
     }
 }
@@ -72,22 +77,30 @@ pub struct QuotaSplit {
 }
 
 impl QuotaSplit {
-    pub fn allocated(&self) -> u64 {
-        self.allocations.iter().map(|a| a.requests_per_minute).sum()
+    /// The sum of the allocations (exact: a sum of 64-bit numbers fits 128 bits).
+    pub fn allocated(&self) -> u128 {
+        self.allocations
+            .iter()
+            .map(|a| u128::from(a.requests_per_minute))
+            .sum()
     }
 
     /// What is neither allocated nor reserved (negative when overcommitted).
     pub fn left(&self) -> i128 {
-        self.requests_per_minute as i128 - self.allocated() as i128 - self.reserve as i128
+        // Each term is below 2^127 (see `allocated`), so neither conversion nor subtraction wraps.
+        let total = i128::from(self.requests_per_minute);
+        let used = i128::try_from(self.allocated() + u128::from(self.reserve)).unwrap_or(i128::MAX);
+        total - used
     }
 
-    /// Tokens follow the request share: a workspace with 60% of requests gets 60% of tokens.
-    pub fn tokens_for(&self, requests: u64) -> Option<u64> {
+    /// Tokens follow the request share: a workspace with 60% of requests gets 60% of tokens
+    /// (exact; more than the total when `requests` is, which the overcommit check reports).
+    pub fn tokens_for(&self, requests: u64) -> Option<u128> {
         let total = self.tokens_per_minute?;
         if self.requests_per_minute == 0 {
             return Some(0);
         }
-        Some(((total as u128 * requests as u128) / self.requests_per_minute as u128) as u64)
+        Some(u128::from(total) * u128::from(requests) / u128::from(self.requests_per_minute))
     }
 
     /// The split as a text table: total, each allocation as a number and a share, reserve, left.
@@ -100,7 +113,7 @@ impl QuotaSplit {
                 format!("{:.1}%", n as f64 * 100.0 / total as f64)
             }
         };
-        let tokens = |n: Option<u64>| n.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+        let tokens = |n: Option<u128>| n.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
         let width = self
             .allocations
             .iter()
@@ -122,7 +135,7 @@ impl QuotaSplit {
                 a.workspace,
                 a.requests_per_minute,
                 share(a.requests_per_minute),
-                tokens(a.tokens_per_minute)
+                tokens(a.tokens_per_minute.map(u128::from))
             );
         }
         let _ = writeln!(
@@ -150,7 +163,7 @@ impl QuotaSplit {
             "total",
             total,
             "100.0%",
-            tokens(self.tokens_per_minute)
+            tokens(self.tokens_per_minute.map(u128::from))
         );
         out
     }
@@ -168,6 +181,38 @@ mod tests {
         assert!(Amount::parse_share("x%").is_err());
         assert_eq!(Amount::PerMille(600).of(1000), 600);
         assert_eq!(Amount::PerMille(125).of(1000), 125);
+    }
+
+    #[test]
+    fn huge_numbers_are_exact_or_refused() {
+        // A share of the largest total TOML can hold is exact, not saturated.
+        let max = i64::MAX as u64;
+        assert_eq!(Amount::PerMille(600).of(max), u128::from(max) * 600 / 1000);
+        assert_eq!(Amount::PerMille(1000).of(u64::MAX), u128::from(u64::MAX));
+        // A share whose per-mille value overflows is refused, not wrapped.
+        assert!(Amount::parse_share("9999999999999999999%").is_err());
+        assert!(Amount::parse_share("99999999999999999999%").is_err());
+        let split = QuotaSplit {
+            region: "cn-beijing".into(),
+            model: "m".into(),
+            requests_per_minute: 2,
+            tokens_per_minute: Some(max),
+            reserve: 2,
+            allocations: ["a", "b"]
+                .map(|w| Allocation {
+                    workspace: w.into(),
+                    amount: Amount::Absolute(max),
+                    requests_per_minute: max,
+                    tokens_per_minute: None,
+                })
+                .to_vec(),
+        };
+        assert_eq!(split.allocated(), 2 * u128::from(max));
+        assert_eq!(split.left(), 2 - 2 * i128::from(max) - 2);
+        assert_eq!(
+            split.tokens_for(max),
+            Some(u128::from(max) * u128::from(max) / 2)
+        );
     }
 
     #[test]
@@ -201,6 +246,7 @@ mod tests {
         };
         assert_eq!(split.left(), 0);
         assert_eq!(split.tokens_for(600), Some(600_000));
+        assert_eq!(split.allocated(), 900);
         let table = split.table();
         assert!(table.contains("chatbot-prod"), "{table}");
         assert!(table.contains("60.0%"), "{table}");

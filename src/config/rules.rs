@@ -3,6 +3,41 @@
 
 pub use crate::model::platform::{IP_ALLOW_REGION, PAGES, PAI_ROLES, REGIONS, SYSTEM_POLICIES};
 
+/// The largest rate limit the Model Studio API takes: `requestLimit` and `usageLimit` of
+/// `UpdateModelLimits` are int64 (API contract §1.6).
+pub const API_LIMIT_MAX: u64 = i64::MAX as u64;
+
+/// The placeholder a workspace with `environments` substitutes in its fields.
+pub const ENV_PLACEHOLDER: &str = "{env}";
+
+/// `{word}` placeholders in `text` that are not `{env}`, with their byte ranges: msctl
+/// substitutes only `{env}`, so any other one is a typo (`{evn}`) that would pass through
+/// literally.
+pub fn unknown_placeholders(text: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = text[rest..].find('{').map(|i| rest + i) {
+        let Some(close) = text[open + 1..].find(['{', '}']).map(|i| open + 1 + i) else {
+            break;
+        };
+        if text.as_bytes()[close] == b'{' {
+            rest = close;
+            continue;
+        }
+        let inner = &text[open + 1..close];
+        let word = !inner.is_empty()
+            && inner.len() <= 32
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ' ');
+        if word && &text[open..=close] != ENV_PLACEHOLDER {
+            out.push((open..close + 1, &text[open..=close]));
+        }
+        rest = close + 1;
+    }
+    out
+}
+
 /// A rule for a name's first character, and its description.
 pub type FirstChar = (fn(char) -> bool, &'static str);
 
@@ -154,5 +189,20 @@ mod tests {
         assert!(is_cidr("1.2.3.4"));
         assert!(!is_cidr("10.0.0.0/33"));
         assert!(!is_cidr("example.com"));
+    }
+
+    #[test]
+    fn unknown_placeholders_are_found() {
+        let found = |t: &str| -> Vec<String> {
+            unknown_placeholders(t)
+                .into_iter()
+                .map(|(_, p)| p.to_string())
+                .collect()
+        };
+        assert_eq!(found("app-{evn}"), ["{evn}"]);
+        assert_eq!(found("key for {env} and {ENV}"), ["{ENV}"]);
+        assert_eq!(found("{env}"), Vec::<String>::new());
+        assert_eq!(found("json {\"a\": 1} {{x}"), ["{x}"]);
+        assert_eq!(found("no braces"), Vec::<String>::new());
     }
 }

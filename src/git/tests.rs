@@ -199,25 +199,30 @@ fn referenced_files_are_read_from_the_same_tree() {
     let repo = fx.open();
     let old = repo.sources_at("HEAD~1", Path::new("cfg")).unwrap();
     assert_eq!(
-        old.read_extra(Path::new("policies/p.json")).unwrap(),
-        "{\"v\": 1}"
-    );
-    assert_eq!(
-        old.read_extra(Path::new("./policies/../policies/p.json"))
+        old.read_extra(Path::new("policies/p.json"), 1 << 20)
             .unwrap(),
         "{\"v\": 1}"
     );
     assert_eq!(
-        old.read_extra(Path::new("../shared/common.json")).unwrap(),
+        old.read_extra(Path::new("./policies/../policies/p.json"), 1 << 20)
+            .unwrap(),
+        "{\"v\": 1}"
+    );
+    assert_eq!(
+        old.read_extra(Path::new("../shared/common.json"), 1 << 20)
+            .unwrap(),
         "{\"shared\": 1}"
     );
     let head = repo.sources_at("HEAD", Path::new("cfg")).unwrap();
     assert_eq!(
-        head.read_extra(Path::new("policies/p.json")).unwrap(),
+        head.read_extra(Path::new("policies/p.json"), 1 << 20)
+            .unwrap(),
         "{\"v\": 2}"
     );
 
-    let missing = old.read_extra(Path::new("policies/nope.json")).unwrap_err();
+    let missing = old
+        .read_extra(Path::new("policies/nope.json"), 1 << 20)
+        .unwrap_err();
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     let short = repo.resolve("HEAD~1").unwrap().short;
     assert_eq!(
@@ -225,11 +230,11 @@ fn referenced_files_are_read_from_the_same_tree() {
         format!("no such file at `HEAD~1` ({short})")
     );
     let escaping = old
-        .read_extra(Path::new("../../../etc/passwd"))
+        .read_extra(Path::new("../../../etc/passwd"), 1 << 20)
         .unwrap_err();
     assert_eq!(escaping.kind(), std::io::ErrorKind::InvalidInput);
     // A folder is not a file.
-    assert!(old.read_extra(Path::new("policies")).is_err());
+    assert!(old.read_extra(Path::new("policies"), 1 << 20).is_err());
 }
 
 #[cfg(unix)]
@@ -741,4 +746,117 @@ fn config_at_an_old_revision_gives_the_old_desired_state() {
     };
     assert!(document(&old).contains("sfm:DescribeIndex"));
     assert!(document(&new).contains("sfm:CreateIndex"));
+}
+
+#[cfg(unix)]
+#[test]
+fn linked_folders_are_walked_at_a_revision_like_in_the_working_tree() {
+    let mut fx = Fixture::new();
+    fx.write("shared/people/users.toml", "# users\n");
+    fx.write("cfg/msctl.toml", "# cfg\n");
+    fx.write("cfg/target/old.toml", "# old\n");
+    std::os::unix::fs::symlink("../shared/people", fx.path("cfg/people")).unwrap();
+    // A loop back to the config directory, and a second link to the same folder.
+    std::os::unix::fs::symlink(".", fx.path("cfg/again")).unwrap();
+    std::os::unix::fs::symlink("people", fx.path("cfg/zz-people")).unwrap();
+    fx.commit("Alice", "linked folders");
+
+    let repo = fx.open();
+    let from_git = repo.sources_at("HEAD", Path::new("cfg")).unwrap();
+    assert_eq!(
+        texts(&from_git),
+        pairs(&[
+            ("msctl.toml", "# cfg\n"),
+            ("people/users.toml", "# users\n")
+        ])
+    );
+    let from_dir = crate::config::sources_from_dir(&fx.path("cfg")).unwrap();
+    assert_eq!(texts(&from_git), texts(&from_dir));
+    assert_eq!(from_git.skipped, from_dir.skipped);
+    let skipped: Vec<_> = from_git
+        .skipped
+        .iter()
+        .map(|s| (s.path.display().to_string(), s.holds_toml))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("again".to_string(), true),
+            ("target".to_string(), true),
+            ("zz-people".to_string(), true)
+        ]
+    );
+}
+
+#[test]
+fn referenced_files_at_a_revision_are_bounded() {
+    let mut fx = Fixture::new();
+    fx.write("cfg/msctl.toml", "# cfg\n");
+    fx.write("cfg/big.json", &"x".repeat(2000));
+    fx.commit("Alice", "a big file");
+    let repo = fx.open();
+    let sources = repo.sources_at("HEAD", Path::new("cfg")).unwrap();
+    let err = sources.read_extra(Path::new("big.json"), 1000).unwrap_err();
+    assert_eq!(err.to_string(), "it is larger than 1000 bytes");
+    assert_eq!(
+        sources
+            .read_extra(Path::new("big.json"), 2000)
+            .unwrap()
+            .len(),
+        2000
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn uncommitted_reads_follow_links_and_leave_the_config_dir() {
+    let mut fx = Fixture::new();
+    fx.write("cfg/msctl.toml", "# cfg\n");
+    fx.write("shared/p.json", "{}");
+    fx.write("other/q.json", "{}");
+    std::os::unix::fs::symlink("shared", fx.path("alias")).unwrap();
+    std::os::unix::fs::symlink("../shared", fx.path("cfg/linked")).unwrap();
+    fx.commit("Alice", "config");
+    let repo = Repo::open(&fx.path("cfg")).expect("open repo");
+
+    let committed = [
+        PathBuf::from("msctl.toml"),
+        PathBuf::from("linked/p.json"),
+        PathBuf::from("../alias/p.json"),
+        PathBuf::from("../other/q.json"),
+    ];
+    assert_eq!(
+        repo.uncommitted_reads(&committed).unwrap(),
+        Vec::<String>::new()
+    );
+
+    fx.write("other/new.json", "{}");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("o.json"), "{}").unwrap();
+    let found = repo
+        .uncommitted_reads(&[
+            PathBuf::from("../other/new.json"),
+            outside.path().join("o.json"),
+        ])
+        .unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        found[0],
+        "`../other/new.json` (`other/new.json` in the repository) is untracked"
+    );
+    assert!(
+        found[1].contains("o.json` is outside the repository"),
+        "{found:?}"
+    );
+
+    // A retargeted link reads another (committed) file: the link's change counts.
+    std::fs::remove_file(fx.path("alias")).unwrap();
+    std::os::unix::fs::symlink("other", fx.path("alias")).unwrap();
+    let found = repo
+        .uncommitted_reads(&[PathBuf::from("../alias/q.json")])
+        .unwrap();
+    assert_eq!(
+        found,
+        ["`../alias/q.json` (`alias` in the repository) has uncommitted changes".to_string()]
+    );
 }
