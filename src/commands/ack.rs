@@ -21,6 +21,10 @@ pub fn run(cli: &Cli, args: &AckArgs) -> anyhow::Result<i32> {
     let Start::Ready(session) = Session::start(cli)? else {
         return Ok(exit_code::ERROR);
     };
+    // The ledger is read, changed and written back: one run at a time.
+    let Some(_lock) = session.lock("ack", args.lock_timeout)? else {
+        return Ok(exit_code::ERROR);
+    };
     let live = session.read_live()?;
     let plan = session.plan(cli, &live)?;
     let mut ledger = session.backend.load_ledger().with_context(|| {

@@ -9,16 +9,20 @@ use super::checkout::Checkout;
 use super::plan::{load_saved, print_plan, refusals};
 use super::session::{Session, Start, fingerprint};
 use crate::apply::{self, Event};
-use crate::backend::AppliedRecord;
+use crate::backend::{AppliedRecord, ChangeOutcome};
 use crate::cli::{ApplyArgs, Cli};
 use crate::exit_code;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::model::State;
-use crate::plan::{Plan, Source};
+use crate::plan::{Action, Plan, Source};
 use crate::render::text::{one_line, short_commit};
 
 pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     let Start::Ready(session) = Session::start(cli)? else {
+        return Ok(exit_code::ERROR);
+    };
+    // Before the live read the plan is built on: one apply at a time per state or ledger.
+    let Some(_lock) = session.lock("apply", args.lock_timeout)? else {
         return Ok(exit_code::ERROR);
     };
     let (plan, live) = match &args.plan_file {
@@ -78,14 +82,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
     }
     if plan.is_empty() {
         // Still a successful apply of this commit: `status` and `drift` measure from it.
-        record(
-            &session,
-            &plan,
-            Some(&live),
-            "No changes.".to_string(),
-            0,
-            0,
-        )?;
+        record(&session, &plan, &live, None, "No changes.".to_string())?;
         return Ok(exit_code::SUCCESS);
     }
     // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
@@ -105,6 +102,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             return Ok(exit_code::ERROR);
         }
     }
+    intend(&session, &plan)?;
     let total = plan.changes.len();
     let done = Mutex::new(0usize);
     let progress = std::io::stderr().is_terminal();
@@ -174,14 +172,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
             ),
         }
     }
-    record(
-        &session,
-        &plan,
-        None,
-        report.line(),
-        report.applied.len(),
-        report.failed.len(),
-    )?;
+    record(&session, &plan, &live, Some(&report), report.line())?;
     if report.failed.is_empty() {
         Ok(exit_code::SUCCESS)
     } else {
@@ -249,36 +240,57 @@ fn check_saved_source(
     }
 }
 
-/// Records the apply in the backend's ledger: what msctl now owns (every declared or previously
-/// owned address that exists live), and the apply itself with the commit it applied. Also writes
-/// that record as a git note on the commit (`refs/notes/msctl`), for backends whose ledger is not
-/// kept anywhere a throwaway CI runner could find it again; the note is best effort.
+/// Records, before any change is made, that msctl owns what this apply creates: a run killed
+/// half-way forgets nothing it made ([`Ledger::intend`](crate::backend::Ledger::intend)).
+fn intend(session: &Session, plan: &Plan) -> anyhow::Result<()> {
+    let creates: Vec<&crate::model::Resource> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+        .filter_map(|c| c.after.as_ref())
+        .collect();
+    if creates.is_empty() {
+        return Ok(());
+    }
+    let mut ledger = session.backend.load_ledger()?;
+    ledger.intend(creates);
+    session
+        .backend
+        .save_ledger(&ledger)
+        .map_err(|e| anyhow::anyhow!("failed to record the planned creates in msctl's ledger: {e}"))
+}
+
+/// Records the apply in the backend's ledger: what msctl now owns, settled from the live state
+/// the plan was built on and what the apply did (no re-read, so a failing read cannot lose what
+/// was made; see [`Ledger::settle`](crate::backend::Ledger::settle)), and the apply itself with
+/// the commit it applied. Also writes that record as a git note on the commit
+/// (`refs/notes/msctl`), for backends whose ledger is not kept anywhere a throwaway CI runner
+/// could find it again; the note is best effort.
 fn record(
     session: &Session,
     plan: &Plan,
-    unchanged_live: Option<&State>,
+    live: &State,
+    report: Option<&apply::ApplyReport>,
     summary: String,
-    applied: usize,
-    failed: usize,
 ) -> anyhow::Result<()> {
-    // After changes, live is read again; after an empty plan, the read before it still holds.
-    let reread;
-    let live = match unchanged_live {
-        Some(live) => live,
-        None => {
-            reread = session.read_live()?;
-            &reread
-        }
-    };
     let mut ledger = session.backend.load_ledger()?;
-    let owned = ledger
-        .owned
-        .iter()
-        .chain(session.config.desired.resources.keys())
-        .filter(|a| live.resources.contains_key(a))
-        .cloned()
-        .collect();
-    ledger.owned = owned;
+    let mut outcomes = std::collections::HashMap::new();
+    if let Some(r) = report {
+        outcomes.extend(r.applied.iter().map(|a| (a, ChangeOutcome::Applied)));
+        outcomes.extend(r.failed.iter().map(|(a, _)| (a, ChangeOutcome::Failed)));
+    }
+    let outcome = |c: &crate::plan::Change| {
+        outcomes
+            .get(&c.address)
+            .copied()
+            .unwrap_or(ChangeOutcome::NotRun)
+    };
+    ledger.settle(
+        &session.config.desired,
+        live,
+        plan.changes.iter().map(|c| (c, outcome(c))),
+    );
+    let (applied, failed) = report.map_or((0, 0), |r| (r.applied.len(), r.failed.len()));
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod checkout;
 pub mod drift;
 pub mod emulator;
+pub mod force_unlock;
 pub mod graph;
 pub mod plan;
 pub mod session;
@@ -28,6 +29,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Status => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
         Command::Emulator(args) => emulator::run(cli, args),
+        Command::ForceUnlock(args) => force_unlock::run(cli, args),
     }
 }
 

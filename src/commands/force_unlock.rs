@@ -1,0 +1,44 @@
+//! `msctl force-unlock LOCK_ID`: removes msctl's run lock left by an apply or ack that died
+//! (`kill -9`, a lost CI runner), so a stale lock never needs manual SQL.
+
+use anyhow::Context as _;
+
+use super::session::{Session, Start};
+use crate::cli::{Cli, ForceUnlockArgs};
+use crate::exit_code;
+
+pub fn run(cli: &Cli, args: &ForceUnlockArgs) -> anyhow::Result<i32> {
+    let Start::Ready(session) = Session::start(cli)? else {
+        return Ok(exit_code::ERROR);
+    };
+    let backend = session.backend.as_ref();
+    let removed = backend.unlock(&args.lock_id).with_context(|| {
+        format!(
+            "failed to remove lock {} from the {} backend",
+            args.lock_id,
+            backend.name()
+        )
+    })?;
+    if let Some(holder) = removed {
+        eprintln!("Removed {holder}.");
+        return Ok(exit_code::SUCCESS);
+    }
+    // Nothing removed: say what is held instead, so the reader can pick the right id.
+    let current = backend.lock_holder().with_context(|| {
+        format!(
+            "failed to read msctl's run lock from the {} backend",
+            backend.name()
+        )
+    })?;
+    match current {
+        Some(holder) => eprintln!(
+            "error: failed to remove lock {}: the run lock is {holder}\nhint: check that run is dead, then `msctl force-unlock {}`",
+            args.lock_id, holder.id
+        ),
+        None => eprintln!(
+            "error: failed to remove lock {}: no run lock is held\nhint: nothing to do; the run may have finished and released it",
+            args.lock_id
+        ),
+    }
+    Ok(exit_code::ERROR)
+}
