@@ -125,6 +125,8 @@ struct Scope<'a> {
     default_workspaces: HashSet<&'a str>,
     /// Undeclared live workspaces the ledger owns: deleted with everything in them.
     deleted_workspaces: HashSet<&'a str>,
+    /// Workspace names two live workspaces share: what is inside cannot be told apart.
+    duplicated_workspaces: HashSet<&'a str>,
     deleted_pai: HashSet<&'a str>,
     /// Workspaces whose immutable attributes changed: everything in them is recreated.
     replaced_workspaces: HashSet<&'a str>,
@@ -145,6 +147,7 @@ impl<'a> Scope<'a> {
             workspace_regions: HashMap::new(),
             default_workspaces: HashSet::new(),
             deleted_workspaces: HashSet::new(),
+            duplicated_workspaces: HashSet::new(),
             deleted_pai: HashSet::new(),
             replaced_workspaces: HashSet::new(),
             replaced_pai: HashSet::new(),
@@ -182,6 +185,9 @@ impl<'a> Scope<'a> {
         for (address, r) in live.iter() {
             let declared = desired.resources.contains_key(address);
             match r {
+                Resource::Workspace(w) if matches!(address, Address::Duplicate { .. }) => {
+                    s.duplicated_workspaces.insert(&w.name);
+                }
                 Resource::Workspace(w) => {
                     s.workspace_regions.entry(&w.name).or_insert(&w.region);
                     if w.default {
@@ -458,9 +464,11 @@ impl Differ<'_> {
         let owned_workspace = match of {
             // A duplicate workspace has no id-based delete; a person decides which one stays.
             Address::Workspace { .. } | Address::PaiWorkspace { .. } => false,
-            other => other
-                .workspace()
-                .is_some_and(|w| self.scope.workspace_owns(w)),
+            // Keys of two same-named workspaces collide too; which workspace is whose is a
+            // person's call, so nothing in them is deleted by id.
+            other => other.workspace().is_some_and(|w| {
+                self.scope.workspace_owns(w) && !self.scope.duplicated_workspaces.contains(w)
+            }),
         };
         if owned_workspace {
             self.out.managed_live += 1;

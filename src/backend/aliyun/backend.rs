@@ -456,14 +456,20 @@ impl AliyunBackend {
     fn remember(&self, listings: &Listings) {
         let mut ids = self.ids();
         for w in &listings.workspaces {
-            ids.workspaces.insert(
-                w.name.clone(),
-                MsWorkspace {
-                    id: w.id.clone(),
-                    region: w.region.clone(),
-                    default: w.default,
-                },
-            );
+            let known = MsWorkspace {
+                id: w.id.clone(),
+                region: w.region.clone(),
+                default: w.default,
+            };
+            // Two workspaces of one name: the lowest id is the one at the address (see `read`).
+            ids.workspaces
+                .entry(w.name.clone())
+                .and_modify(|x| {
+                    if known.id < x.id {
+                        *x = known.clone();
+                    }
+                })
+                .or_insert(known);
         }
         for u in &listings.users {
             ids.users.insert(u.user.name.clone(), u.id.clone());

@@ -659,6 +659,14 @@ fn a_duplicate_outside_owned_workspaces_is_governed_drift_not_a_change() {
     assert!(listed.contains(&("workspace.other.apikey.svc#42".to_string(), true)));
     assert!(listed.contains(&("workspace.chatbot-prod#ws-2".to_string(), true)));
     assert_eq!(d.warnings.len(), 2, "{:#?}", d.warnings);
+    // A key duplicate inside a duplicated workspace is not deleted either.
+    live.insert_duplicate(
+        key("chatbot-prod", "ci-bot", "alice", Some(&["qwen-plus"])),
+        "1858009".into(),
+    );
+    let d = run(&rich_state(), &live);
+    assert_eq!(d.changes, vec![]);
+    assert_eq!(d.warnings.len(), 3, "{:#?}", d.warnings);
     // Drift reports them as unexpected objects.
     let mut plan = plan_of(Vec::new());
     plan.unmanaged = d.unmanaged.clone();
