@@ -113,6 +113,38 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Record manual steps (console-only changes) as done, so the plan stops showing them.
     Ack(AckArgs),
+    /// Remove msctl's run lock left by an apply or ack that died (the id is in the refusal).
+    ForceUnlock(ForceUnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The id of the lock to remove, as named by the run that was refused.
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: String,
+}
+
+/// A duration such as `0`, `30s`, `5m`, `1h`, `500ms`: how long to wait for msctl's run lock.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let bad = || {
+        format!("`{text}` is not a duration; use a number with a unit: `500ms`, `30s`, `5m`, `1h`")
+    };
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(bad()),
+    }
+    .ok_or_else(bad)?;
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +152,9 @@ pub struct AckArgs {
     /// Addresses of the plan's manual steps, e.g. `workspace.chatbot-prod.member.alice`.
     #[arg(value_name = "ADDRESS", required = true)]
     pub addresses: Vec<String>,
+    /// How long to wait for another run's lock (`30s`, `5m`); 0 refuses at once.
+    #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +199,9 @@ pub struct ApplyArgs {
     /// and nowhere else; without it, secrets are never seen (aliyun backend).
     #[arg(long, value_name = "FILE")]
     pub secrets_to: Option<PathBuf>,
+    /// How long to wait for another run's lock (`30s`, `5m`); 0 refuses at once.
+    #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
     /// A plan saved by `msctl plan --out FILE`: applied exactly, if live state has not moved.
     #[arg(value_name = "FILE")]
     pub plan_file: Option<PathBuf>,

@@ -381,6 +381,7 @@ pub struct FakeBackend {
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     pub ledger: Mutex<crate::backend::Ledger>,
+    pub lock: Mutex<Option<crate::backend::LockInfo>>,
 }
 
 impl FakeBackend {
@@ -441,6 +442,15 @@ impl FakeBackend {
                 }
                 state.resources.remove(&address);
             }
+            Operation::DeleteDuplicate { id, .. } => {
+                let duplicate = Address::Duplicate {
+                    of: Box::new(address.clone()),
+                    id: id.to_string(),
+                };
+                if state.resources.remove(&duplicate).is_none() {
+                    return Err(BackendError::NotFound(format!("`{duplicate}` is missing")));
+                }
+            }
         }
         Ok(())
     }
@@ -466,6 +476,33 @@ impl Backend for FakeBackend {
     fn save_ledger(&self, ledger: &crate::backend::Ledger) -> Result<(), BackendError> {
         *self.ledger.lock().unwrap() = ledger.clone();
         Ok(())
+    }
+
+    fn try_lock(
+        &self,
+        holder: &crate::backend::LockInfo,
+    ) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+        let mut lock = self.lock.lock().unwrap();
+        match lock.as_ref() {
+            Some(held) => Ok(Some(held.clone())),
+            None => {
+                *lock = Some(holder.clone());
+                Ok(None)
+            }
+        }
+    }
+
+    fn unlock(&self, id: &str) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+        let mut lock = self.lock.lock().unwrap();
+        Ok(if lock.as_ref().is_some_and(|l| l.id == id) {
+            lock.take()
+        } else {
+            None
+        })
+    }
+
+    fn lock_holder(&self) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+        Ok(self.lock.lock().unwrap().clone())
     }
 
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {

@@ -381,7 +381,15 @@ fn run(backend: &dyn Backend, change: &Change, phase: Phase) -> Result<(), Backe
             before: before()?,
             after: after()?,
         },
-        (Action::Delete, _) | (Action::Replace, Phase::Destroy) => Operation::Delete(before()?),
+        (Action::Delete, _) => match change.address.duplicate_id() {
+            // A second live object at one address: only its id tells it from the first.
+            Some(id) => Operation::DeleteDuplicate {
+                resource: before()?,
+                id,
+            },
+            None => Operation::Delete(before()?),
+        },
+        (Action::Replace, Phase::Destroy) => Operation::Delete(before()?),
     };
     backend.apply(operation)
 }

@@ -489,6 +489,18 @@ fn a_panicking_backend_fails_the_change_instead_of_hanging() {
         fn save_ledger(&self, _: &crate::backend::Ledger) -> Result<(), BackendError> {
             Ok(())
         }
+        fn try_lock(
+            &self,
+            _: &crate::backend::LockInfo,
+        ) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+            Ok(None)
+        }
+        fn unlock(&self, _: &str) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+            Ok(None)
+        }
+        fn lock_holder(&self) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+            Ok(None)
+        }
         fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
             if operation.resource().address() == user("a").address() {
                 panic!("injected panic");

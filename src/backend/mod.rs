@@ -33,12 +33,19 @@ pub enum Operation<'a> {
         after: &'a Resource,
     },
     Delete(&'a Resource),
+    /// Deletes the live object with platform id `id`, one of several at the resource's address
+    /// (see [`Address::Duplicate`]): deleting by address would hit the one that stays.
+    DeleteDuplicate {
+        resource: &'a Resource,
+        id: &'a str,
+    },
 }
 
 impl Operation<'_> {
     pub fn resource(&self) -> &Resource {
         match self {
             Operation::Create(r) | Operation::Delete(r) => r,
+            Operation::DeleteDuplicate { resource, .. } => resource,
             Operation::Update { after, .. } => after,
         }
     }
@@ -116,6 +123,10 @@ pub struct Ledger {
     /// credentials created as owned by the same RAM user, whatever flags they are given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<RecordedCaller>,
+    /// The region of every owned Model Studio and PAI workspace: reads cover these regions even
+    /// when the config names them no more, so an owned workspace is never out of sight.
+    #[serde(default)]
+    pub regions: BTreeMap<Address, String>,
 }
 
 /// An identity as the ledger records it: the id API keys it creates carry as `createdBy`, and
@@ -124,6 +135,186 @@ pub struct Ledger {
 pub struct RecordedCaller {
     pub user_id: String,
     pub name: String,
+}
+
+/// How one planned change ended, for [`Ledger::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Carried out: the object now exists as planned (or is gone, for a delete).
+    Applied,
+    /// Failed: a create may still have happened (a lost reply), so its object counts as live.
+    Failed,
+    /// Not attempted (skipped, manual, or the run stopped first): live is as it was.
+    NotRun,
+}
+
+impl Ledger {
+    /// The ownership rule. msctl owns every address it declared or owned before that exists
+    /// live after the run; an owned address leaves the ledger only when it is gone live.
+    ///
+    /// "Live after" is derived from the live state the plan was built on and what the run did,
+    /// not from a re-read, so an apply whose final read fails still records what it made:
+    /// a deleted object is gone, a created or updated one exists, a failed create may exist
+    /// (kept, and dropped by the next run if it does not), anything else is as it was read.
+    /// `live` must cover the regions of every owned workspace (see [`Ledger::scope`]).
+    pub fn settle<'a>(
+        &mut self,
+        declared: &State,
+        live: &State,
+        changes: impl IntoIterator<Item = (&'a crate::plan::Change, ChangeOutcome)>,
+    ) {
+        use crate::plan::Action;
+        let mut outcome: BTreeMap<&Address, (&crate::plan::Change, ChangeOutcome)> =
+            BTreeMap::new();
+        for (change, result) in changes {
+            outcome.insert(&change.address, (change, result));
+        }
+        let candidates: BTreeSet<Address> = self
+            .owned
+            .iter()
+            .chain(declared.resources.keys())
+            .chain(outcome.keys().copied())
+            .filter(|a| !matches!(a, Address::Duplicate { .. }))
+            .cloned()
+            .collect();
+        let mut owned = BTreeSet::new();
+        let mut regions = BTreeMap::new();
+        for address in candidates {
+            let after = match outcome.get(&address) {
+                Some((c, ChangeOutcome::Applied)) => c.after.as_ref(),
+                Some((c, ChangeOutcome::Failed))
+                    if matches!(c.action, Action::Create | Action::Replace) =>
+                {
+                    c.after.as_ref()
+                }
+                _ => live.get(&address),
+            };
+            let Some(after) = after else { continue };
+            match after {
+                Resource::Workspace(w) => {
+                    regions.insert(address.clone(), w.region.clone());
+                }
+                Resource::PaiWorkspace(w) => {
+                    regions.insert(address.clone(), w.region.clone());
+                }
+                _ => {}
+            }
+            owned.insert(address);
+        }
+        self.owned = owned;
+        self.regions = regions;
+    }
+
+    /// Adds what a run is about to create to the owned set before it runs (a write-ahead
+    /// record): a run killed half-way forgets nothing it made, and [`Ledger::settle`] drops
+    /// what was never made.
+    pub fn intend<'a>(&mut self, creates: impl IntoIterator<Item = &'a Resource>) {
+        for r in creates {
+            let address = r.address();
+            match r {
+                Resource::Workspace(w) => {
+                    self.regions.insert(address.clone(), w.region.clone());
+                }
+                Resource::PaiWorkspace(w) => {
+                    self.regions.insert(address.clone(), w.region.clone());
+                }
+                _ => {}
+            }
+            self.owned.insert(address);
+        }
+    }
+
+    /// The Model Studio and PAI regions of the workspaces msctl owns.
+    pub fn scope(&self) -> ReadScope {
+        let mut scope = ReadScope::default();
+        for (address, region) in &self.regions {
+            if !self.owned.contains(address) {
+                continue;
+            }
+            match address {
+                Address::Workspace { .. } => {
+                    scope.regions.insert(region.clone());
+                }
+                Address::PaiWorkspace { .. } => {
+                    scope.pai_regions.insert(region.clone());
+                }
+                _ => {}
+            }
+        }
+        scope
+    }
+}
+
+/// Who holds msctl's run lock: `apply` and `ack` take it for their whole run, so two runs that
+/// share a state (local backend) or a ledger (aliyun backend) never overlap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Random id, the argument of `msctl force-unlock`.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// Seconds since the Unix epoch.
+    pub started: u64,
+    /// The git commit of the config being applied, when known.
+    pub commit: Option<String>,
+    /// `apply` or `ack`.
+    pub command: String,
+}
+
+impl LockInfo {
+    /// A holder record for this process, with a fresh random id.
+    pub fn for_this_process(command: &str, commit: Option<String>) -> LockInfo {
+        let mut bytes = [0u8; 8];
+        // Without OS randomness, the pid and clock still tell two holders apart.
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if getrandom::fill(&mut bytes).is_err() {
+            bytes = (started.as_nanos() as u64 ^ u64::from(std::process::id())).to_be_bytes();
+        }
+        let id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        LockInfo {
+            id,
+            host: hostname(),
+            pid: std::process::id(),
+            started: started.as_secs(),
+            commit,
+            command: command.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "lock {} held by `msctl {}` on host {} (pid {}) since {}",
+            self.id,
+            self.command,
+            self.host,
+            self.pid,
+            crate::render::history::utc(i64::try_from(self.started).unwrap_or(i64::MAX))
+        )?;
+        if let Some(commit) = &self.commit {
+            write!(f, ", applying commit {commit}")?;
+        }
+        Ok(())
+    }
+}
+
+/// This machine's name, for lock records (best effort: no extra dependency for it).
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// One apply, as recorded in the ledger.
@@ -162,6 +353,17 @@ pub trait Backend: Send + Sync {
     /// Replaces msctl's ledger.
     fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError>;
 
+    /// Takes msctl's run lock for `holder` (one attempt): `Ok(None)` when taken, else the
+    /// current holder. Kept where the ledger is, so runs sharing a ledger exclude each other.
+    fn try_lock(&self, holder: &LockInfo) -> Result<Option<LockInfo>, BackendError>;
+
+    /// Removes the run lock if its id is `id`: the removed holder, or `None` when no lock with
+    /// that id is held (released already, or another run's lock).
+    fn unlock(&self, id: &str) -> Result<Option<LockInfo>, BackendError>;
+
+    /// The current holder of the run lock, if any.
+    fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError>;
+
     /// HTTP requests made so far (0 for backends that make none).
     fn api_calls(&self) -> u64 {
         0
@@ -171,5 +373,101 @@ pub trait Backend: Send + Sync {
     /// owned by anyone else are manual steps.
     fn caller(&self) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Change};
+    use crate::testing::{bare_change, key, workspace};
+
+    fn addresses(ledger: &Ledger) -> Vec<String> {
+        ledger.owned.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn settle_owns_what_exists_after_the_run_without_a_re_read() {
+        let ws = workspace("ml", "ap-southeast-1");
+        let made = key("ml", "made", "alice", None);
+        let failed = key("ml", "failed", "alice", None);
+        let gone = key("ml", "gone", "alice", None);
+        let kept = key("ml", "kept", "alice", None);
+        let vanished = key("ml", "vanished", "alice", None);
+        let mut ledger = Ledger {
+            owned: [gone.address(), kept.address(), vanished.address()].into(),
+            ..Ledger::default()
+        };
+        // Live before the run: the workspace, the key to delete, and an owned key whose delete
+        // is not run; `vanished` was deleted out of band.
+        let live: State = [ws.clone(), gone.clone(), kept.clone()]
+            .into_iter()
+            .collect();
+        let declared: State = [ws.clone(), made.clone(), failed.clone()]
+            .into_iter()
+            .collect();
+        let changes: Vec<Change> = vec![
+            bare_change(made.clone(), Action::Create, &[]),
+            bare_change(failed.clone(), Action::Create, &[]),
+            bare_change(gone.clone(), Action::Delete, &[]),
+            bare_change(kept.clone(), Action::Delete, &[]),
+        ];
+        let outcomes = [
+            ChangeOutcome::Applied,
+            ChangeOutcome::Failed,
+            ChangeOutcome::Applied,
+            ChangeOutcome::NotRun,
+        ];
+        ledger.settle(&declared, &live, changes.iter().zip(outcomes));
+        assert_eq!(
+            addresses(&ledger),
+            vec![
+                "workspace.ml",
+                "workspace.ml.apikey.failed",
+                "workspace.ml.apikey.kept",
+                "workspace.ml.apikey.made",
+            ]
+        );
+        assert_eq!(
+            ledger.regions,
+            [(ws.address(), "ap-southeast-1".to_string())].into()
+        );
+        assert_eq!(
+            ledger.scope().regions,
+            ["ap-southeast-1".to_string()].into()
+        );
+    }
+
+    #[test]
+    fn intend_owns_creates_before_they_run_and_settle_drops_what_never_came() {
+        let ws = workspace("ml", "cn-beijing");
+        let mut ledger = Ledger::default();
+        ledger.intend([&ws]);
+        assert_eq!(addresses(&ledger), vec!["workspace.ml"]);
+        assert_eq!(ledger.scope().regions, ["cn-beijing".to_string()].into());
+        // The run died before creating it; the next one finds nothing and nothing declared.
+        ledger.settle(&State::default(), &State::default(), []);
+        assert!(ledger.owned.is_empty());
+        assert!(ledger.regions.is_empty());
+    }
+
+    #[test]
+    fn lock_records_render_every_field_of_the_holder() {
+        let holder = LockInfo {
+            id: "0123abcd".into(),
+            host: "ci-7".into(),
+            pid: 4242,
+            started: 1_700_000_000,
+            commit: Some("1a2b3c".into()),
+            command: "apply".into(),
+        };
+        assert_eq!(
+            holder.to_string(),
+            "lock 0123abcd held by `msctl apply` on host ci-7 (pid 4242) since 2023-11-14 22:13:20 UTC, applying commit 1a2b3c"
+        );
+        let mine = LockInfo::for_this_process("ack", None);
+        assert_eq!(mine.pid, std::process::id());
+        assert_eq!(mine.id.len(), 16);
+        assert_ne!(mine.id, LockInfo::for_this_process("ack", None).id);
     }
 }

@@ -18,6 +18,8 @@ pub fn run(cli: &Cli, args: &AckArgs) -> Result<Outcome, CommandError> {
         );
     }
     let session = super::start(cli)?;
+    // The ledger is read, changed and written back: one run at a time.
+    let _lock = session.lock("ack", args.lock_timeout)?;
     let live = session.read_live()?;
     let plan = session.plan(cli, &live)?;
     let mut ledger = session.backend.load_ledger().with_context(|| {

@@ -19,13 +19,13 @@ use super::plan::{print_plan, refusals};
 use super::session::{Session, fingerprint};
 use super::{CommandError, Outcome};
 use crate::apply::{self, ApplyReport, ApplyResult, Event, Stop};
-use crate::backend::AppliedRecord;
+use crate::backend::{AppliedRecord, ChangeOutcome};
 use crate::cli::{ApplyArgs, Cli, Format};
 use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::model::State;
 use crate::plan::saved::{self, SavedPlan};
-use crate::plan::{Plan, Source};
+use crate::plan::{Action, Plan, Source};
 use crate::render;
 use crate::render::text::{one_line, short_commit};
 
@@ -39,6 +39,8 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
             session.backend.name()
         )));
     }
+    // Before the live read the plan is built on: one apply at a time per state or ledger.
+    let _lock = session.lock("apply", args.lock_timeout)?;
     let (plan, live) = plan_and_live(cli, args, &session)?;
     if cli.format != Format::Json {
         print_plan(cli, &plan)?;
@@ -49,14 +51,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     }
     if plan.is_empty() {
         // Still a successful apply of this commit: `status` and `drift` measure from it.
-        record(
-            &session,
-            &plan,
-            Some(&live),
-            "No changes.".to_string(),
-            0,
-            0,
-        )?;
+        record(&session, &plan, &live, None, "No changes.".to_string())?;
         print_result(cli, &ApplyResult::new(&plan, None))?;
         return Ok(Outcome::Success);
     }
@@ -66,6 +61,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     }
     // Installed only now: before, Ctrl-C simply ends msctl (nothing was changed), and a prompt
     // waiting for `yes` is not left hanging on a cooperative stop.
+    intend(&session, &plan)?;
     let stop = Stop::new();
     let interrupt = Interrupt::install(&stop)?;
     let report = execute(cli, args, &session, &plan, &stop, &interrupt);
@@ -82,16 +78,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
         );
     }
     secrets_note(args, &session, &plan, &report);
-    // Not-started changes count as not applied in the record, like failures: live state may
-    // differ from the commit because of them, and the summary line says the apply was partial.
-    record(
-        &session,
-        &plan,
-        None,
-        line,
-        report.applied.len(),
-        report.failed.len() + report.not_started.len(),
-    )?;
+    record(&session, &plan, &live, Some(&report), line)?;
     print_result(cli, &ApplyResult::new(&plan, Some(&report)))?;
     if let Some(signal) = interrupt.signal() {
         if !report.not_started.is_empty() {
@@ -435,36 +422,61 @@ fn rebuild_saved(
     Ok((rebuilt, live))
 }
 
-/// Records the apply in the backend's ledger: what msctl now owns (every declared or previously
-/// owned address that exists live), and the apply itself with the commit it applied. Also writes
-/// that record as a git note on the commit (`refs/notes/msctl`), for backends whose ledger is not
-/// kept anywhere a throwaway CI runner could find it again; the note is best effort.
+/// Records, before any change is made, that msctl owns what this apply creates: a run killed
+/// half-way forgets nothing it made ([`Ledger::intend`](crate::backend::Ledger::intend)).
+fn intend(session: &Session, plan: &Plan) -> anyhow::Result<()> {
+    let creates: Vec<&crate::model::Resource> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+        .filter_map(|c| c.after.as_ref())
+        .collect();
+    if creates.is_empty() {
+        return Ok(());
+    }
+    let mut ledger = session.backend.load_ledger()?;
+    ledger.intend(creates);
+    session
+        .backend
+        .save_ledger(&ledger)
+        .map_err(|e| anyhow::anyhow!("failed to record the planned creates in msctl's ledger: {e}"))
+}
+
+/// Records the apply in the backend's ledger: what msctl now owns, settled from the live state
+/// the plan was built on and what the apply did (no re-read, so a failing read cannot lose what
+/// was made; see [`Ledger::settle`](crate::backend::Ledger::settle)), and the apply itself with
+/// the commit it applied. Also writes that record as a git note on the commit
+/// (`refs/notes/msctl`), for backends whose ledger is not kept anywhere a throwaway CI runner
+/// could find it again; the note is best effort.
 fn record(
     session: &Session,
     plan: &Plan,
-    unchanged_live: Option<&State>,
+    live: &State,
+    report: Option<&apply::ApplyReport>,
     summary: String,
-    applied: usize,
-    failed: usize,
 ) -> anyhow::Result<()> {
-    // After changes, live is read again; after an empty plan, the read before it still holds.
-    let reread;
-    let live = match unchanged_live {
-        Some(live) => live,
-        None => {
-            reread = session.read_live()?;
-            &reread
-        }
-    };
     let mut ledger = session.backend.load_ledger()?;
-    let owned = ledger
-        .owned
-        .iter()
-        .chain(session.config.desired.resources.keys())
-        .filter(|a| live.resources.contains_key(a))
-        .cloned()
-        .collect();
-    ledger.owned = owned;
+    let mut outcomes = std::collections::HashMap::new();
+    if let Some(r) = report {
+        outcomes.extend(r.applied.iter().map(|a| (a, ChangeOutcome::Applied)));
+        outcomes.extend(r.failed.iter().map(|(a, _)| (a, ChangeOutcome::Failed)));
+    }
+    let outcome = |c: &crate::plan::Change| {
+        outcomes
+            .get(&c.address)
+            .copied()
+            .unwrap_or(ChangeOutcome::NotRun)
+    };
+    ledger.settle(
+        &session.config.desired,
+        live,
+        plan.changes.iter().map(|c| (c, outcome(c))),
+    );
+    // Not-started changes count as not applied in the record, like failures: live state may
+    // differ from the commit because of them, and the summary line says the apply was partial.
+    let (applied, failed) = report.map_or((0, 0), |r| {
+        (r.applied.len(), r.failed.len() + r.not_started.len())
+    });
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

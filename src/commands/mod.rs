@@ -14,6 +14,7 @@ pub mod checkout;
 pub mod drift;
 pub mod emulator;
 pub mod error;
+pub mod force_unlock;
 pub mod graph;
 pub mod interrupt;
 pub mod output;
@@ -60,6 +61,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::Status => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
         Command::Emulator(args) => emulator::run(cli, args),
+        Command::ForceUnlock(args) => force_unlock::run(cli, args),
     }
 }
 

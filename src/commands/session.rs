@@ -2,6 +2,7 @@
 //! compute the plan. Preview and apply use this one path, so the plan shows exactly what apply does.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
@@ -9,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::checkout::Checkout;
 use crate::backend::aliyun::{AliyunBackend, Credentials, Endpoint};
 use crate::backend::local::LocalBackend;
-use crate::backend::{Backend, ReadScope};
+use crate::backend::{Backend, LockInfo, ReadScope};
 use crate::cli::{BackendArg, Cli, Command};
 use crate::config::{BackendKind, Config};
 use crate::exit_code;
@@ -47,27 +48,97 @@ impl Session {
         })))
     }
 
-    /// The scopes the config governs: its workspaces' regions, RAM, its PAI regions.
-    pub fn scope(&self) -> ReadScope {
-        scope_of(&self.config.desired)
+    /// The scopes to read: what the config governs (its workspaces' regions, RAM, its PAI
+    /// regions) and the regions of every workspace the ledger owns, so an owned workspace the
+    /// config no longer names is still seen (and planned for deletion).
+    pub fn scope(&self) -> anyhow::Result<ReadScope> {
+        self.scope_for(&self.config.desired)
+    }
+
+    fn scope_for(&self, desired: &State) -> anyhow::Result<ReadScope> {
+        let mut scope = scope_of(desired);
+        let owned = self.ledger()?.scope();
+        scope.regions.extend(owned.regions);
+        scope.pai_regions.extend(owned.pai_regions);
+        Ok(scope)
+    }
+
+    fn ledger(&self) -> anyhow::Result<crate::backend::Ledger> {
+        self.backend.load_ledger().with_context(|| {
+            format!(
+                "failed to read msctl's ledger from the {} backend",
+                self.backend.name()
+            )
+        })
     }
 
     /// Live state, completed with what the ledger acknowledges where the API cannot read
     /// (workspace members, API-key owners): see [`plan::acknowledged_live`].
     pub fn read_live(&self) -> anyhow::Result<State> {
-        self.read_live_in(&self.scope())
+        self.read_live_in(&self.scope()?)
     }
 
     /// Live state in the scope of another desired state (another revision's), reusing `live`
     /// (read for this config) when the scopes are the same: a wider read would list more
     /// unmanaged objects and change the live fingerprint of the plan.
     pub fn live_for(&self, other: &State, live: &State) -> anyhow::Result<State> {
-        let scope = scope_of(other);
-        if scope == self.scope() {
+        let scope = self.scope_for(other)?;
+        if scope == self.scope()? {
             Ok(live.clone())
         } else {
             self.read_live_in(&scope)
         }
+    }
+
+    /// Takes msctl's run lock for `command` (`apply`, `ack`), waiting up to `timeout` for a
+    /// run that holds it, then refuses with an error naming the holder. The lock is released
+    /// when the returned guard is dropped.
+    pub fn lock(&self, command: &str, timeout: Duration) -> anyhow::Result<RunLock<'_>> {
+        let me = LockInfo::for_this_process(
+            command,
+            self.checkout.commit.as_ref().map(|c| c.id.clone()),
+        );
+        let deadline = Instant::now() + timeout;
+        let mut said_waiting = false;
+        loop {
+            let held = self.backend.try_lock(&me).with_context(|| {
+                format!(
+                    "failed to take msctl's run lock in the {} backend",
+                    self.backend.name()
+                )
+            })?;
+            let Some(holder) = held else { break };
+            let now = Instant::now();
+            if now >= deadline {
+                let waited = if timeout.is_zero() {
+                    String::new()
+                } else {
+                    format!(" after waiting {}", humantime(timeout))
+                };
+                anyhow::bail!(
+                    "another msctl run holds the run lock{waited}: {holder}\nhint: wait for it to finish (or pass `--lock-timeout 10m` to wait); if that run died, remove its lock with `msctl force-unlock {}`",
+                    holder.id
+                );
+            }
+            if !said_waiting {
+                said_waiting = true;
+                diag!("Waiting for the run lock: {holder}");
+            }
+            // Polling: a lock row has no wake-up; a short interval keeps the wait responsive.
+            std::thread::sleep((deadline - now).min(LOCK_POLL));
+        }
+        let guard = RunLock {
+            backend: self.backend.as_ref(),
+            id: me.id.clone(),
+        };
+        if std::env::var_os(HOLD_LOCK_HOOK).is_some() {
+            // Test hook: hold the lock until the test closes stdin, so concurrency tests meet a
+            // held lock without timing assumptions.
+            diag!("msctl: holding run lock {} until stdin closes", me.id);
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        }
+        Ok(guard)
     }
 
     pub fn read_live_in(&self, scope: &ReadScope) -> anyhow::Result<State> {
@@ -109,12 +180,7 @@ impl Session {
         live: &State,
         prune_ram: bool,
     ) -> anyhow::Result<Plan> {
-        let ledger = self.backend.load_ledger().with_context(|| {
-            format!(
-                "failed to read msctl's ledger from the {} backend",
-                self.backend.name()
-            )
-        })?;
+        let ledger = self.ledger()?;
         let options = plan::DiffOptions {
             prune_ram,
             owned: ledger.owned,
@@ -137,6 +203,54 @@ impl Session {
             api_calls: self.backend.api_calls(),
             managed_live: diff.managed_live,
         })
+    }
+}
+
+/// How often a run waiting for the run lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// Environment variable of the test hook in [`Session::lock`].
+pub const HOLD_LOCK_HOOK: &str = "MSCTL_TEST_HOLD_LOCK";
+
+/// msctl's run lock, held until dropped.
+pub struct RunLock<'a> {
+    backend: &'a dyn Backend,
+    id: String,
+}
+
+impl RunLock<'_> {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for RunLock<'_> {
+    fn drop(&mut self) {
+        match self.backend.unlock(&self.id) {
+            Ok(Some(_)) => {}
+            Ok(None) => eprintln!(
+                "warning: msctl's run lock {} was removed by someone else during this run (`msctl force-unlock`?)",
+                self.id
+            ),
+            Err(e) => eprintln!(
+                "warning: failed to release msctl's run lock {}: {e}\nhint: run `msctl force-unlock {}`",
+                self.id, self.id
+            ),
+        }
+    }
+}
+
+/// `90s`, `5m`, `1h30m`: how a lock timeout is shown.
+fn humantime(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        format!("{}ms", d.as_millis())
+    } else if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
     }
 }
 

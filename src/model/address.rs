@@ -116,6 +116,13 @@ pub enum Address {
         workspace: String,
         user: String,
     },
+    /// A second live object at one address (two keys named `svc` in one workspace, two
+    /// workspaces of one name), told apart by its platform id: `workspace.ml.apikey.svc#1858003`.
+    /// Only reads produce it; the lowest id keeps the plain address.
+    Duplicate {
+        of: Box<Address>,
+        id: String,
+    },
 }
 
 impl Address {
@@ -135,6 +142,7 @@ impl Address {
             Address::ApiKey { .. } => "api_key",
             Address::PaiWorkspace { .. } => "pai_workspace",
             Address::PaiMember { .. } => "pai_member",
+            Address::Duplicate { of, .. } => of.kind(),
         }
     }
 
@@ -146,6 +154,23 @@ impl Address {
             | Address::ModelLimit { workspace, .. }
             | Address::Member { workspace, .. }
             | Address::ApiKey { workspace, .. } => Some(workspace),
+            Address::Duplicate { of, .. } => of.workspace(),
+            _ => None,
+        }
+    }
+
+    /// The address a duplicate stands beside, or the address itself.
+    pub fn canonical(&self) -> &Address {
+        match self {
+            Address::Duplicate { of, .. } => of,
+            other => other,
+        }
+    }
+
+    /// The platform id of a duplicate (see [`Address::Duplicate`]).
+    pub fn duplicate_id(&self) -> Option<&str> {
+        match self {
+            Address::Duplicate { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -187,6 +212,7 @@ impl fmt::Display for Address {
             Address::PaiMember { workspace, user } => {
                 write!(f, "pai.workspace.{workspace}.member.{user}")
             }
+            Address::Duplicate { of, id } => write!(f, "{of}#{id}"),
         }
     }
 }
@@ -214,6 +240,17 @@ impl FromStr for Address {
                 Ok(v.to_string())
             }
         };
+        // Platform ids never hold `#`; names might, so the last one splits.
+        if let Some((of, id)) = s.rsplit_once('#') {
+            let of: Address = of.parse().map_err(|_| err())?;
+            if matches!(of, Address::Duplicate { .. }) {
+                return Err(err());
+            }
+            return Ok(Address::Duplicate {
+                of: Box::new(of),
+                id: nonempty(id)?,
+            });
+        }
         if let Some(rest) = s.strip_prefix("workspace.") {
             // Workspace names never hold dots; model ids may (`qwen2.5-72b`).
             let (ws, tail) = match rest.split_once('.') {
@@ -343,6 +380,8 @@ mod tests {
             "ram.group.devs.policy.AliyunBailianDataFullAccess",
             "pai.workspace.langstudio_prod",
             "pai.workspace.langstudio_prod.member.alice",
+            "workspace.chatbot-prod.apikey.svc#1858003",
+            "workspace.chatbot-prod#llm-2",
         ];
         for text in all {
             let parsed: Address = text.parse().unwrap();
@@ -358,6 +397,9 @@ mod tests {
             "ram.thing.x",
             "workspace.a.bogus.b",
             "pai.workspace.",
+            "workspace.a#",
+            "#12",
+            "workspace.a#1#2",
         ] {
             let err = bad.parse::<Address>().unwrap_err().to_string();
             assert!(err.contains("is not a resource address"), "{err}");

@@ -1,4 +1,8 @@
 //! A set of resources keyed by address: the shape of both desired and live state.
+//!
+//! Live state may hold two objects that map to one address (two keys named `svc` in one
+//! workspace): the first keeps the address, the others sit under [`Address::Duplicate`] with
+//! their platform ids, so the differ can report or delete them.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +20,23 @@ impl State {
     /// Adds a resource under its own address, returning the one it replaced, if any.
     pub fn insert(&mut self, resource: Resource) -> Option<Resource> {
         self.resources.insert(resource.address(), resource)
+    }
+
+    /// Adds a second live object at `resource`'s address, under [`Address::Duplicate`] with
+    /// its platform id: reads report every live object, so none is invisible to plan and drift.
+    pub fn insert_duplicate(&mut self, resource: Resource, id: String) {
+        let address = Address::Duplicate {
+            of: Box::new(resource.address()),
+            id,
+        };
+        self.resources.insert(address, resource);
+    }
+
+    /// Live objects that share an address with another one (see [`State::insert_duplicate`]).
+    pub fn duplicates(&self) -> impl Iterator<Item = (&Address, &Resource)> {
+        self.resources
+            .iter()
+            .filter(|(a, _)| matches!(a, Address::Duplicate { .. }))
     }
 
     pub fn get(&self, address: &Address) -> Option<&Resource> {

@@ -136,6 +136,8 @@ fn policy_risk(policy: &str) -> Option<PolicyRisk> {
 /// Who owns what, computed once from both states so each address is decided by map lookups.
 struct Scope<'a> {
     desired: &'a State,
+    /// The ledger's owned addresses: undeclared, they are deleted wherever they live.
+    owned: &'a BTreeSet<Address>,
     /// Regions of declared Model Studio (resp. PAI) workspaces.
     regions: HashSet<&'a str>,
     pai_regions: HashSet<&'a str>,
@@ -144,6 +146,8 @@ struct Scope<'a> {
     default_workspaces: HashSet<&'a str>,
     /// Undeclared live workspaces the ledger owns: deleted with everything in them.
     deleted_workspaces: HashSet<&'a str>,
+    /// Workspace names two live workspaces share: what is inside cannot be told apart.
+    duplicated_workspaces: HashSet<&'a str>,
     deleted_pai: HashSet<&'a str>,
     /// Workspaces whose immutable attributes changed: everything in them is recreated.
     replaced_workspaces: HashSet<&'a str>,
@@ -155,14 +159,16 @@ struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
-    fn new(desired: &'a State, live: &'a State, options: &DiffOptions) -> Self {
+    fn new(desired: &'a State, live: &'a State, options: &'a DiffOptions) -> Self {
         let mut s = Scope {
             desired,
+            owned: &options.owned,
             regions: HashSet::new(),
             pai_regions: HashSet::new(),
             workspace_regions: HashMap::new(),
             default_workspaces: HashSet::new(),
             deleted_workspaces: HashSet::new(),
+            duplicated_workspaces: HashSet::new(),
             deleted_pai: HashSet::new(),
             replaced_workspaces: HashSet::new(),
             replaced_pai: HashSet::new(),
@@ -200,6 +206,9 @@ impl<'a> Scope<'a> {
         for (address, r) in live.iter() {
             let declared = desired.resources.contains_key(address);
             match r {
+                Resource::Workspace(w) if matches!(address, Address::Duplicate { .. }) => {
+                    s.duplicated_workspaces.insert(&w.name);
+                }
                 Resource::Workspace(w) => {
                     s.workspace_regions.entry(&w.name).or_insert(&w.region);
                     if w.default {
@@ -256,8 +265,16 @@ impl<'a> Scope<'a> {
             })
     }
 
-    /// May msctl delete this live object that is not declared?
+    /// May msctl delete this live object that is not declared? Whatever the ledger owns, except
+    /// default workspaces (never deleted) and duplicates (see [`Differ::duplicate`]).
     fn deletable(&self, address: &Address) -> bool {
+        if !matches!(
+            address,
+            Address::Workspace { .. } | Address::PaiWorkspace { .. } | Address::Duplicate { .. }
+        ) && self.owned.contains(address)
+        {
+            return true;
+        }
         match address {
             Address::Workspace { name } => self.deleted_workspaces.contains(name.as_str()),
             Address::ModelPermission { workspace, .. }
@@ -292,6 +309,7 @@ impl<'a> Scope<'a> {
                         name: workspace.clone(),
                     })
             }
+            Address::Duplicate { .. } => false,
         }
     }
 
@@ -451,7 +469,9 @@ impl Differ<'_> {
     }
 
     fn live_only(&mut self, address: &Address, have: &Resource) {
-        if self.scope.deletable(address) {
+        if let Address::Duplicate { of, id } = address {
+            self.duplicate(address, of, id, have);
+        } else if self.scope.deletable(address) {
             self.out.managed_live += 1;
             let change = self.change(
                 address,
@@ -463,6 +483,51 @@ impl Differ<'_> {
             self.push(change);
         } else if let Some(u) = self.unmanaged(address, have) {
             self.out.unmanaged.push(u);
+        }
+    }
+
+    /// A second live object at one address. Never adopted: inside a workspace msctl owns it is
+    /// deleted by its id (behind `--allow-delete`); anywhere else it is listed as governed, so
+    /// plan warns and drift reports it.
+    fn duplicate(&mut self, address: &Address, of: &Address, id: &str, have: &Resource) {
+        let what = format!(
+            "a second live object at `{of}` (id {id}): two live objects map to one address"
+        );
+        let owned_workspace = match of {
+            // A duplicate workspace has no id-based delete; a person decides which one stays.
+            Address::Workspace { .. } | Address::PaiWorkspace { .. } => false,
+            // Keys of two same-named workspaces collide too; which workspace is whose is a
+            // person's call, so nothing in them is deleted by id.
+            other => other.workspace().is_some_and(|w| {
+                self.scope.workspace_owns(w) && !self.scope.duplicated_workspaces.contains(w)
+            }),
+        };
+        if owned_workspace {
+            self.out.managed_live += 1;
+            let mut change = self.change(
+                address,
+                Action::Delete,
+                Some(have),
+                None,
+                all_attributes(have, false),
+            );
+            change.warnings.insert(
+                0,
+                format!("{what}; the extra one is deleted by its id, `{of}` keeps the lowest id"),
+            );
+            self.out.warnings.push(format!(
+                "{what}; the plan deletes the extra one (`{address}`)"
+            ));
+            self.push(change);
+        } else {
+            self.out.warnings.push(format!(
+                "{what}; msctl does not own its workspace, so it neither adopts nor deletes it: delete the extra one by hand"
+            ));
+            self.out.unmanaged.push(Unmanaged {
+                address: address.clone(),
+                note: format!("{what}; delete the extra one by hand"),
+                governed: true,
+            });
         }
     }
 

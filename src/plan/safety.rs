@@ -1,7 +1,8 @@
 //! Safety rails: plans that would do lasting damage are refused unless a flag opts in.
 //!
 //! Three rails, after octoDNS (`plan.py`: a share of existing records) and peribolos (minimum
-//! administrators): destroying workspaces or RAM users needs `--allow-delete`; touching more
+//! administrators): destroying workspaces, RAM users or duplicates (a second live object at one
+//! address, see `Address::Duplicate`) needs `--allow-delete`; touching more
 //! than a share of the managed objects, or leaving a workspace without an administrator, needs
 //! `--force`. Every refusal names the addresses that tripped it.
 
@@ -95,6 +96,8 @@ pub fn check(
                     Address::Workspace { .. }
                         | Address::PaiWorkspace { .. }
                         | Address::RamUser { .. }
+                        // An extra live object at one address: a live credential, maybe in use.
+                        | Address::Duplicate { .. }
                 )
             })
             .map(|c| c.address.clone())
@@ -103,7 +106,7 @@ pub fn check(
             refusals.push(Refusal {
                 rail: Rail::Delete,
                 message: format!(
-                    "delete or replace {} workspace(s) or RAM user(s), which destroys API keys for good",
+                    "delete or replace {} workspace(s), RAM user(s) or duplicate object(s), which destroys API keys for good",
                     destroyed.len()
                 ),
                 addresses: destroyed,

@@ -26,7 +26,7 @@ use super::credentials::{CallerIdentity, Credentials, KeyCreators};
 use super::error::CallError;
 use crate::backend::local::LocalBackend;
 use crate::backend::{
-    Backend, BackendError, Capabilities, Capability, Ledger, Operation, ReadScope,
+    Backend, BackendError, Capabilities, Capability, Ledger, LockInfo, Operation, ReadScope,
 };
 use crate::model::{Resource, State};
 
@@ -135,7 +135,7 @@ impl AliyunBackend {
             ids: Mutex::new(Ids::default()),
             settle: SETTLE_BUDGET,
             secrets: None,
-            ledger: LedgerFile::Memory(Mutex::new(Ledger::default())),
+            ledger: LedgerFile::Memory(Mutex::new(Ledger::default()), Mutex::new(None)),
             caller: None,
             identity: None,
         }
@@ -379,8 +379,17 @@ impl Backend for AliyunBackend {
         self.pai_jobs(&listings.pai_workspaces, &user_names, &mut wave2);
 
         let mut state = State::default();
-        for w in &listings.workspaces {
-            state.insert(Resource::Workspace(w.resource()));
+        // Two workspaces of one name (two applies at once): the lowest id keeps the address,
+        // the others are reported as duplicates, never dropped.
+        let mut workspaces: Vec<_> = listings.workspaces.iter().collect();
+        workspaces.sort_by(|a, b| a.id.cmp(&b.id));
+        for w in workspaces {
+            let resource = Resource::Workspace(w.resource());
+            if state.get(&resource.address()).is_some() {
+                state.insert_duplicate(resource, w.id.clone());
+            } else {
+                state.insert(resource);
+            }
         }
         // The ledger is read only when a key's creator is no listed RAM user.
         let unnamed = listings
@@ -392,13 +401,18 @@ impl Backend for AliyunBackend {
         } else {
             Ledger::default()
         };
-        for k in super::modelstudio::keys_to_resources(
+        for (k, duplicate) in super::modelstudio::keys_to_resources(
             &listings.workspaces,
             &listings.api_keys,
             &user_names,
             &self.key_creators(&ledger),
         ) {
-            state.insert(k);
+            match duplicate {
+                Some(id) => state.insert_duplicate(k, id),
+                None => {
+                    state.insert(k);
+                }
+            }
         }
         if scope.ram {
             for u in &listings.users {
@@ -481,6 +495,18 @@ impl Backend for AliyunBackend {
         }
     }
 
+    fn try_lock(&self, holder: &LockInfo) -> Result<Option<LockInfo>, BackendError> {
+        self.ledger.try_lock(holder)
+    }
+
+    fn unlock(&self, id: &str) -> Result<Option<LockInfo>, BackendError> {
+        self.ledger.unlock(id)
+    }
+
+    fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError> {
+        self.ledger.lock_holder()
+    }
+
     fn api_calls(&self) -> u64 {
         self.client.api_calls()
     }
@@ -501,14 +527,20 @@ impl AliyunBackend {
     fn remember(&self, listings: &Listings) {
         let mut ids = self.ids();
         for w in &listings.workspaces {
-            ids.workspaces.insert(
-                w.name.clone(),
-                MsWorkspace {
-                    id: w.id.clone(),
-                    region: w.region.clone(),
-                    default: w.default,
-                },
-            );
+            let known = MsWorkspace {
+                id: w.id.clone(),
+                region: w.region.clone(),
+                default: w.default,
+            };
+            // Two workspaces of one name: the lowest id is the one at the address (see `read`).
+            ids.workspaces
+                .entry(w.name.clone())
+                .and_modify(|x| {
+                    if known.id < x.id {
+                        *x = known.clone();
+                    }
+                })
+                .or_insert(known);
         }
         for u in &listings.users {
             ids.users.insert(u.user.name.clone(), u.id.clone());
@@ -896,8 +928,8 @@ fn open_private(path: &Path) -> Result<File, BackendError> {
 
 /// Where the aliyun backend keeps msctl's ledger: the cloud has no place for it.
 enum LedgerFile {
-    /// No path given (tests): kept for the life of the backend.
-    Memory(Mutex<Ledger>),
+    /// No path given (tests): kept for the life of the backend, with its run lock.
+    Memory(Mutex<Ledger>, Mutex<Option<LockInfo>>),
     /// A SQLite file with the local backend's ledger tables, opened on first use.
     Sqlite {
         path: PathBuf,
@@ -935,7 +967,7 @@ impl LedgerFile {
 
     fn load(&self) -> Result<Ledger, BackendError> {
         match self {
-            LedgerFile::Memory(ledger) => Ok(ledger
+            LedgerFile::Memory(ledger, _) => Ok(ledger
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone()),
@@ -957,13 +989,61 @@ impl LedgerFile {
 
     fn save(&self, ledger: &Ledger) -> Result<(), BackendError> {
         match self {
-            LedgerFile::Memory(held) => {
+            LedgerFile::Memory(held, _) => {
                 *held
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = ledger.clone();
                 Ok(())
             }
             LedgerFile::Sqlite { .. } => self.with(|l| l.save_ledger(ledger)),
+        }
+    }
+
+    /// The run lock lives beside the ledger (in the ledger file), so two runs sharing a ledger
+    /// never overlap; taking it creates the ledger file if needed.
+    fn try_lock(&self, holder: &LockInfo) -> Result<Option<LockInfo>, BackendError> {
+        match self {
+            LedgerFile::Memory(_, lock) => {
+                let mut lock = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match lock.as_ref() {
+                    Some(held) => Ok(Some(held.clone())),
+                    None => {
+                        *lock = Some(holder.clone());
+                        Ok(None)
+                    }
+                }
+            }
+            LedgerFile::Sqlite { .. } => self.with(|l| l.try_lock(holder)),
+        }
+    }
+
+    fn unlock(&self, id: &str) -> Result<Option<LockInfo>, BackendError> {
+        match self {
+            LedgerFile::Memory(_, lock) => {
+                let mut lock = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if lock.as_ref().is_some_and(|l| l.id == id) {
+                    Ok(lock.take())
+                } else {
+                    Ok(None)
+                }
+            }
+            LedgerFile::Sqlite { path, .. } if !path.exists() => Ok(None),
+            LedgerFile::Sqlite { .. } => self.with(|l| l.unlock(id)),
+        }
+    }
+
+    fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError> {
+        match self {
+            LedgerFile::Memory(_, lock) => Ok(lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()),
+            LedgerFile::Sqlite { path, .. } if !path.exists() => Ok(None),
+            LedgerFile::Sqlite { .. } => self.with(LocalBackend::lock_holder),
         }
     }
 }

@@ -331,14 +331,15 @@ fn auth_to_wire(key: &ApiKey) -> Value {
     }})
 }
 
-/// The state's API keys: msctl-named keys of listed workspaces, the lowest id winning when one
-/// name was used twice in a workspace (a retried create can do that).
+/// The state's API keys: msctl-named keys of listed workspaces. When one name was used twice in
+/// a workspace (two applies at once, a retried create), the lowest id keeps the address and
+/// every other key comes back with its id (`Some`), for the state's duplicates: none is dropped.
 pub(super) fn keys_to_resources(
     workspaces: &[ListedWorkspace],
     keys: &[ListedApiKey],
     user_names: &HashMap<String, String>,
     creators: &KeyCreators<'_>,
-) -> Vec<Resource> {
+) -> Vec<(Resource, Option<String>)> {
     let by_id: HashMap<&str, &str> = workspaces
         .iter()
         .map(|w| (w.id.as_str(), w.name.as_str()))
@@ -351,10 +352,8 @@ pub(super) fn keys_to_resources(
         let (Some(ws), Some(name)) = (by_id.get(k.workspace_id.as_str()), &k.name) else {
             continue;
         };
-        if !seen.insert((ws.to_string(), name.clone())) {
-            continue;
-        }
-        out.push(Resource::ApiKey(ApiKey {
+        let duplicate = (!seen.insert((ws.to_string(), name.clone()))).then(|| k.id.to_string());
+        let key = Resource::ApiKey(ApiKey {
             workspace: ws.to_string(),
             name: name.clone(),
             owner: user_names
@@ -367,7 +366,8 @@ pub(super) fn keys_to_resources(
             models: k.models.clone(),
             ip_allow: k.ip_allow.clone(),
             enabled: k.enabled,
-        }));
+        });
+        out.push((key, duplicate));
     }
     out
 }
@@ -418,6 +418,10 @@ impl AliyunBackend {
                 after: Resource::ApiKey(a),
             } => self.update_api_key(b, a),
             Operation::Delete(Resource::ApiKey(k)) => self.delete_api_key(k),
+            Operation::DeleteDuplicate {
+                resource: Resource::ApiKey(k),
+                id,
+            } => self.delete_api_key_by_id(k, id),
             other => Err(BackendError::Invalid(format!(
                 "failed to apply `{}`: not a Model Studio change, or before and after differ in \
                  kind",
@@ -714,6 +718,30 @@ impl AliyunBackend {
             .api_keys
             .remove(&(k.workspace.clone(), k.name.clone()));
         Ok(())
+    }
+
+    /// Deletes one of several keys sharing msctl's name `k.name` by its `apiKeyId`, leaving the
+    /// others (and the id cache, which holds the lowest id) alone.
+    fn delete_api_key_by_id(&self, k: &ApiKey, id: &str) -> Result<(), BackendError> {
+        let id: i64 = id.parse().map_err(|_| {
+            BackendError::Invalid(format!(
+                "failed to delete `{}#{id}`: `{id}` is not an API key id\n\
+                 hint: recompute the plan",
+                Resource::ApiKey(k.clone()).address()
+            ))
+        })?;
+        let ws = match self.workspace(&k.workspace) {
+            Ok(ws) => ws,
+            Err(BackendError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let spec = ms(
+            "DeleteApiKey",
+            Method::Delete,
+            format!("/modelstudio/apikeys/{id}"),
+            &ws.region,
+        );
+        gone_is_ok(self.call(&spec).map(drop))
     }
 
     /// The `apiKeyId` of msctl's key `name` in `workspace`: cached by the read, else listed.

@@ -14,7 +14,7 @@ pub use store::Store;
 use store::{ApiKeyChange, LimitSpec, MemberSpec, ModelGrant, NewApiKey, WriteMode};
 
 use crate::backend::{
-    AppliedRecord, Backend, BackendError, Capabilities, Ledger, Operation, ReadScope,
+    AppliedRecord, Backend, BackendError, Capabilities, Ledger, LockInfo, Operation, ReadScope,
 };
 use crate::model::{Resource, State};
 
@@ -67,6 +67,21 @@ const OWNED_KEY: &str = "msctl.owned";
 /// The ledger's record of who the credentials were (see [`Ledger::caller`]).
 const CALLER_KEY: &str = "msctl.caller";
 
+/// Meta key holding the regions of owned workspaces (JSON object: address -> region).
+const REGIONS_KEY: &str = "msctl.owned_regions";
+
+impl LocalBackend {
+    fn parse_lock(&self, id: &str, json: &str) -> Result<LockInfo, BackendError> {
+        serde_json::from_str(json).map_err(|e| {
+            BackendError::Invalid(format!(
+                "failed to read the holder of lock {id} in `{}`: {e}\n\
+                 hint: `msctl force-unlock {id}` removes the lock",
+                self.store().path()
+            ))
+        })
+    }
+}
+
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
@@ -86,6 +101,15 @@ impl Backend for LocalBackend {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
                 BackendError::Invalid(format!(
                     "failed to read msctl's ledger in `{}`: {e}",
+                    store.path()
+                ))
+            })?,
+            None => Default::default(),
+        };
+        let regions = match store.meta(REGIONS_KEY)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                BackendError::Invalid(format!(
+                    "failed to read msctl's ledger (owned regions) in `{}`: {e}",
                     store.path()
                 ))
             })?,
@@ -130,6 +154,7 @@ impl Backend for LocalBackend {
             last_apply,
             acknowledged,
             caller,
+            regions,
         })
     }
 
@@ -141,33 +166,82 @@ impl Backend for LocalBackend {
             let json = serde_json::to_string(caller).expect("a caller record serialises");
             store.set_meta(CALLER_KEY, &json)?;
         }
+        let regions = serde_json::to_string(&ledger.regions).expect("addresses serialise");
         // Acknowledgements: forget the ones dropped, write the new or changed ones.
         let mut stored: std::collections::BTreeMap<String, String> = store
             .acked()?
             .into_iter()
             .map(|a| (a.address, a.resource_json))
             .collect();
+        let mut acks = Vec::new();
         for (address, resource) in &ledger.acknowledged {
             let json = serde_json::to_string(resource).expect("resources serialise");
             if stored.remove(&address.to_string()).as_ref() != Some(&json) {
-                store.ack(&address.to_string(), &json)?;
+                acks.push((address.to_string(), json));
             }
         }
-        for address in stored.keys() {
-            store.unack(address)?;
+        let unacks: Vec<String> = stored.into_keys().collect();
+        let record = match &ledger.last_apply {
+            Some(record)
+                if store
+                    .last_apply()?
+                    .and_then(|r| serde_json::from_str::<AppliedRecord>(&r.summary_json).ok())
+                    .as_ref()
+                    != Some(record) =>
+            {
+                Some(record)
+            }
+            _ => None,
+        };
+        let record_json =
+            record.map(|r| serde_json::to_string(r).expect("apply record serialises"));
+        let meta = [(OWNED_KEY, owned), (REGIONS_KEY, regions)];
+        // One transaction: a run killed here leaves the old ledger or the new one.
+        store.write_ledger(&store::LedgerUpdate {
+            meta: &meta,
+            acks: &acks,
+            unacks: &unacks,
+            apply: record.zip(record_json.as_deref()).map(|(r, json)| {
+                (
+                    r.commit.as_deref(),
+                    json,
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.time),
+                )
+            }),
+        })
+    }
+
+    fn try_lock(&self, holder: &LockInfo) -> Result<Option<LockInfo>, BackendError> {
+        let json = serde_json::to_string(holder).expect("lock records serialise");
+        let held = self.store().try_lock(&holder.id, &json)?;
+        match held {
+            None => Ok(None),
+            Some((id, json)) => self.parse_lock(&id, &json).map(Some),
         }
-        if let Some(record) = &ledger.last_apply
-            && store
-                .last_apply()?
-                .and_then(|r| serde_json::from_str::<AppliedRecord>(&r.summary_json).ok())
-                .as_ref()
-                != Some(record)
-        {
-            let json = serde_json::to_string(record).expect("apply record serialises");
-            let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(record.time);
-            store.record_apply(record.commit.as_deref(), &json, time)?;
+    }
+
+    fn unlock(&self, id: &str) -> Result<Option<LockInfo>, BackendError> {
+        let removed = self.store().unlock(id)?;
+        match removed {
+            None => Ok(None),
+            // The lock is gone either way; an unreadable record still names its id.
+            Some(json) => Ok(Some(self.parse_lock(id, &json).unwrap_or(LockInfo {
+                id: id.to_string(),
+                host: "unknown".to_string(),
+                pid: 0,
+                started: 0,
+                commit: None,
+                command: "unknown".to_string(),
+            }))),
         }
-        Ok(())
+    }
+
+    fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError> {
+        let held = self.store().lock_holder()?;
+        match held {
+            None => Ok(None),
+            Some((id, json)) => self.parse_lock(&id, &json).map(Some),
+        }
     }
 
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
@@ -186,6 +260,22 @@ impl Backend for LocalBackend {
                 update(&mut store, before, after)
             }
             Operation::Delete(resource) => delete(&mut store, resource),
+            Operation::DeleteDuplicate { resource, id } => match resource {
+                // The store keeps key names unique, so this only meets ids it was given.
+                Resource::ApiKey(_) => {
+                    let id: i64 = id.parse().map_err(|_| {
+                        BackendError::Invalid(format!(
+                            "failed to delete `{}#{id}`: `{id}` is not an API key id",
+                            resource.address()
+                        ))
+                    })?;
+                    store.delete_api_key(id)
+                }
+                other => Err(BackendError::Invalid(format!(
+                    "failed to delete `{}#{id}`: the local backend deletes duplicates of API keys only",
+                    other.address()
+                ))),
+            },
         }
     }
 }

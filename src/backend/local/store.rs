@@ -26,11 +26,21 @@ use crate::model::{
     PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser, Resource, State, Workspace,
 };
 
+/// One write of msctl's ledger (see [`Store::write_ledger`]).
+#[derive(Debug, Default)]
+pub struct LedgerUpdate<'a> {
+    pub meta: &'a [(&'a str, String)],
+    pub acks: &'a [(String, String)],
+    pub unacks: &'a [String],
+    /// (commit, summary JSON, time) of a new apply record.
+    pub apply: Option<(Option<&'a str>, &'a str, SystemTime)>,
+}
+
 /// How long a write waits for another process's transaction before giving up as `Locked`.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub use crate::model::platform::{
     IP_ALLOW_REGION as IP_ALLOW_LIST_REGION, PAI_ROLES, REGIONS as MODEL_STUDIO_REGIONS,
@@ -630,8 +640,19 @@ CREATE INDEX ram_attachment_policy ON ram_attachment (policy_name);
 CREATE INDEX pai_member_user ON pai_member (user_name);
 "#;
 
+/// msctl's run lock (`apply`, `ack`): at most one row, so one run at a time per database. A row
+/// left by a killed run stays until `msctl force-unlock ID` removes it.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE msctl_lock (
+    slot       INTEGER PRIMARY KEY CHECK (slot = 1),
+    id         TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    locked_at  INTEGER NOT NULL
+);
+"#;
+
 /// Migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const WORKSPACE_COLUMNS: &str = "id, name, region, is_default, gmt_create";
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, owner, description, models, ip_allow, \
@@ -2899,6 +2920,104 @@ impl Store {
                         time: from_ms(r.get(2)?),
                     })
                 },
+            )
+            .optional()?)
+        })
+    }
+
+    /// Writes msctl's ledger in one transaction, so a run killed while recording leaves the old
+    /// ledger or the new one, never half of each: `meta` entries, acknowledgements to write
+    /// (address, resource JSON) and forget, and a new apply record.
+    pub fn write_ledger(&mut self, update: &LedgerUpdate<'_>) -> Result<(), BackendError> {
+        self.write("record msctl's ledger", |c| {
+            for (key, value) in update.meta {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?;
+            }
+            for (address, resource_json) in update.acks {
+                from_json::<Value>(resource_json, "the acknowledged resource").map_err(|_| {
+                    invalid(format!(
+                        "failed to acknowledge `{address}`: the resource is not valid JSON"
+                    ))
+                })?;
+                c.execute(
+                    "INSERT INTO ledger_ack (address, resource, acked_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (address) DO UPDATE SET resource = excluded.resource, \
+                     acked_at = excluded.acked_at",
+                    params![address, resource_json, now_ms()],
+                )?;
+            }
+            for address in update.unacks {
+                c.execute("DELETE FROM ledger_ack WHERE address = ?1", [address])?;
+            }
+            if let Some((commit, summary_json, time)) = update.apply {
+                from_json::<Value>(summary_json, "the apply summary").map_err(|_| {
+                    invalid("failed to record an apply: the summary is not valid JSON".to_string())
+                })?;
+                c.execute(
+                    "INSERT INTO ledger_apply (commit_id, summary, applied_at) VALUES (?1, ?2, ?3)",
+                    params![commit, summary_json, to_ms(time)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    // ---- msctl's run lock --------------------------------------------------------------------
+
+    /// Takes the run lock for `id` (holder record `holder_json`) unless someone holds it:
+    /// `None` when taken, else the holder's `(id, holder JSON)`.
+    pub fn try_lock(
+        &mut self,
+        id: &str,
+        holder_json: &str,
+    ) -> Result<Option<(String, String)>, BackendError> {
+        self.write("take msctl's run lock", |c| {
+            let held: Option<(String, String)> = c
+                .query_row(
+                    "SELECT id, holder FROM msctl_lock WHERE slot = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if held.is_some() {
+                return Ok(held);
+            }
+            c.execute(
+                "INSERT INTO msctl_lock (slot, id, holder, locked_at) VALUES (1, ?1, ?2, ?3)",
+                params![id, holder_json, now_ms()],
+            )?;
+            Ok(None)
+        })
+    }
+
+    /// Removes the run lock if its id is `id`; returns the removed holder's JSON.
+    pub fn unlock(&mut self, id: &str) -> Result<Option<String>, BackendError> {
+        self.write("release msctl's run lock", |c| {
+            let holder: Option<String> = c
+                .query_row(
+                    "SELECT holder FROM msctl_lock WHERE slot = 1 AND id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if holder.is_some() {
+                c.execute("DELETE FROM msctl_lock WHERE slot = 1 AND id = ?1", [id])?;
+            }
+            Ok(holder)
+        })
+    }
+
+    /// The run lock's holder: `(id, holder JSON)`.
+    pub fn lock_holder(&self) -> Result<Option<(String, String)>, BackendError> {
+        self.read("read msctl's run lock", |c| {
+            Ok(c.query_row(
+                "SELECT id, holder FROM msctl_lock WHERE slot = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
         })

@@ -620,3 +620,77 @@ fn two_os_processes_applying_at_once_never_corrupt_the_database() {
     let created = backend.store().list_workspaces(None).unwrap().len() - 6;
     assert!(created > 0 && created <= 40, "{created}");
 }
+
+#[test]
+fn the_run_lock_is_exclusive_named_and_released_by_id_only() {
+    use crate::backend::LockInfo;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let a = LocalBackend::open(&path).unwrap();
+    let b = LocalBackend::open(&path).unwrap();
+    let first = LockInfo::for_this_process("apply", Some("abc".into()));
+    let second = LockInfo::for_this_process("apply", None);
+    assert_eq!(a.try_lock(&first).unwrap(), None);
+    // Another connection (another process) sees the holder, and cannot take it.
+    assert_eq!(b.try_lock(&second).unwrap(), Some(first.clone()));
+    assert_eq!(b.lock_holder().unwrap(), Some(first.clone()));
+    // Only the holder's id releases it.
+    assert_eq!(b.unlock(&second.id).unwrap(), None);
+    assert_eq!(b.unlock(&first.id).unwrap(), Some(first.clone()));
+    assert_eq!(a.lock_holder().unwrap(), None);
+    assert_eq!(b.try_lock(&second).unwrap(), None);
+    assert_eq!(a.try_lock(&first).unwrap(), Some(second));
+}
+
+#[test]
+fn the_ledger_keeps_owned_regions_and_is_written_in_one_transaction() {
+    let backend = LocalBackend::open_in_memory().unwrap();
+    let ws = crate::testing::workspace("ml", "ap-southeast-1");
+    let mut ledger = crate::backend::Ledger::default();
+    ledger.intend([&ws]);
+    backend.save_ledger(&ledger).unwrap();
+    let read = backend.load_ledger().unwrap();
+    assert_eq!(read.regions, ledger.regions);
+    assert_eq!(read.owned, ledger.owned);
+}
+
+#[test]
+fn an_api_key_duplicate_is_deleted_by_its_id() {
+    use crate::backend::Operation;
+    let backend = LocalBackend::open_in_memory().unwrap();
+    let ws = crate::testing::workspace("ml", "cn-beijing");
+    let k = crate::testing::key("ml", "svc", "alice", None);
+    backend
+        .apply(Operation::Create(&crate::testing::user("alice")))
+        .unwrap();
+    backend.apply(Operation::Create(&ws)).unwrap();
+    backend
+        .apply(Operation::Create(&crate::testing::member(
+            "ml", "alice", false,
+        )))
+        .unwrap();
+    backend.apply(Operation::Create(&k)).unwrap();
+    let id = {
+        let store = backend.store();
+        let ws = store.workspace_by_name("ml").unwrap();
+        store.api_key_by_name(&ws.id, "svc").unwrap().id.to_string()
+    };
+    backend
+        .apply(Operation::DeleteDuplicate {
+            resource: &k,
+            id: &id,
+        })
+        .unwrap();
+    let scope = ReadScope {
+        regions: ["cn-beijing".to_string()].into(),
+        ..ReadScope::default()
+    };
+    assert!(backend.read(&scope).unwrap().get(&k.address()).is_none());
+    let err = backend
+        .apply(Operation::DeleteDuplicate {
+            resource: &k,
+            id: "not-a-number",
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("is not an API key id"), "{err}");
+}

@@ -560,3 +560,119 @@ proptest! {
         prop_assert_eq!(d.managed_live, state.len());
     }
 }
+
+#[test]
+fn an_owned_object_no_longer_declared_is_deleted_wherever_it_lives() {
+    // A key and a member msctl made in the default workspace, which is not declared.
+    let mut live = rich_state();
+    live.insert(key("default-cn", "ops-key", "carol", None));
+    live.insert(member("default-cn", "carol", true));
+    let desired: State = rich_state()
+        .resources
+        .into_values()
+        .filter(|r| r.address().workspace() != Some("default-cn"))
+        .collect();
+    let options = DiffOptions {
+        owned: [
+            key("default-cn", "ops-key", "carol", None).address(),
+            member("default-cn", "carol", true).address(),
+            // Default workspaces are never deleted, owned or not.
+            default_workspace("default-cn", "").address(),
+        ]
+        .into(),
+        ..DiffOptions::default()
+    };
+    let d = diff(&desired, &live, &options, &Capabilities::full());
+    assert_eq!(
+        actions(&d),
+        vec![
+            (
+                "workspace.default-cn.member.carol".to_string(),
+                Action::Delete
+            ),
+            (
+                "workspace.default-cn.apikey.ops-key".to_string(),
+                Action::Delete
+            ),
+        ]
+    );
+    // Without the ledger they are inside an undeclared workspace: left alone.
+    assert_eq!(run(&desired, &live).changes, vec![]);
+}
+
+fn duplicate_key(ws: &str, name: &str, id: &str) -> Address {
+    Address::Duplicate {
+        of: Box::new(key(ws, name, "alice", None).address()),
+        id: id.to_string(),
+    }
+}
+
+#[test]
+fn a_duplicate_in_an_owned_workspace_is_deleted_by_id() {
+    let desired = rich_state();
+    let mut live = rich_state();
+    live.insert_duplicate(
+        key("chatbot-prod", "ci-bot", "alice", Some(&["qwen-plus"])),
+        "1858007".into(),
+    );
+    let d = run(&desired, &live);
+    let address = duplicate_key("chatbot-prod", "ci-bot", "1858007");
+    assert_eq!(
+        actions(&d),
+        vec![(address.to_string(), Action::Delete)],
+        "{:#?}",
+        d.changes
+    );
+    let change = find(&d, &address);
+    assert!(
+        change.warnings[0].contains("(id 1858007)"),
+        "{:?}",
+        change.warnings
+    );
+    assert!(
+        d.warnings[0].contains("workspace.chatbot-prod.apikey.ci-bot#1858007"),
+        "{:?}",
+        d.warnings
+    );
+    // Deleting it needs --allow-delete.
+    let refused =
+        crate::plan::safety::check(&d.changes, &live, &crate::plan::SafetyOptions::default())
+            .unwrap_err();
+    assert_eq!(refused[0].addresses, vec![address]);
+}
+
+#[test]
+fn a_duplicate_outside_owned_workspaces_is_governed_drift_not_a_change() {
+    let mut live = rich_state();
+    live.insert(workspace("other", "cn-beijing"));
+    live.insert(key("other", "svc", "alice", None));
+    live.insert_duplicate(key("other", "svc", "alice", None), "42".into());
+    // Two workspaces of one name: reported, never deleted by msctl, even when declared.
+    live.insert_duplicate(workspace("chatbot-prod", "cn-beijing"), "ws-2".into());
+    let d = run(&rich_state(), &live);
+    assert_eq!(d.changes, vec![]);
+    let listed: Vec<(String, bool)> = d
+        .unmanaged
+        .iter()
+        .map(|u| (u.address.to_string(), u.governed))
+        .collect();
+    assert!(listed.contains(&("workspace.other.apikey.svc#42".to_string(), true)));
+    assert!(listed.contains(&("workspace.chatbot-prod#ws-2".to_string(), true)));
+    assert_eq!(d.warnings.len(), 2, "{:#?}", d.warnings);
+    // A key duplicate inside a duplicated workspace is not deleted either.
+    live.insert_duplicate(
+        key("chatbot-prod", "ci-bot", "alice", Some(&["qwen-plus"])),
+        "1858009".into(),
+    );
+    let d = run(&rich_state(), &live);
+    assert_eq!(d.changes, vec![]);
+    assert_eq!(d.warnings.len(), 3, "{:#?}", d.warnings);
+    // Drift reports them as unexpected objects.
+    let mut plan = plan_of(Vec::new());
+    plan.unmanaged = d.unmanaged.clone();
+    let report = crate::plan::DriftReport::from_plan(&plan);
+    assert!(report.items.iter().any(|i| {
+        i.address.to_string() == "workspace.other.apikey.svc#42"
+            && i.kind == crate::plan::DriftKind::Unexpected
+    }));
+}
