@@ -77,6 +77,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         return Ok(exit_code::ERROR);
     }
     if plan.is_empty() {
+        deliver_owed_secrets(&session, args)?;
         // Still a successful apply of this commit: `status` and `drift` measure from it.
         record(
             &session,
@@ -149,6 +150,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         },
     );
     eprintln!("\n{}", report.line());
+    deliver_owed_secrets(&session, args)?;
     if !report.manual.is_empty() {
         eprintln!(
             "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
@@ -190,6 +192,30 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         );
         Ok(exit_code::ERROR)
     }
+}
+
+/// Resets the API keys whose secret an earlier run owed and never wrote, and writes their new
+/// secrets to `--secrets-to` (issue 14); without it, the plan's warnings named them already.
+fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) -> anyhow::Result<()> {
+    let delivery = match session.backend.deliver_owed_secrets() {
+        Ok(delivery) => delivery,
+        // The records stay in the ledger: the next apply tries again.
+        Err(e) => {
+            eprintln!(
+                "warning: failed to deliver the API-key secrets an earlier run owed: {e}\nhint: run `msctl apply --secrets-to FILE` again"
+            );
+            return Ok(());
+        }
+    };
+    if let (false, Some(path)) = (delivery.delivered.is_empty(), &args.secrets_to) {
+        eprintln!(
+            "Reset {} API key(s) whose secret an earlier run never wrote; their new secrets are in `{}`: {}",
+            delivery.delivered.len(),
+            path.display(),
+            delivery.delivered.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn past(action: crate::plan::Action) -> &'static str {

@@ -30,6 +30,7 @@ pub fn run(cli: &Cli, args: &EmulatorArgs) -> anyhow::Result<i32> {
         error_rate: args.error_rate,
         drop_rate: args.drop_rate,
         retry_after_ms: args.retry_after_ms,
+        lost_reply_rate: args.lost_reply_rate,
     };
     let config = EmulatorConfig {
         listen: args.listen.clone(),

@@ -258,6 +258,16 @@ impl AliyunBackend {
         }
     }
 
+    /// Whether `--secrets-to` was given: only then is a key's secret owed until written.
+    pub(super) fn keeps_secrets(&self) -> bool {
+        self.secrets.is_some()
+    }
+
+    /// The ledger file, for the owed-secrets records kept as keys are created.
+    pub(super) fn ledger_file(&self) -> &LedgerFile {
+        &self.ledger
+    }
+
     /// Saves a new API key's secret to the secrets file, if one was asked for; otherwise the
     /// secret is dropped here, unseen.
     pub(super) fn keep_secret(&self, address: &str, secret: &str) -> Result<(), BackendError> {
@@ -414,6 +424,10 @@ impl Backend for AliyunBackend {
 
     fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError> {
         self.ledger.save(ledger)
+    }
+
+    fn deliver_owed_secrets(&self) -> Result<crate::backend::SecretDelivery, BackendError> {
+        self.deliver_owed()
     }
 
     fn api_calls(&self) -> u64 {
@@ -824,7 +838,7 @@ fn open_private(path: &Path) -> Result<File, BackendError> {
 // ---------------------------------------------------------------------------------------------
 
 /// Where the aliyun backend keeps msctl's ledger: the cloud has no place for it.
-enum LedgerFile {
+pub(super) enum LedgerFile {
     /// No path given (tests): kept for the life of the backend.
     Memory(Mutex<Ledger>),
     /// A SQLite file with the local backend's ledger tables, opened on first use.
@@ -887,12 +901,41 @@ impl LedgerFile {
     fn save(&self, ledger: &Ledger) -> Result<(), BackendError> {
         match self {
             LedgerFile::Memory(held) => {
-                *held
+                let mut held = held
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = ledger.clone();
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Owed secrets are kept as creates happen, never by a whole-ledger save.
+                let owed = std::mem::take(&mut held.owed_secrets);
+                *held = ledger.clone();
+                held.owed_secrets = owed;
                 Ok(())
             }
             LedgerFile::Sqlite { .. } => self.with(|l| l.save_ledger(ledger)),
+        }
+    }
+
+    /// Records (`Some`) or clears (`None`) the secret owed for `address`, durably at once.
+    pub(super) fn set_owed(
+        &self,
+        address: &str,
+        owed: Option<crate::backend::OwedSecret>,
+    ) -> Result<(), BackendError> {
+        match self {
+            LedgerFile::Memory(held) => {
+                let mut held = held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match owed {
+                    Some(o) => {
+                        held.owed_secrets.insert(address.to_string(), o);
+                    }
+                    None => {
+                        held.owed_secrets.remove(address);
+                    }
+                }
+                Ok(())
+            }
+            LedgerFile::Sqlite { .. } => self.with(|l| l.set_owed_secret(address, owed)),
         }
     }
 }

@@ -345,6 +345,11 @@ impl Client {
         self.api_calls.load(Ordering::Relaxed)
     }
 
+    /// The retry bounds of this client, for callers that retry on their own (idempotent creates).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.config.retry
+    }
+
     /// The endpoint a call goes to.
     pub fn endpoint_for(&self, spec: &RequestSpec) -> Result<Endpoint, CallError> {
         match &self.config.endpoint {
@@ -358,6 +363,16 @@ impl Client {
     /// Sends the call, retrying per the [`RetryPolicy`], and returns the parsed JSON answer.
     /// Each attempt is signed afresh (new date and nonce), as a replayed nonce would be refused.
     pub fn call(&self, spec: &RequestSpec) -> Result<Value, CallError> {
+        self.call_with(spec, OnAmbiguous::Retry)
+    }
+
+    /// [`Client::call`], choosing what happens after an ambiguous failure (see [`is_ambiguous`]):
+    /// creates return it to the caller, who looks for what the attempt may have made first.
+    pub fn call_with(
+        &self,
+        spec: &RequestSpec,
+        on_ambiguous: OnAmbiguous,
+    ) -> Result<Value, CallError> {
         let endpoint = self.endpoint_for(spec)?;
         if !spec.path.starts_with('/') {
             return Err(CallError::InvalidRequest(format!(
@@ -386,6 +401,9 @@ impl Client {
                 Err(error) => error,
             };
             if !error.is_retryable() || attempt >= retry.max_attempts {
+                return Err(error);
+            }
+            if on_ambiguous == OnAmbiguous::Return && is_ambiguous(&error) {
                 return Err(error);
             }
             let delay = error
@@ -512,6 +530,32 @@ impl Client {
             return Err(error.with_action(spec.action.as_str()).into());
         }
         Ok(value)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ambiguous failures (issue 8). Kept apart from the retry loop above so that it merges with
+// reworks of it: the loop only consults `OnAmbiguous`.
+// ---------------------------------------------------------------------------------------------
+
+/// What [`Client::call_with`] does after an ambiguous failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAmbiguous {
+    /// Retry it like any transient failure: right for reads, updates and deletes, which are
+    /// idempotent.
+    Retry,
+    /// Return it at once: a create retried blindly may make a second object.
+    Return,
+}
+
+/// A failure after which the request may or may not have been executed: the connection failed,
+/// dropped or timed out, or the server answered 5xx. Throttling is not ambiguous: flow control
+/// refuses a request before it is handled.
+pub fn is_ambiguous(error: &CallError) -> bool {
+    match error {
+        CallError::Transport { .. } => true,
+        CallError::Api(e) => !e.is_throttling() && (500..=599).contains(&e.status),
+        CallError::InvalidResponse { .. } | CallError::InvalidRequest(_) => false,
     }
 }
 
