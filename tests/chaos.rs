@@ -316,8 +316,11 @@ fn kill(child: &mut Child) {
 /// secret.
 #[test]
 fn seeded_applies_under_faults_converge_without_duplicates() {
-    let runs: u64 = 100;
-    let outcomes = parallel(runs, 6, |seed| {
+    let runs: u64 = std::env::var("CHAOS_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let outcomes = parallel(runs, 8, |seed| {
         let trial = Trial::new();
         let faulty = trial.emulator(FaultConfig {
             seed,
@@ -330,9 +333,16 @@ fn seeded_applies_under_faults_converge_without_duplicates() {
         });
         let clean = trial.emulator(FaultConfig::default());
         let mut applies = 0;
+        let mut outputs = String::new();
         for n in 1..=2 {
             applies = n;
-            trial.apply(&faulty.url(), n);
+            let out = trial.apply(&faulty.url(), n);
+            let tail: Vec<String> = text(&out)
+                .lines()
+                .filter(|l| !l.starts_with("+ ") && !l.starts_with("  "))
+                .map(str::to_string)
+                .collect();
+            outputs.push_str(&format!("--- apply {n}:\n{}\n", tail.join("\n")));
             if trial.converged(&clean.url()) {
                 break;
             }
@@ -341,14 +351,18 @@ fn seeded_applies_under_faults_converge_without_duplicates() {
         (
             seed,
             applies,
-            converged,
+            (converged, outputs),
             trial.duplicates(),
             trial.lost_secrets(2),
         )
     });
     let mut by_applies = [0usize; 3];
     for (seed, applies, converged, duplicates, lost) in &outcomes {
-        assert!(converged, "seed {seed}: not converged after two applies");
+        assert!(
+            converged.0,
+            "seed {seed}: not converged after two applies\n{}",
+            converged.1
+        );
         assert_eq!(*duplicates, 0, "seed {seed}: duplicates");
         assert!(lost.is_empty(), "seed {seed}: secrets lost for {lost:?}");
         by_applies[*applies] += 1;
@@ -600,4 +614,31 @@ fn a_lost_reply_is_executed_but_never_answered() {
         )
         .unwrap();
     assert_eq!(made, 1, "the request was executed");
+}
+
+/// `msctl emulator --lost-reply-rate` is checked like the other rates.
+#[test]
+fn the_emulator_refuses_a_bad_lost_reply_rate() {
+    let trial = Trial::new();
+    for (rate, why) in [("1.5", "--lost-reply-rate"), ("0.7", "add up to")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_msctl"))
+            .arg("--state")
+            .arg(trial.db())
+            .args([
+                "emulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--drop-rate",
+                "0.4",
+                "--lost-reply-rate",
+                rate,
+            ])
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(why), "{}", text(&out));
+    }
 }

@@ -77,7 +77,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         return Ok(exit_code::ERROR);
     }
     if plan.is_empty() {
-        deliver_owed_secrets(&session, args)?;
+        deliver_owed_secrets(&session, args);
         // Still a successful apply of this commit: `status` and `drift` measure from it.
         record(
             &session,
@@ -150,7 +150,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
         },
     );
     eprintln!("\n{}", report.line());
-    deliver_owed_secrets(&session, args)?;
+    deliver_owed_secrets(&session, args);
     if !report.manual.is_empty() {
         eprintln!(
             "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
@@ -196,7 +196,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<i32> {
 
 /// Resets the API keys whose secret an earlier run owed and never wrote, and writes their new
 /// secrets to `--secrets-to` (issue 14); without it, the plan's warnings named them already.
-fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) -> anyhow::Result<()> {
+fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) {
     let delivery = match session.backend.deliver_owed_secrets() {
         Ok(delivery) => delivery,
         // The records stay in the ledger: the next apply tries again.
@@ -204,7 +204,7 @@ fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) -> anyhow::Result<(
             eprintln!(
                 "warning: failed to deliver the API-key secrets an earlier run owed: {e}\nhint: run `msctl apply --secrets-to FILE` again"
             );
-            return Ok(());
+            return;
         }
     };
     if let (false, Some(path)) = (delivery.delivered.is_empty(), &args.secrets_to) {
@@ -215,7 +215,6 @@ fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) -> anyhow::Result<(
             delivery.delivered.join(", ")
         );
     }
-    Ok(())
 }
 
 fn past(action: crate::plan::Action) -> &'static str {
