@@ -313,7 +313,7 @@ fn kill(child: &mut Child) {
 
 /// 100 seeded applies under `--throttle-rate 0.2 --error-rate 0.05 --drop-rate 0.05
 /// --lost-reply-rate 0.05`: each converges within two applies, with no duplicate and no lost
-/// secret.
+/// secret. `CHAOS_RUNS=N` runs seeds 0..N instead, for a quicker local check.
 #[test]
 fn seeded_applies_under_faults_converge_without_duplicates() {
     let runs: u64 = std::env::var("CHAOS_RUNS")
