@@ -244,6 +244,10 @@ pub struct EmulatorArgs {
     /// `x-acs-retry-after` of a throttled answer, in milliseconds.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub retry_after_ms: u64,
+    /// Share of requests executed (their changes commit) whose connection is then closed
+    /// without an answer, as a lost response in a real network.
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub lost_reply_rate: f64,
     /// Accept any `x-acs-date` (for tests that pin the clock); nonces are still checked.
     #[arg(long)]
     pub no_clock_check: bool,

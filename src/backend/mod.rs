@@ -127,6 +127,13 @@ pub struct Ledger {
     /// when the config names them no more, so an owned workspace is never out of sight.
     #[serde(default)]
     pub regions: BTreeMap<Address, String>,
+    /// API keys whose secret a run owes (issue 14), by address: recorded before the key is
+    /// created, cleared once its secret is written to `--secrets-to`. A record that outlives its
+    /// run means the key may exist with a secret nobody has. Backends keep these records as the
+    /// creates happen: [`Backend::save_ledger`] neither writes nor drops them, so a ledger loaded
+    /// at the start of an apply and saved at its end cannot undo them.
+    #[serde(default)]
+    pub owed_secrets: BTreeMap<String, OwedSecret>,
 }
 
 /// An identity as the ledger records it: the id API keys it creates carry as `createdBy`, and
@@ -317,6 +324,23 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// One owed secret (see [`Ledger::owed_secrets`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwedSecret {
+    /// The key's `apiKeyId`, once its create was answered.
+    #[serde(default)]
+    pub key_id: Option<i64>,
+}
+
+/// What [`Backend::deliver_owed_secrets`] did, by address (never secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretDelivery {
+    /// Keys reset and whose new secret was written to the secrets file.
+    pub delivered: Vec<String>,
+    /// Keys that exist and still owe a secret: no secrets file was given.
+    pub owed: Vec<String>,
+}
+
 /// One apply, as recorded in the ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedRecord {
@@ -363,6 +387,13 @@ pub trait Backend: Send + Sync {
 
     /// The current holder of the run lock, if any.
     fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError>;
+
+    /// Settles the secrets earlier runs owed (see [`Ledger::owed_secrets`]): with a secrets
+    /// file, each owed key that exists is reset and its new secret written there; records of
+    /// keys that were never made are dropped. Backends that hand out no secrets owe none.
+    fn deliver_owed_secrets(&self) -> Result<SecretDelivery, BackendError> {
+        Ok(SecretDelivery::default())
+    }
 
     /// HTTP requests made so far (0 for backends that make none).
     fn api_calls(&self) -> u64 {

@@ -51,6 +51,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     }
     if plan.is_empty() {
         // Still a successful apply of this commit: `status` and `drift` measure from it.
+        deliver_owed_secrets(&session, args);
         record(&session, &plan, &live, None, "No changes.".to_string())?;
         print_result(cli, &ApplyResult::new(&plan, None))?;
         return Ok(Outcome::Success);
@@ -71,6 +72,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     } else {
         diag!("\n{line}");
     }
+    deliver_owed_secrets(&session, args);
     if !report.manual.is_empty() {
         diag!(
             "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
@@ -268,6 +270,29 @@ fn print_result(cli: &Cli, result: &ApplyResult) -> Result<(), CommandError> {
         Format::Text => {}
     }
     Ok(())
+}
+
+/// Resets the API keys whose secret an earlier run owed and never wrote, and writes their new
+/// secrets to `--secrets-to` (issue 14); without it, the plan's warnings named them already.
+fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) {
+    let delivery = match session.backend.deliver_owed_secrets() {
+        Ok(delivery) => delivery,
+        // The records stay in the ledger: the next apply tries again.
+        Err(e) => {
+            diag!(
+                "warning: failed to deliver the API-key secrets an earlier run owed: {e}\nhint: run `msctl apply --secrets-to FILE` again"
+            );
+            return;
+        }
+    };
+    if let (false, Some(path)) = (delivery.delivered.is_empty(), &args.secrets_to) {
+        diag!(
+            "Reset {} API key(s) whose secret an earlier run never wrote; their new secrets are in `{}`: {}",
+            delivery.delivered.len(),
+            path.display(),
+            delivery.delivered.join(", ")
+        );
+    }
 }
 
 fn past(action: crate::plan::Action) -> &'static str {

@@ -36,6 +36,7 @@ fn serve(args: &EmulatorArgs, state: std::path::PathBuf) -> anyhow::Result<()> {
         error_rate: args.error_rate,
         drop_rate: args.drop_rate,
         retry_after_ms: args.retry_after_ms,
+        lost_reply_rate: args.lost_reply_rate,
     };
     let config = EmulatorConfig {
         listen: args.listen.clone(),

@@ -183,10 +183,12 @@ impl Session {
         let ledger = self.ledger()?;
         let options = plan::DiffOptions {
             prune_ram,
-            owned: ledger.owned,
+            owned: ledger.owned.clone(),
             caller: self.backend.caller(),
         };
         let mut diff = plan::diff(desired, live, &options, &self.backend.capabilities());
+        diff.warnings
+            .extend(undelivered_secrets(&ledger.owed_secrets, live));
         crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = diff.changes;
         let summary = Summary::of(&changes);
@@ -252,6 +254,24 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{secs}s")
     }
+}
+
+/// Warnings for API keys that exist but whose secret a run owed and never wrote (issue 14):
+/// addresses only, never secrets.
+fn undelivered_secrets(
+    owed: &std::collections::BTreeMap<String, crate::backend::OwedSecret>,
+    live: &State,
+) -> Vec<String> {
+    owed.keys()
+        .filter(|address| live.resources.keys().any(|a| a.to_string() == **address))
+        .map(|address| {
+            format!(
+                "API key `{address}` has an undelivered secret: a run created it but stopped \
+                 before writing its secret; `msctl apply --secrets-to FILE` resets the key and \
+                 writes the new secret"
+            )
+        })
+        .collect()
 }
 
 /// The scopes a desired state governs: its workspaces' regions, RAM, its PAI regions.

@@ -1,8 +1,11 @@
 //! Fault injection: latency, throttling, server errors and dropped connections, drawn from a
 //! seeded generator so that the same seed gives the same sequence of faults.
 //!
-//! Every fault is decided before the request is verified or handled, so an injected failure
-//! never changes state and a client's retry is always safe.
+//! Every fault but one is decided before the request is verified or handled, so such a failure
+//! never changes state and a client's retry is always safe. The exception is the lost reply
+//! (`--lost-reply-rate`): the request is executed, its changes commit, and then the connection is
+//! closed without an answer, which is what makes duplicates in real networks when a client
+//! retries a create blindly.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,6 +25,9 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// The `x-acs-retry-after` of a throttled answer, in milliseconds.
     pub retry_after_ms: u64,
+    /// Share of requests executed (state changes commit) whose connection is then closed
+    /// without an answer.
+    pub lost_reply_rate: f64,
 }
 
 impl Default for FaultConfig {
@@ -33,6 +39,7 @@ impl Default for FaultConfig {
             error_rate: 0.0,
             drop_rate: 0.0,
             retry_after_ms: 100,
+            lost_reply_rate: 0.0,
         }
     }
 }
@@ -44,6 +51,7 @@ impl FaultConfig {
             ("--throttle-rate", self.throttle_rate),
             ("--error-rate", self.error_rate),
             ("--drop-rate", self.drop_rate),
+            ("--lost-reply-rate", self.lost_reply_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!(
@@ -51,18 +59,21 @@ impl FaultConfig {
                 ));
             }
         }
-        let total = self.throttle_rate + self.error_rate + self.drop_rate;
+        let total = self.throttle_rate + self.error_rate + self.drop_rate + self.lost_reply_rate;
         if total > 1.0 + 1e-9 {
             return Err(format!(
-                "--throttle-rate, --error-rate and --drop-rate add up to {total}; together they \
-                 must not exceed 1"
+                "--throttle-rate, --error-rate, --drop-rate and --lost-reply-rate add up to \
+                 {total}; together they must not exceed 1"
             ));
         }
         Ok(())
     }
 
     fn injects(&self) -> bool {
-        self.throttle_rate > 0.0 || self.error_rate > 0.0 || self.drop_rate > 0.0
+        self.throttle_rate > 0.0
+            || self.error_rate > 0.0
+            || self.drop_rate > 0.0
+            || self.lost_reply_rate > 0.0
     }
 }
 
@@ -80,6 +91,8 @@ pub enum Fault {
     ServerError {
         status: u16,
     },
+    /// Execute the request, then close the connection without answering.
+    LostReply,
 }
 
 /// Draws one [`Fault`] per request from a seeded generator.
@@ -126,6 +139,9 @@ impl FaultPlan {
             Fault::ServerError {
                 status: if variant % 2 == 0 { 503 } else { 500 },
             }
+        } else if pick < c.drop_rate + c.throttle_rate + c.error_rate + c.lost_reply_rate {
+            // Drawn last, so adding it leaves the other faults of a seed where they were.
+            Fault::LostReply
         } else {
             Fault::None
         }
@@ -189,6 +205,40 @@ mod tests {
         assert!(faults.contains(&Fault::Throttle { status: 400 }));
         assert!(faults.contains(&Fault::ServerError { status: 500 }));
         assert!(faults.contains(&Fault::ServerError { status: 503 }));
+    }
+
+    #[test]
+    fn lost_replies_follow_their_rate_and_leave_other_faults_in_place() {
+        let with_lost = FaultPlan::new(FaultConfig {
+            seed: 42,
+            throttle_rate: 0.2,
+            error_rate: 0.1,
+            drop_rate: 0.05,
+            lost_reply_rate: 0.05,
+            ..FaultConfig::default()
+        });
+        let without = plan(42);
+        let mut lost = 0;
+        for _ in 0..20_000 {
+            let (a, b) = (with_lost.next(), without.next());
+            if a == Fault::LostReply {
+                lost += 1;
+                assert_eq!(b, Fault::None);
+            } else {
+                assert_eq!(a, b);
+            }
+        }
+        assert!((lost as f64 / 20_000.0 - 0.05).abs() < 0.01, "{lost}");
+        let only_lost = FaultPlan::new(FaultConfig {
+            lost_reply_rate: 1.0,
+            ..FaultConfig::default()
+        });
+        assert!((0..100).all(|_| only_lost.next() == Fault::LostReply));
+        let bad = FaultConfig {
+            lost_reply_rate: 1.5,
+            ..FaultConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("--lost-reply-rate"));
     }
 
     #[test]

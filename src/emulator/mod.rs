@@ -4,7 +4,8 @@
 //! end to end on loopback, and `msctl --backend local` sees the same world.
 //!
 //! One request: read (own small HTTP/1.1 reader, [`http`]), sleep the injected latency, draw a
-//! fault ([`faults`]; before anything else, so a failed request never changed state), verify the
+//! fault ([`faults`]; before anything else, so a failed request never changed state, except a
+//! lost reply, which is executed and then left unanswered), verify the
 //! ACS3 signature with the aliyun layer's verifier, route on `x-acs-version` + `x-acs-action`
 //! and check the method and path template (never the Host header), decode the parameters as the
 //! SDKs encode them, and run the product's handler with the store locked, so each operation is
@@ -448,6 +449,15 @@ impl Shared {
                 "The request processing has failed due to some unknown error.",
             )),
             Fault::None => self.verified(req, product, action),
+            Fault::LostReply => {
+                // Executed in full, its changes committed; only the answer never leaves.
+                let status = match self.verified(req, product, action) {
+                    Ok(_) => 200,
+                    Err(failure) => failure.status,
+                };
+                log(&format_args!("{status}, reply lost (injected)"));
+                return Outcome::Drop;
+            }
         };
         let region = region_of(req, &self.region);
         let (status, body) = match result {

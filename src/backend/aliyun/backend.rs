@@ -292,6 +292,16 @@ impl AliyunBackend {
         }
     }
 
+    /// Whether `--secrets-to` was given: only then is a key's secret owed until written.
+    pub(super) fn keeps_secrets(&self) -> bool {
+        self.secrets.is_some()
+    }
+
+    /// The ledger file, for the owed-secrets records kept as keys are created.
+    pub(super) fn ledger_file(&self) -> &LedgerFile {
+        &self.ledger
+    }
+
     /// Saves a new API key's secret to the secrets file, if one was asked for; otherwise the
     /// secret is dropped here, unseen.
     pub(super) fn keep_secret(&self, address: &str, secret: &str) -> Result<(), BackendError> {
@@ -505,6 +515,10 @@ impl Backend for AliyunBackend {
 
     fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError> {
         self.ledger.lock_holder()
+    }
+
+    fn deliver_owed_secrets(&self) -> Result<crate::backend::SecretDelivery, BackendError> {
+        self.deliver_owed()
     }
 
     fn api_calls(&self) -> u64 {
@@ -861,8 +875,10 @@ pub(super) fn gone_is_ok(result: Result<(), BackendError>) -> Result<(), Backend
 // The secrets file
 // ---------------------------------------------------------------------------------------------
 
-/// `--secrets-to FILE`: created (or truncated) with mode 0600 on the first secret, one
-/// `ADDRESS=SECRET` line per created key.
+/// `--secrets-to FILE`: created with mode 0600 on the first secret, one `ADDRESS=SECRET` line
+/// per created key, appended: a run never truncates the file, so the secrets an earlier run
+/// (killed before anyone collected them) wrote there are never lost. A later line for the same
+/// address supersedes an earlier one (a reset key).
 struct SecretsFile {
     path: PathBuf,
     file: Mutex<Option<File>>,
@@ -895,8 +911,8 @@ impl SecretsFile {
     }
 }
 
-/// Opens `path` for writing, readable by its owner only. A new file is created with mode 0600
-/// (never briefly wider); an existing one is narrowed to 0600 before it is truncated.
+/// Opens `path` for appending, readable by its owner only. A new file is created with mode 0600
+/// (never briefly wider); an existing one is narrowed to 0600 before anything is written.
 fn open_private(path: &Path) -> Result<File, BackendError> {
     let fail = |e: std::io::Error| {
         BackendError::Transport(format!(
@@ -905,7 +921,7 @@ fn open_private(path: &Path) -> Result<File, BackendError> {
         ))
     };
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true);
+    options.append(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -918,7 +934,6 @@ fn open_private(path: &Path) -> Result<File, BackendError> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(fail)?;
     }
-    file.set_len(0).map_err(fail)?;
     Ok(file)
 }
 
@@ -927,7 +942,7 @@ fn open_private(path: &Path) -> Result<File, BackendError> {
 // ---------------------------------------------------------------------------------------------
 
 /// Where the aliyun backend keeps msctl's ledger: the cloud has no place for it.
-enum LedgerFile {
+pub(super) enum LedgerFile {
     /// No path given (tests): kept for the life of the backend, with its run lock.
     Memory(Mutex<Ledger>, Mutex<Option<LockInfo>>),
     /// A SQLite file with the local backend's ledger tables, opened on first use.
@@ -990,9 +1005,13 @@ impl LedgerFile {
     fn save(&self, ledger: &Ledger) -> Result<(), BackendError> {
         match self {
             LedgerFile::Memory(held, _) => {
-                *held
+                let mut held = held
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = ledger.clone();
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Owed secrets are kept as creates happen, never by a whole-ledger save.
+                let owed = std::mem::take(&mut held.owed_secrets);
+                *held = ledger.clone();
+                held.owed_secrets = owed;
                 Ok(())
             }
             LedgerFile::Sqlite { .. } => self.with(|l| l.save_ledger(ledger)),
@@ -1044,6 +1063,31 @@ impl LedgerFile {
                 .clone()),
             LedgerFile::Sqlite { path, .. } if !path.exists() => Ok(None),
             LedgerFile::Sqlite { .. } => self.with(LocalBackend::lock_holder),
+        }
+    }
+
+    /// Records (`Some`) or clears (`None`) the secret owed for `address`, durably at once.
+    pub(super) fn set_owed(
+        &self,
+        address: &str,
+        owed: Option<crate::backend::OwedSecret>,
+    ) -> Result<(), BackendError> {
+        match self {
+            LedgerFile::Memory(held, _) => {
+                let mut held = held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match owed {
+                    Some(o) => {
+                        held.owed_secrets.insert(address.to_string(), o);
+                    }
+                    None => {
+                        held.owed_secrets.remove(address);
+                    }
+                }
+                Ok(())
+            }
+            LedgerFile::Sqlite { .. } => self.with(|l| l.set_owed_secret(address, owed)),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod client;
 pub mod credentials;
 pub mod encoding;
 pub mod error;
+mod idempotent;
 pub mod modelstudio;
 pub mod pai;
 pub mod ram;
@@ -28,7 +29,10 @@ pub mod signing;
 pub mod verify;
 
 pub use backend::AliyunBackend;
-pub use client::{Body, Client, ClientConfig, Endpoint, Method, Product, RequestSpec, RetryPolicy};
+pub use client::{
+    Body, Client, ClientConfig, Endpoint, Method, OnAmbiguous, Product, RequestSpec, RetryPolicy,
+    is_ambiguous,
+};
 pub use credentials::{Credentials, CredentialsError};
 pub use error::{AccessDenied, ApiError, CallError, ErrorKind};
 pub use signing::Signer;

@@ -36,7 +36,7 @@ use super::backend::{
 use super::client::{Body, Method, Product, RequestSpec};
 use super::credentials::KeyCreators;
 use super::encoding::{flatten, shrink};
-use super::error::ErrorKind;
+use super::idempotent::Created;
 use super::signing::encode_path_segment;
 use crate::backend::{BackendError, Operation};
 use crate::model::platform::default_workspace_name;
@@ -477,45 +477,34 @@ impl AliyunBackend {
             &w.region,
         )
         .query("workspaceName", w.name.clone());
-        match self.call_raw(&spec) {
-            Ok(body) => {
+        // After a lost answer: the workspace of that name, if the attempt made it.
+        let find = || {
+            Ok(self
+                .list_workspaces(&w.region)?
+                .into_iter()
+                .find(|x| x.name == w.name && !x.default)
+                .map(|x| MsWorkspace {
+                    id: x.id,
+                    region: x.region,
+                    default: false,
+                }))
+        };
+        let known = match self.create_idempotent(&spec, find)? {
+            Created::New(body) => {
                 let ws = field(&body, &["workspace"]).cloned().unwrap_or(Value::Null);
                 let id = required(&ws, &["workspaceId"], "CreateWorkspace")?;
                 let region = string(&ws, &["region"]).unwrap_or_else(|| w.region.clone());
-                self.mark_fresh(&id);
-                self.ids().workspaces.insert(
-                    w.name.clone(),
-                    MsWorkspace {
-                        id,
-                        region,
-                        default: false,
-                    },
-                );
-                Ok(())
-            }
-            // A retried create whose first attempt went through: fine if it is the same one.
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                let existing = self
-                    .list_workspaces(&w.region)?
-                    .into_iter()
-                    .find(|x| x.name == w.name && !x.default);
-                match existing {
-                    Some(x) => {
-                        self.ids().workspaces.insert(
-                            x.name.clone(),
-                            MsWorkspace {
-                                id: x.id,
-                                region: x.region,
-                                default: false,
-                            },
-                        );
-                        Ok(())
-                    }
-                    None => Err(e.into()),
+                MsWorkspace {
+                    id,
+                    region,
+                    default: false,
                 }
             }
-            Err(e) => Err(e.into()),
-        }
+            Created::Adopted(known) => known,
+        };
+        self.mark_fresh(&known.id);
+        self.ids().workspaces.insert(w.name.clone(), known);
+        Ok(())
     }
 
     fn delete_workspace(&self, w: &Workspace) -> Result<(), BackendError> {
@@ -622,20 +611,45 @@ impl AliyunBackend {
         .query("workspaceId", ws.id.clone())
         .query("description", description)
         .body(Body::Form(flatten(&auth_to_wire(k))));
-        let body = self.settled(&ws.id, || self.call(&spec))?;
-        let key = field(&body, &["apiKey"]).cloned().unwrap_or(Value::Null);
-        let Some(id) = int(&key, &["apiKeyId"]) else {
-            return Err(BackendError::Transport(
-                "failed to read the answer to `CreateApiKey`: no `apiKeyId`".to_string(),
-            ));
+        let address = Resource::ApiKey(k.clone()).address().to_string();
+        // With a secrets file, the secret is owed from before the create until it is written:
+        // a run killed in between leaves the record for the next apply to settle.
+        let owes = self.keeps_secrets();
+        if owes {
+            self.owe_secret(&address, None)?;
+        }
+        let before = self
+            .ids()
+            .api_keys
+            .get(&(k.workspace.clone(), k.name.clone()))
+            .copied();
+        let created = self.settled(&ws.id, || {
+            self.create_idempotent(&spec, || self.find_new_key(&ws, &k.name, before))
+        })?;
+        let (id, secret) = match created {
+            Created::New(body) => {
+                let key = field(&body, &["apiKey"]).cloned().unwrap_or(Value::Null);
+                let Some(id) = int(&key, &["apiKeyId"]) else {
+                    return Err(BackendError::Transport(
+                        "failed to read the answer to `CreateApiKey`: no `apiKeyId`".to_string(),
+                    ));
+                };
+                (id, string(&key, &["apiKeyValue"]).filter(|s| !s.is_empty()))
+            }
+            // The answer with the secret was lost: a reset below issues a new one.
+            Created::Adopted(id) => (id, None),
         };
         self.mark_fresh(&id.to_string());
         self.ids()
             .api_keys
             .insert((k.workspace.clone(), k.name.clone()), id);
-        let address = Resource::ApiKey(k.clone()).address().to_string();
-        if let Some(secret) = string(&key, &["apiKeyValue"]).filter(|s| !s.is_empty()) {
-            self.keep_secret(&address, &secret)?;
+        if owes {
+            self.owe_secret(&address, Some(id))?;
+            let secret = match secret {
+                Some(secret) => secret,
+                None => self.reset_api_key(&ws, id)?,
+            };
+            self.deliver_secret(&address, &secret)?;
         }
         if !k.enabled {
             self.set_key_enabled(&ws, id, false)?;
@@ -745,7 +759,7 @@ impl AliyunBackend {
     }
 
     /// The `apiKeyId` of msctl's key `name` in `workspace`: cached by the read, else listed.
-    fn api_key_id(&self, workspace: &str, name: &str) -> Result<i64, BackendError> {
+    pub(super) fn api_key_id(&self, workspace: &str, name: &str) -> Result<i64, BackendError> {
         let key = (workspace.to_string(), name.to_string());
         if let Some(id) = self.ids().api_keys.get(&key) {
             return Ok(*id);

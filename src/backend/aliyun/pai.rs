@@ -19,6 +19,7 @@ use super::backend::{
 };
 use super::client::{Body, Method, Product, RequestSpec};
 use super::error::ErrorKind;
+use super::idempotent::Created;
 use super::signing::encode_path_segment;
 use crate::backend::{BackendError, Operation};
 use crate::model::{PaiMember, PaiWorkspace, Resource};
@@ -340,40 +341,28 @@ impl AliyunBackend {
             &w.region,
         )
         .body(Body::Json(Value::Object(body)));
-        match self.call_raw(&spec) {
-            Ok(body) => {
-                let id = required(&body, &["WorkspaceId"], "CreateWorkspace")?;
-                self.mark_fresh(&id);
-                self.ids().pai_workspaces.insert(
-                    w.name.clone(),
-                    PaiWorkspaceId {
-                        id,
-                        region: w.region.clone(),
-                    },
-                );
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                let existing = self
-                    .list_pai_workspaces(&w.region)?
-                    .into_iter()
-                    .find(|x| x.workspace == *w);
-                match existing {
-                    Some(x) => {
-                        self.ids().pai_workspaces.insert(
-                            w.name.clone(),
-                            PaiWorkspaceId {
-                                id: x.id,
-                                region: w.region.clone(),
-                            },
-                        );
-                        Ok(())
-                    }
-                    None => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        // PAI workspace names are unique per region: after a lost answer, the one of that name
+        // is the attempt's.
+        let find = || {
+            Ok(self
+                .list_pai_workspaces(&w.region)?
+                .into_iter()
+                .find(|x| x.workspace.name == w.name)
+                .map(|x| x.id))
+        };
+        let id = match self.create_idempotent(&spec, find)? {
+            Created::New(body) => required(&body, &["WorkspaceId"], "CreateWorkspace")?,
+            Created::Adopted(id) => id,
+        };
+        self.mark_fresh(&id);
+        self.ids().pai_workspaces.insert(
+            w.name.clone(),
+            PaiWorkspaceId {
+                id,
+                region: w.region.clone(),
+            },
+        );
+        Ok(())
     }
 
     fn create_pai_member(&self, m: &PaiMember) -> Result<(), BackendError> {

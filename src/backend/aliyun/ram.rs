@@ -19,7 +19,7 @@ use super::backend::{
     string,
 };
 use super::client::{Product, RequestSpec};
-use super::error::ErrorKind;
+use super::idempotent::Created;
 use crate::backend::{BackendError, Operation};
 use crate::model::{
     Attachment, GroupMember, PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser, Resource,
@@ -391,30 +391,27 @@ impl AliyunBackend {
         if let Some(c) = &u.comments {
             spec = spec.query("Comments", c.clone());
         }
-        match self.call_raw(&spec) {
-            Ok(body) => {
-                self.mark_fresh(&fresh_key("user", &u.name));
+        // RAM names are unique: after a lost answer, the user of that name is the attempt's.
+        let find = || {
+            let body =
+                absent_is_none(self.call(&rpc("GetUser").query("UserName", u.name.clone())))?;
+            Ok(body.map(|b| {
+                let user = field(&b, &["User"]).cloned().unwrap_or(Value::Null);
+                string(&user, &["UserId"])
+            }))
+        };
+        let id = match self.create_idempotent(&spec, find)? {
+            Created::New(body) => {
                 let user = field(&body, &["User"]).cloned().unwrap_or(Value::Null);
-                if let Some(id) = string(&user, &["UserId"]) {
-                    self.ids().users.insert(u.name.clone(), id);
-                }
-                Ok(())
+                string(&user, &["UserId"])
             }
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                let body = self.call(&rpc("GetUser").query("UserName", u.name.clone()))?;
-                let live = field(&body, &["User"]).cloned().unwrap_or(Value::Null);
-                match user_of(&live) {
-                    Ok(existing) if existing == *u => {
-                        if let Some(id) = string(&live, &["UserId"]) {
-                            self.ids().users.insert(u.name.clone(), id);
-                        }
-                        Ok(())
-                    }
-                    _ => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
+            Created::Adopted(id) => id,
+        };
+        self.mark_fresh(&fresh_key("user", &u.name));
+        if let Some(id) = id {
+            self.ids().users.insert(u.name.clone(), id);
         }
+        Ok(())
     }
 
     fn create_group(&self, g: &RamGroup) -> Result<(), BackendError> {
@@ -422,21 +419,13 @@ impl AliyunBackend {
         if let Some(c) = &g.comments {
             spec = spec.query("Comments", c.clone());
         }
-        match self.call_raw(&spec) {
-            Ok(_) => {
-                self.mark_fresh(&fresh_key("group", &g.name));
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                let body = self.call(&rpc("GetGroup").query("GroupName", g.name.clone()))?;
-                let live = field(&body, &["Group"]).cloned().unwrap_or(Value::Null);
-                match group_of(&live) {
-                    Ok(existing) if existing == *g => Ok(()),
-                    _ => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        let find = || {
+            absent_is_none(self.call(&rpc("GetGroup").query("GroupName", g.name.clone())))
+                .map(|found| found.map(drop))
+        };
+        self.create_idempotent(&spec, find)?;
+        self.mark_fresh(&fresh_key("group", &g.name));
+        Ok(())
     }
 
     fn create_role(&self, r: &RamRole) -> Result<(), BackendError> {
@@ -447,20 +436,10 @@ impl AliyunBackend {
         if let Some(d) = &r.description {
             spec = spec.query("Description", d.clone());
         }
-        match self.call_raw(&spec) {
-            Ok(_) => {
-                self.mark_fresh(&fresh_key("role", &r.name));
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                let live = self.get_role(&r.name)?;
-                let same = live.description == r.description
-                    && live.max_session_duration == r.max_session_duration
-                    && documents_equal(&live.trust_policy, &r.trust_policy);
-                if same { Ok(()) } else { Err(e.into()) }
-            }
-            Err(e) => Err(e.into()),
-        }
+        let find = || absent_is_none(self.get_role(&r.name)).map(|found| found.map(drop));
+        self.create_idempotent(&spec, find)?;
+        self.mark_fresh(&fresh_key("role", &r.name));
+        Ok(())
     }
 
     fn create_policy(&self, p: &RamPolicy) -> Result<(), BackendError> {
@@ -470,19 +449,19 @@ impl AliyunBackend {
         if let Some(d) = &p.description {
             spec = spec.query("Description", d.clone());
         }
-        match self.call_raw(&spec) {
-            Ok(_) => {
-                self.mark_fresh(&fresh_key("policy", &p.name));
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                let live = self.get_policy(&p.name)?;
-                let same = live.description == p.description
-                    && documents_equal(&live.document, &p.document);
-                if same { Ok(()) } else { Err(e.into()) }
-            }
-            Err(e) => Err(e.into()),
-        }
+        let find = || absent_is_none(self.get_policy(&p.name)).map(|found| found.map(drop));
+        self.create_idempotent(&spec, find)?;
+        self.mark_fresh(&fresh_key("policy", &p.name));
+        Ok(())
+    }
+}
+
+/// A lookup's `NotFound` as "none".
+fn absent_is_none<T>(result: Result<T, BackendError>) -> Result<Option<T>, BackendError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(BackendError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

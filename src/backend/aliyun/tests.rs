@@ -655,12 +655,26 @@ fn write_bodies_are_the_sdks() {
 fn ram_and_pai_writes() {
     let created = Arc::new(Mutex::new(false));
     let flag = Arc::clone(&created);
+    let user_creates = Arc::new(Mutex::new(0u32));
     let server = serve(move |req| match req.action.as_str() {
         "CreatePolicyVersion" | "UpdatePolicyDescription" | "AttachPolicyToRole" => ok(json!({})),
-        "CreateUser" => (
-            409,
-            json!({"RequestId": "R-9", "Code": "EntityAlreadyExists.User", "Message": "exists"}),
-        ),
+        // The first create's answer is lost (a 500 may come after the work was done); later
+        // ones find the user there.
+        "CreateUser" => {
+            let mut n = user_creates.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                (
+                    500,
+                    json!({"RequestId": "R-8", "Code": "InternalError", "Message": "oops"}),
+                )
+            } else {
+                (
+                    409,
+                    json!({"RequestId": "R-9", "Code": "EntityAlreadyExists.User", "Message": "exists"}),
+                )
+            }
+        }
         "GetUser" => ok(
             json!({"User": {"UserId": "2003", "UserName": req.q("UserName"),
             "DisplayName": "Carol", "Comments": ""}}),
@@ -706,7 +720,8 @@ fn ram_and_pai_writes() {
             after: &p1(changed, "all of sfm"),
         })
         .unwrap();
-    // A retried create that finds the same user is a success; a different one is a conflict.
+    // A create whose answer was lost adopts the user it made; a plain conflict, without an
+    // ambiguous attempt before it, is someone else's user and an error.
     let carol = |display: &str| {
         Resource::RamUser(RamUser {
             name: "carol".into(),
@@ -884,7 +899,8 @@ fn refused_workspace_delete_gives_the_platforms_reasons() {
 fn secrets_go_to_the_0600_file_and_nowhere_else() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.txt");
-    // A file left world-readable from before is narrowed, then truncated.
+    // A file left world-readable from before is narrowed, then appended to: a secret an earlier
+    // run wrote there (and nobody collected yet) is never lost.
     std::fs::write(&path, "old=stale\n").unwrap();
     #[cfg(unix)]
     {
@@ -903,7 +919,7 @@ fn secrets_go_to_the_0600_file_and_nowhere_else() {
     let secret = "sk-ws-SECRET.0123456789";
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
-        format!("workspace.chatbot-dev.apikey.k1={secret}\n")
+        format!("old=stale\nworkspace.chatbot-dev.apikey.k1={secret}\n")
     );
     #[cfg(unix)]
     {
@@ -1005,12 +1021,24 @@ fn the_ledger_file_round_trips_and_is_created_only_when_written() {
 }
 
 #[test]
-fn role_trust_policies_compare_semantically_on_a_retried_create() {
-    let server = serve(|req| match req.action.as_str() {
-        "CreateRole" => (
-            409,
-            json!({"Code": "EntityAlreadyExists.Role", "Message": "exists"}),
-        ),
+fn a_role_create_adopts_the_role_only_after_a_lost_answer() {
+    let creates = Arc::new(Mutex::new(0u32));
+    let server = serve(move |req| match req.action.as_str() {
+        "CreateRole" => {
+            let mut n = creates.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                (
+                    409,
+                    json!({"Code": "EntityAlreadyExists.Role", "Message": "exists"}),
+                )
+            } else {
+                (
+                    503,
+                    json!({"Code": "ServiceUnavailable", "Message": "later"}),
+                )
+            }
+        }
         _ => world(req),
     });
     let backend = backend(&server);
@@ -1022,7 +1050,17 @@ fn role_trust_policies_compare_semantically_on_a_retried_create() {
             "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::123:root"]}}]}),
         max_session_duration: 7200,
     });
+    // A plain conflict: the role is not msctl's to adopt, however alike.
+    let err = backend.apply(Operation::Create(&role)).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Conflict(m) if m.contains("EntityAlreadyExists.Role")),
+        "{err:?}"
+    );
+    assert!(server.find("GetRole").is_empty());
+    // A 503 may come after the role was made: it is looked for, found and adopted.
     backend.apply(Operation::Create(&role)).unwrap();
+    assert_eq!(server.find("CreateRole").len(), 2);
+    assert_eq!(server.find("GetRole").len(), 1);
     let sent = &server.find("CreateRole")[0];
     assert_eq!(sent.q("MaxSessionDuration"), Some("7200"));
     assert!(
@@ -1274,4 +1312,86 @@ fn writes_wait_for_objects_just_created_but_not_for_others() {
         .unwrap_err();
     assert!(matches!(err, BackendError::NotFound(_)), "{err:?}");
     assert_eq!(server.find("AddUserToGroup").len(), 4);
+}
+
+/// Issue 8: a `CreateApiKey` whose answer is lost after the key was made (here a 500 after the
+/// work) is not sent again: the key is found, adopted, and its secret reset and delivered.
+#[test]
+fn a_key_create_whose_answer_was_lost_is_adopted_and_its_secret_reset() {
+    let keys: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let made = Arc::clone(&keys);
+    let server = serve(move |req| match req.action.as_str() {
+        "CreateApiKey" => {
+            let mut keys = made.lock().unwrap();
+            let id = 500 + keys.len() as i64;
+            keys.push(json!({"apiKeyId": id, "workspaceId": req.q("workspaceId"),
+                "description": req.q("description"), "auth": {"type": "All"}}));
+            (
+                500,
+                json!({"code": "InternalError", "success": false, "message": "lost"}),
+            )
+        }
+        "ListApiKeys" => ok(json!({"apiKeys": made.lock().unwrap().clone()})),
+        "ResetApiKey" => ok(json!({"apiKey": {"apiKeyId": 500, "workspaceId": "ws-1",
+            "apiKeyValue": "sk-ws-RESET.0123"}})),
+        _ => world(req),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.txt");
+    let backend = backend(&server)
+        .with_secrets_to(&path)
+        .with_ledger(dir.path().join("ledger.db"));
+    read_first(&backend);
+    let k = Resource::ApiKey(key(None, &[], true));
+    backend.apply(Operation::Create(&k)).unwrap();
+
+    assert_eq!(server.find("CreateApiKey").len(), 1, "sent once");
+    assert_eq!(keys.lock().unwrap().len(), 1, "no second key");
+    let reset = server.find("ResetApiKey");
+    assert_eq!(reset.len(), 1);
+    assert_eq!(reset[0].path, "/modelstudio/apikeys/500/reset");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "workspace.chatbot-dev.apikey.k1=sk-ws-RESET.0123\n"
+    );
+    assert!(backend.load_ledger().unwrap().owed_secrets.is_empty());
+}
+
+/// Issue 8: a conflict to a create's retry means the first attempt went through only when that
+/// attempt's answer was lost; a workspace create answered 503 then `Workspace.AlreadyExists`
+/// adopts the workspace, a first-attempt conflict does not.
+#[test]
+fn a_workspace_conflict_is_adopted_only_after_an_ambiguous_attempt() {
+    let creates = Arc::new(Mutex::new(0u32));
+    let seen_creates = Arc::clone(&creates);
+    let server = serve(
+        move |req| match (req.version.as_str(), req.action.as_str()) {
+            ("2026-02-10", "CreateWorkspace") => {
+                let mut n = seen_creates.lock().unwrap();
+                *n += 1;
+                match *n {
+                    // The second attempt of the first create: the first one's answer was a 503.
+                    1 => (503, json!({"code": "ServiceUnavailable", "success": false})),
+                    _ => (
+                        409,
+                        json!({"code": "Workspace.AlreadyExists", "success": false,
+                        "message": "exists"}),
+                    ),
+                }
+            }
+            _ => world(req),
+        },
+    );
+    let backend = backend(&server);
+    let ws = Resource::Workspace(Workspace {
+        name: "chatbot-dev".into(),
+        region: "cn-beijing".into(),
+        default: false,
+    });
+    // 503: looked for, found (the listing has it), adopted without a second create.
+    backend.apply(Operation::Create(&ws)).unwrap();
+    assert_eq!(server.find("CreateWorkspace").len(), 1);
+    // A plain conflict: an error, though a workspace of that name exists.
+    let err = backend.apply(Operation::Create(&ws)).unwrap_err();
+    assert!(matches!(&err, BackendError::Conflict(_)), "{err:?}");
 }

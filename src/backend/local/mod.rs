@@ -82,6 +82,56 @@ impl LocalBackend {
     }
 }
 
+/// Meta key holding the API-key secrets a run owes (JSON object by address; issue 14).
+const OWED_SECRETS_KEY: &str = "msctl.owed_secrets";
+
+impl LocalBackend {
+    /// The owed secrets recorded in this ledger database.
+    pub fn owed_secrets(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::backend::OwedSecret>, BackendError> {
+        let store = self.store();
+        read_owed(&store)
+    }
+
+    /// Records (`Some`) or clears (`None`) the secret owed for `address`, at once and on its
+    /// own: it must survive the process being killed the next moment.
+    pub fn set_owed_secret(
+        &self,
+        address: &str,
+        owed: Option<crate::backend::OwedSecret>,
+    ) -> Result<(), BackendError> {
+        let mut store = self.store();
+        let mut all = read_owed(&store)?;
+        match owed {
+            Some(o) => {
+                all.insert(address.to_string(), o);
+            }
+            None => {
+                if all.remove(address).is_none() {
+                    return Ok(());
+                }
+            }
+        }
+        let json = serde_json::to_string(&all).expect("owed secrets serialise");
+        store.set_meta(OWED_SECRETS_KEY, &json)
+    }
+}
+
+fn read_owed(
+    store: &Store,
+) -> Result<std::collections::BTreeMap<String, crate::backend::OwedSecret>, BackendError> {
+    match store.meta(OWED_SECRETS_KEY)?.filter(|t| !t.is_empty()) {
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            BackendError::Invalid(format!(
+                "failed to read the owed API-key secrets in msctl's ledger `{}`: {e}",
+                store.path()
+            ))
+        }),
+        None => Ok(Default::default()),
+    }
+}
+
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
@@ -149,12 +199,14 @@ impl Backend for LocalBackend {
             })?),
             None => None,
         };
+        let owed_secrets = read_owed(&store)?;
         Ok(Ledger {
             owned,
             last_apply,
             acknowledged,
             caller,
             regions,
+            owed_secrets,
         })
     }
 
