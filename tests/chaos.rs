@@ -111,6 +111,25 @@ impl Trial {
         self.msctl(url, args).output().unwrap()
     }
 
+    /// After a `kill -9`, the dead run's lock is still held: remove it the way a person does,
+    /// with `msctl force-unlock ID` (the id the refusal names).
+    fn force_unlock(&self, url: &str) {
+        if !self.ledger().exists() {
+            return;
+        }
+        let holder = {
+            use msctl::backend::Backend as _;
+            LocalBackend::open(self.ledger())
+                .unwrap()
+                .lock_holder()
+                .unwrap()
+        };
+        if let Some(holder) = holder {
+            let o = self.run(url, &["force-unlock", &holder.id]);
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        }
+    }
+
     fn apply(&self, url: &str, secrets: usize) -> Output {
         let path = self.secrets(secrets);
         self.run(
@@ -403,16 +422,18 @@ fn an_apply_killed_at_any_moment_is_finished_by_the_next() {
                     path.to_str().unwrap(),
                 ],
             )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        // Validation warnings come first; count the lines of changes made (`+ address: created`).
-        let (read, _rest) = read_lines(stderr, lines, "+ ");
+        let stdout = child.stdout.take().unwrap();
+        // The plan comes first (its lines indented); count the lines of changes made
+        // (`+ address: created`), which apply prints on stdout as each change finishes.
+        let (read, _rest) = read_lines(stdout, lines, "+ ");
         kill(&mut child);
         let owed_addresses = trial.owed_addresses();
         let owed = (owed_addresses.len(), trial.existing_keys(&owed_addresses));
+        trial.force_unlock(&emu.url());
         let again = trial.apply(&emu.url(), 2);
         assert_eq!(again.status.code(), Some(0), "{}", text(&again));
         (
@@ -495,12 +516,24 @@ fn an_emulator_killed_mid_apply_restarts_on_its_state() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // The emulator logs one line per request: kill it after a seeded number of them.
+        // The emulator logs one line per request: kill it after a seeded number of them. An
+        // apply that finishes first (it makes about 150 requests) takes the emulator down with
+        // it, so the count is never waited for in vain.
         let requests = 20 + rng.next() % 200;
+        let server_pid = server.id().to_string();
+        let apply_pid = apply.id().to_string();
+        let watcher = std::thread::spawn(move || {
+            let _ = apply.wait();
+            let _ = Command::new("kill").args(["-9", &server_pid]).status();
+            apply
+        });
         let (_read, _rest) = read_lines(server.stderr.take().unwrap(), requests, "");
         kill(&mut server);
-        kill(&mut apply);
+        // SIGKILL the apply too (the watcher holds its handle and reaps it).
+        let _ = Command::new("kill").args(["-9", &apply_pid]).status();
+        let _ = watcher.join().unwrap();
         let restarted = trial.emulator(FaultConfig::default());
+        trial.force_unlock(&restarted.url());
         let again = trial.apply(&restarted.url(), 2);
         assert_eq!(again.status.code(), Some(0), "{}", text(&again));
         assert!(
