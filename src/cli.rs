@@ -136,7 +136,8 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Independent changes applied at once.
+    /// Independent changes applied at once; with the aliyun backend, also the most calls made at
+    /// once while reading live state.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
     /// Allow deleting workspaces and RAM users.
