@@ -1,5 +1,6 @@
-//! Benchmark of validate, plan and apply on synthetic configs at 1x, 4x and 16x
-//! (1x = 500 workspaces, 5,000 RAM users): `cargo bench --bench reconcile`.
+//! Benchmark of validate, plan, rendering the plan (text, markdown, JSON) and apply on synthetic
+//! configs at 1x, 4x and 16x (1x = 500 workspaces, 5,000 RAM users): `cargo bench --bench
+//! reconcile`. Speed is measured here only; the tests check correctness at scale.
 //!
 //! Sizes: `MSCTL_BENCH_SIZES=1,4` (default `1,4,16`). Apply at a size is skipped above
 //! `MSCTL_BENCH_APPLY_MAX` (default 16). Peak memory is the process's high-water mark (VmHWM)
@@ -24,8 +25,16 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(16);
     println!(
-        "{:>5} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10}",
-        "size", "resources", "validate", "plan", "apply", "no-op plan", "apply/s", "peak MiB"
+        "{:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "size",
+        "resources",
+        "validate",
+        "plan",
+        "render",
+        "apply",
+        "no-op plan",
+        "apply/s",
+        "peak MiB"
     );
     for &f in &sizes {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -45,6 +54,7 @@ fn main() {
             pai_regions: Default::default(),
         };
         let (plan, plan_time) = plan_once(&config.desired, &backend, &scope);
+        let render_time = render(&plan);
         let (apply_time, rate) = if f <= apply_max {
             let t = Instant::now();
             let report = apply::execute(&plan, &backend, 10, &|_| {});
@@ -64,11 +74,12 @@ fn main() {
             took
         });
         println!(
-            "{:>4}x {:>10} {:>10} {:>10} {:>10} {:>12} {:>12.0} {:>10}",
+            "{:>4}x {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12.0} {:>10}",
             f,
             resources,
             secs(Some(validate)),
             secs(Some(plan_time)),
+            secs(Some(render_time)),
             secs(apply_time),
             secs(noop),
             rate,
@@ -103,6 +114,18 @@ fn plan_once(
         managed_live: diff.managed_live,
     };
     (plan, t.elapsed())
+}
+
+/// The plan in all three formats, as `msctl plan` and a CI comment would print it; quadratic
+/// string building would show here first.
+fn render(plan: &Plan) -> Duration {
+    let t = Instant::now();
+    let text = msctl::render::plan_text(plan, false);
+    let markdown = msctl::render::plan_markdown(plan, msctl::render::DEFAULT_MARKDOWN_MAX_CHARS);
+    let json = msctl::render::plan_json(plan);
+    let took = t.elapsed();
+    assert!(!text.is_empty() && !markdown.is_empty() && !json.is_empty());
+    took
 }
 
 fn secs(d: Option<Duration>) -> String {

@@ -182,7 +182,8 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Independent changes applied at once (at least 1).
+    /// Independent changes applied at once (at least 1); with the aliyun backend, also the most
+    /// calls made at once while reading live state.
     #[arg(long, default_value_t = 10, value_name = "N", value_parser = parse_parallelism)]
     pub parallelism: usize,
     /// Allow deleting workspaces and RAM users.

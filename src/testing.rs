@@ -1,10 +1,11 @@
 //! Test support: resource builders, a rich sample state, random states for property tests, and
 //! an in-memory backend that enforces the platform's referential rules and injects failures.
 
+pub mod harness;
+
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -376,7 +377,9 @@ pub struct FakeBackend {
     pub state: Mutex<State>,
     /// Operations on these addresses fail with `Transport`.
     pub fail: Mutex<HashSet<Address>>,
-    pub delay: Duration,
+    /// Every call waits here, in flight, until the rendezvous's group is complete: calls can only
+    /// finish if that many ran at once. A rendezvous that times out fails the call.
+    pub rendezvous: Option<Arc<harness::Rendezvous>>,
     pub calls: AtomicUsize,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
@@ -509,10 +512,12 @@ impl Backend for FakeBackend {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        if !self.delay.is_zero() {
-            std::thread::sleep(self.delay);
-        }
-        let result = self.carry_out(operation);
+        let result = match &self.rendezvous {
+            Some(gate) if !gate.wait() => Err(BackendError::Transport(
+                "the rendezvous timed out: fewer calls than it waits for ran at once".into(),
+            )),
+            _ => self.carry_out(operation),
+        };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         result
     }

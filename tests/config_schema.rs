@@ -4,12 +4,14 @@
 
 use std::path::Path;
 
+mod common;
+
 #[test]
 fn config_schema_is_fresh() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/config.schema.json");
     let generated =
         serde_json::to_string_pretty(msctl::config::parse::config_schema()).unwrap() + "\n";
-    if std::env::var_os("MSCTL_UPDATE_SCHEMAS").is_some() {
+    if common::update_schemas() {
         std::fs::write(&path, &generated).unwrap();
         return;
     }

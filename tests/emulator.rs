@@ -2,7 +2,7 @@
 //! emulator on 127.0.0.1:0, for every product; errors; faults; the CLI's start and stop.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -16,6 +16,8 @@ use msctl::backend::aliyun::{
 use msctl::backend::local::Store;
 use msctl::emulator::{self, EmulatorConfig, FaultConfig, RunningEmulator};
 use serde_json::{Value, json};
+
+mod common;
 
 const AK: &str = "testAK";
 const SECRET: &str = "testSecret-0123456789";
@@ -954,7 +956,7 @@ fn faults_follow_the_seed_and_never_change_state() {
 fn cli_prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_msctl"))
+    let mut child = Command::new(common::bin())
         .args([
             "--state",
             state.to_str().unwrap(),
@@ -992,31 +994,21 @@ fn cli_prints_its_address_serves_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
-    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM");
+    let status = common::wait_or_kill(&mut child, "the emulator after SIGTERM");
+    assert_eq!(
+        status.code(),
+        Some(common::SUCCESS),
+        "clean exit on SIGTERM"
+    );
     let users = Store::open(&state).unwrap().list_users().unwrap();
     assert_eq!(users[0].name, "via-cli");
-}
-
-fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the emulator did not stop within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
 fn cli_refuses_to_start_without_credentials_or_state() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_msctl"))
+    let out = Command::new(common::bin())
         .args([
             "--state",
             state.to_str().unwrap(),
@@ -1035,7 +1027,7 @@ fn cli_refuses_to_start_without_credentials_or_state() {
             && err.contains("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_msctl"))
+    let out = Command::new(common::bin())
         .args(["emulator", "--listen", "127.0.0.1:0"])
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
@@ -1043,7 +1035,7 @@ fn cli_refuses_to_start_without_credentials_or_state() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--state FILE"));
-    let out = Command::new(env!("CARGO_BIN_EXE_msctl"))
+    let out = Command::new(common::bin())
         .args([
             "--state",
             state.to_str().unwrap(),
@@ -1064,17 +1056,62 @@ fn an_idle_connection_does_not_hold_up_others() {
     let dir = tempfile::tempdir().unwrap();
     let config = EmulatorConfig {
         workers: 1,
+        // Far past the hang guard: only making way, never the idle limit, can free the worker.
+        idle: common::HANG_GUARD * 4,
         ..EmulatorConfig::new(dir.path().join("state.db"), Credentials::new(AK, SECRET))
     };
     let emu = emulator::spawn(config).unwrap();
-    // Takes the only worker and never sends a request.
-    let _idle = std::net::TcpStream::connect(emu.addr).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    let started = std::time::Instant::now();
-    ok(&client(&emu), ram("ListUsers", &[]));
+    // One answered request on a keep-alive connection: the only worker now holds it, idle.
+    let mut idle = std::net::TcpStream::connect(emu.addr).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: emulator\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(idle.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 "), "{status:?}");
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+        assert!(
+            !header.to_ascii_lowercase().starts_with("connection: close"),
+            "the first answer must keep the connection open: {header}"
+        );
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+
+    // Another client is served although the idle connection never closes by itself.
+    let url = emu.url();
+    let users = common::finishes("a request while another connection idles", move || {
+        let c = Client::new(
+            Credentials::new(AK, SECRET),
+            ClientConfig {
+                endpoint: Some(Endpoint::parse(&url).unwrap()),
+                ..ClientConfig::default()
+            },
+        );
+        c.call(&ram("ListUsers", &[])).map_err(|e| e.to_string())
+    });
+    assert!(users.is_ok(), "{users:?}");
+    // The idle connection made way: the emulator closed it.
+    let rest = common::finishes("reading the idle connection", move || {
+        let mut rest = Vec::new();
+        reader
+            .read_to_end(&mut rest)
+            .map(|_| rest.len())
+            .map_err(|e| e.kind())
+    });
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "served after {:?}",
-        started.elapsed()
+        matches!(rest, Ok(0) | Err(std::io::ErrorKind::ConnectionReset)),
+        "{rest:?}"
     );
 }

@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use git2::{IndexAddOption, Oid, Repository, Signature, Time};
 use serde_json::Value;
 use tempfile::TempDir;
+
+mod common;
 
 /// A repository in a temporary folder (`repo/`), with the local state beside it (`state.db`),
 /// outside the work tree, unless a test says otherwise.
@@ -132,20 +133,18 @@ impl Run {
 }
 
 fn run_msctl(args: &[&str], cwd: &Path) -> Run {
-    let out = Command::cargo_bin("msctl")
-        .expect("binary builds")
+    let out = common::msctl()
         .args(args)
         .current_dir(cwd)
-        .env("NO_COLOR", "1")
         // A hook or CI may export these; they would point libgit2 at another repository.
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .output()
         .expect("msctl runs");
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: common::code(&out),
+        stdout: common::stdout(&out),
+        stderr: common::stderr(&out),
     }
 }
 
@@ -765,8 +764,7 @@ fn a_repository_git_cannot_read_makes_apply_refuse() {
     let with_home = |home: &Path, args: &[&str]| {
         let state = fx.state();
         let config = fx.root().join("config");
-        let out = Command::cargo_bin("msctl")
-            .expect("binary builds")
+        let out = common::msctl()
             .arg("-C")
             .arg(&config)
             .arg("--state")

@@ -3,13 +3,15 @@
 //! injected faults (throttling, 5xx, permanent failure), and a scan of everything a full run
 //! prints for secrets.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
-use assert_cmd::Command;
 use msctl::backend::aliyun::Credentials;
 use msctl::emulator::{self, EmulatorConfig, FaultConfig, RunningEmulator};
+
+mod common;
+use common::{ChildEmulator, assert_code, code, text};
 
 const AK: &str = "LTAI5tScenarioKeyId";
 const SECRET: &str = "scenario-Secret-3f9a7c1e5b";
@@ -29,6 +31,8 @@ const MEMBERS: &[&str] = &[
 enum Target {
     Local,
     Aliyun(RunningEmulator),
+    /// An emulator serving `cloud.db` from a child process, by URL.
+    Endpoint(String),
 }
 
 /// The quickstart in a temp dir, reconciled against one backend.
@@ -66,18 +70,23 @@ impl Scenario {
     }
 
     fn msctl(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::cargo_bin("msctl").unwrap();
-        cmd.arg("-C").arg(self.cfg()).env("NO_COLOR", "1");
-        match &self.target {
-            Target::Local => {
+        let mut cmd = common::msctl();
+        cmd.arg("-C").arg(self.cfg());
+        let url = match &self.target {
+            Target::Local => None,
+            Target::Aliyun(emu) => Some(emu.url()),
+            Target::Endpoint(url) => Some(url.clone()),
+        };
+        match url {
+            None => {
                 cmd.arg("--state").arg(self.dir.path().join("local.db"));
             }
-            Target::Aliyun(emu) => {
+            Some(url) => {
                 cmd.args([
                     "--backend",
                     "aliyun",
                     "--endpoint",
-                    &emu.url(),
+                    &url,
                     "--caller",
                     "alice",
                 ])
@@ -87,31 +96,48 @@ impl Scenario {
                 .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET);
             }
         }
-        cmd.args(args)
-            .timeout(Duration::from_secs(120))
-            .output()
-            .unwrap()
+        cmd.args(args).output().unwrap()
     }
 
     /// The database behind the backend (the emulator's cloud, or the local state).
     fn db(&self) -> PathBuf {
         match self.target {
             Target::Local => self.dir.path().join("local.db"),
-            Target::Aliyun(_) => self.dir.path().join("cloud.db"),
+            Target::Aliyun(_) | Target::Endpoint(_) => self.dir.path().join("cloud.db"),
         }
+    }
+
+    /// Serves `cloud.db` from `msctl emulator EXTRA...` in a child process, whose request log
+    /// [`ChildEmulator::stop`] returns.
+    fn start_child_emulator(&mut self, extra: &[&str]) -> ChildEmulator {
+        let emu = ChildEmulator::start(
+            &self.db_of_cloud(),
+            extra,
+            AK,
+            SECRET,
+            &self.dir.path().join("emulator.log"),
+        );
+        self.target = Target::Endpoint(emu.url.clone());
+        emu
+    }
+
+    fn db_of_cloud(&self) -> PathBuf {
+        self.dir.path().join("cloud.db")
     }
 }
 
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// The emulator's request log reduced to `METHOD ACTION -> STATUS` per request: what a fault
+/// decides, without the timings and generated ids that differ between runs.
+fn requests(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| {
+            let (request, outcome) = line.split_once(" -> ")?;
+            let mut parts = request.split_whitespace();
+            let (method, _path, action) = (parts.next()?, parts.next()?, parts.next()?);
+            let status = outcome.split_whitespace().next()?;
+            Some(format!("{method} {action} -> {status}"))
+        })
+        .collect()
 }
 
 /// plan → apply → (ack what the API cannot do) → re-plan empty → drift in sync → an out-of-band
@@ -202,24 +228,36 @@ fn scenario_on_the_aliyun_backend_against_the_emulator() {
     );
 }
 
-#[test]
-fn apply_converges_under_throttling_and_server_errors() {
-    let s = Scenario::new(Some(FaultConfig {
-        seed: 7,
-        throttle_rate: 0.2,
-        error_rate: 0.05,
-        retry_after_ms: 20,
-        ..FaultConfig::default()
-    }));
-    let apply = s.msctl(&["apply", "--auto-approve"]);
-    assert_eq!(code(&apply), 0, "{}", text(&apply));
+/// One apply of the quickstart through an emulator that throttles 20% and fails 5% of requests
+/// (seed 7), one call at a time; returns the requests the emulator saw, in order.
+fn apply_under_seeded_faults() -> Vec<String> {
+    let mut s = Scenario::new(None);
+    let emu = s.start_child_emulator(&[
+        "--seed",
+        "7",
+        "--throttle-rate",
+        "0.2",
+        "--error-rate",
+        "0.05",
+        "--retry-after-ms",
+        "20",
+    ]);
+    // One call at a time, reads included: each request meets the fault its place in the
+    // seeded sequence gives it, whatever the thread scheduling or the retry jitter.
+    let apply = s.msctl(&["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_code(&apply, common::SUCCESS, "apply under faults");
     assert!(
         text(&apply).contains("29 applied, 0 failed"),
         "{}",
         text(&apply)
     );
+    let log = emu.stop();
+
+    // Converged: an emulator without faults on the same cloud finds only manual steps left.
+    let config = EmulatorConfig::new(s.db_of_cloud(), Credentials::new(AK, SECRET));
+    s.target = Target::Aliyun(emulator::spawn(config).expect("emulator starts"));
     let plan = s.msctl(&["plan", "--format", "json"]);
-    assert_eq!(code(&plan), 0, "{}", text(&plan));
+    assert_code(&plan, common::SUCCESS, "plan after apply");
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let left: Vec<&str> = plan["changes"]
         .as_array()
@@ -229,6 +267,28 @@ fn apply_converges_under_throttling_and_server_errors() {
         .map(|c| c["address"].as_str().unwrap())
         .collect();
     assert!(left.is_empty(), "only manual steps may remain: {left:?}");
+    requests(&log)
+}
+
+#[test]
+fn apply_converges_under_throttling_and_server_errors() {
+    let first = apply_under_seeded_faults();
+    // Faults were injected and retried: throttling (429 and 400 carry `Throttling.User`) and
+    // server errors, each followed by the same call again.
+    let throttled = first.iter().filter(|r| r.ends_with("-> 429")).count();
+    let failed = first
+        .iter()
+        .filter(|r| r.ends_with("-> 500") || r.ends_with("-> 503"))
+        .count();
+    assert!(throttled > 0 && failed > 0, "{first:#?}");
+    for pair in first.windows(2) {
+        if pair[0].ends_with("-> 429") || pair[0].ends_with("-> 503") {
+            let call = |r: &str| r.split(" -> ").next().unwrap().to_string();
+            assert_eq!(call(&pair[0]), call(&pair[1]), "a retry follows a fault");
+        }
+    }
+    // Deterministic: the same seed puts the same faults on the same calls in a second run.
+    assert_eq!(first, apply_under_seeded_faults());
 }
 
 #[test]
@@ -273,24 +333,31 @@ fn a_permanent_failure_stops_with_a_clear_error_and_skips_dependents() {
 
 #[test]
 fn a_dead_service_fails_reads_with_a_clear_bounded_error() {
-    let s = Scenario::new(Some(FaultConfig {
-        seed: 1,
-        error_rate: 1.0,
-        ..FaultConfig::default()
-    }));
-    let started = std::time::Instant::now();
+    let mut s = Scenario::new(None);
+    let emu = s.start_child_emulator(&["--seed", "1", "--error-rate", "1"]);
+    // `common::msctl` fails the test if plan hangs; the bound itself is counted below.
     let plan = s.msctl(&["plan"]);
-    assert_eq!(code(&plan), 1);
+    assert_code(&plan, common::ERROR, "plan against a dead service");
     let out = text(&plan);
     assert!(
         out.contains("failed to read live state from the aliyun backend"),
         "{out}"
     );
     assert!(!out.contains("panicked"), "{out}");
-    assert!(
-        started.elapsed() < Duration::from_secs(90),
-        "retries are bounded in time"
-    );
+    // Retries are bounded: every call was sent exactly as many times as the retry policy allows
+    // (6 attempts), then given up; nothing was retried without end.
+    let attempts = msctl::backend::aliyun::RetryPolicy::default().max_attempts as usize;
+    let log = requests(&emu.stop());
+    assert!(!log.is_empty());
+    let mut per_call: BTreeMap<String, usize> = BTreeMap::new();
+    for request in &log {
+        let (call, status) = request.split_once(" -> ").unwrap();
+        assert!(["500", "503"].contains(&status), "{request}");
+        *per_call.entry(call.to_string()).or_default() += 1;
+    }
+    for (call, sent) in &per_call {
+        assert_eq!(sent % attempts, 0, "{call} was sent {sent} times: {log:#?}");
+    }
 }
 
 #[test]
@@ -298,22 +365,29 @@ fn no_secret_appears_in_any_output_or_file() {
     let s = Scenario::new(Some(FaultConfig::default()));
     let secrets = s.dir.path().join("secrets.txt");
     let mut outputs = String::new();
-    for args in [
-        vec!["validate"],
-        vec!["plan"],
-        vec!["plan", "--format", "json"],
-        vec!["plan", "--format", "markdown"],
-        vec![
-            "apply",
-            "--auto-approve",
-            "--secrets-to",
-            secrets.to_str().unwrap(),
-        ],
-        vec!["plan", "--format", "json"],
-        vec!["drift", "--format", "json"],
-        vec!["status"],
+    // Each command must have done its job: a scan of error messages would prove nothing.
+    for (args, expected) in [
+        (vec!["validate"], common::SUCCESS),
+        (vec!["plan"], common::SUCCESS),
+        (vec!["plan", "--format", "json"], common::SUCCESS),
+        (vec!["plan", "--format", "markdown"], common::SUCCESS),
+        (
+            vec![
+                "apply",
+                "--auto-approve",
+                "--secrets-to",
+                secrets.to_str().unwrap(),
+            ],
+            common::SUCCESS,
+        ),
+        (vec!["plan", "--format", "json"], common::SUCCESS),
+        // The console-only memberships are not acknowledged: drift names them.
+        (vec!["drift", "--format", "json"], common::CHANGES),
+        (vec!["status"], common::SUCCESS),
     ] {
-        outputs.push_str(&text(&s.msctl(&args)));
+        let out = s.msctl(&args);
+        assert_code(&out, expected, &args.join(" "));
+        outputs.push_str(&text(&out));
     }
     let written = std::fs::read_to_string(&secrets).expect("the secrets file is written");
     let values: Vec<&str> = written

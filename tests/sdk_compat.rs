@@ -6,12 +6,13 @@
 //! versions, so PyPI is reached once per fresh checkout. No PyPI, no python3 or no venv module is
 //! a failure with a message saying which, never a silent pass.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
+
+mod common;
+use common::ChildEmulator;
 
 /// The versions the contract (§0) was written against.
 const SDKS: &[(&str, &str)] = &[
@@ -24,34 +25,60 @@ const AK: &str = "sdkTestAK";
 const SECRET: &str = "sdk-test-secret-5d1c";
 
 fn msctl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_msctl"))
+    Command::new(common::bin())
 }
 
-/// A virtualenv with the pinned SDKs; created and filled on first use.
+/// Whether `python` runs and has pip: a venv whose creation was cut short (no ensurepip, a
+/// killed run) has a `bin/python` but no pip, and must be made again rather than reused.
+fn has_pip(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A virtualenv with the pinned SDKs; created and filled on first use, made again when a
+/// previous attempt left it half made.
 fn venv() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
     let python = dir.join("bin").join("python");
-    if !python.exists() {
+    if dir.exists() && !has_pip(&python) {
+        eprintln!(
+            "{} is a half-made virtualenv (no working pip); making it again",
+            dir.display()
+        );
+        std::fs::remove_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("failed to remove `{}`: {e}", dir.display()));
+    }
+    if !dir.exists() {
         let out = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&dir)
             .output()
             .unwrap_or_else(|e| {
-                panic!("the SDK compatibility test needs python3 on PATH ({e}); install python3 with its venv module")
+                panic!(
+                    "the SDK compatibility test needs python3 on PATH ({e})\n\
+                     hint: on Debian, apt-get install python3 python3-venv (.ci/run does)"
+                )
             });
-        assert!(
-            out.status.success(),
-            "failed to create a virtualenv at {} (is python3's venv module installed? on Debian: \
-             apt-get install python3-venv):\n{}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() || !has_pip(&python) {
+            // Leave nothing half made behind for the next run to trip over.
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!(
+                "failed to create a virtualenv with pip at {}: python3's venv module or its \
+                 ensurepip is missing\nhint: on Debian, apt-get install python3-venv (.ci/run \
+                 does)\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     let installed = Command::new(&python)
         .args(["-c", "import sys, importlib.metadata as m; sys.exit(0 if all(m.version(n) == v for n, v in [a.split('==') for a in sys.argv[1:]]) else 1)"])
         .args(SDKS.iter().map(|(n, v)| format!("{n}=={v}")))
-        .status()
-        .is_ok_and(|s| s.success());
+        // Quietly: a missing package is the expected answer on first use, not an error.
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !installed {
         let out = Command::new(&python)
             .args([
@@ -66,10 +93,12 @@ fn venv() -> PathBuf {
             .args(SDKS.iter().map(|(n, v)| format!("{n}=={v}")))
             .output()
             .expect("pip runs");
+        // pip itself works (checked above), so a failure here is the download or the index.
         assert!(
             out.status.success(),
             "failed to install the official SDKs from PyPI ({}); the compatibility test cannot \
-             run without them. Is PyPI reachable?\n{}",
+             run without them\nhint: check that PyPI (or the index pip is configured with) is \
+             reachable\n{}",
             SDKS.iter()
                 .map(|(n, v)| format!("{n}=={v}"))
                 .collect::<Vec<_>>()
@@ -78,67 +107,6 @@ fn venv() -> PathBuf {
         );
     }
     python
-}
-
-/// A running `msctl emulator` child; killed if the test fails early.
-struct Emulator {
-    child: Child,
-    addr: String,
-}
-
-impl Emulator {
-    fn start(state: &Path) -> Self {
-        let mut child = msctl()
-            .arg("--state")
-            .arg(state)
-            .args(["emulator", "--listen", "127.0.0.1:0", "--quiet"])
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("msctl emulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("the emulator prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("msctl emulator listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
-            .to_string();
-        Emulator { child, addr }
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                assert!(status.success(), "the emulator exited with {status}");
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the emulator did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn write_config(dir: &Path) {
@@ -186,11 +154,17 @@ fn official_sdks_drive_the_emulator_and_drift_sees_their_changes() {
     let (code, out) = run_msctl(dir.path(), &state, &["drift"]);
     assert_eq!(code, 0, "no drift before the SDKs run:\n{out}");
 
-    let emulator = Emulator::start(&state);
+    let emulator = ChildEmulator::start(
+        &state,
+        &["--quiet"],
+        AK,
+        SECRET,
+        &dir.path().join("emulator.log"),
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/compat.py");
     let out = Command::new(&python)
         .arg(&script)
-        .env("MSCTL_EMULATOR_ENDPOINT", &emulator.addr)
+        .env("MSCTL_EMULATOR_ENDPOINT", emulator.addr())
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
         .env("MSCTL_MANAGED_WORKSPACE", "sdk-managed")

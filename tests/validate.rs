@@ -1,23 +1,19 @@
 //! `msctl validate` on the examples and on one broken fixture per rule: the message, the file and
 //! the line of every problem.
 
-use assert_cmd::Command;
-
-fn msctl() -> Command {
-    Command::cargo_bin("msctl").expect("binary builds")
-}
+mod common;
+use common::msctl;
 
 /// Runs validate on a fixture; returns (exit code, stdout, stderr).
 fn validate(dir: &str) -> (i32, String, String) {
     let out = msctl()
         .args(["validate", "-C", dir])
-        .env("NO_COLOR", "1")
         .output()
         .expect("msctl runs");
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        common::code(&out),
+        common::stdout(&out),
+        common::stderr(&out),
     )
 }
 

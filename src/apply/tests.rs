@@ -1,8 +1,7 @@
 //! Tests of the executor against the in-memory fake backend.
 
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 
@@ -10,6 +9,7 @@ use super::*;
 use crate::backend::{Capabilities, Capability};
 use crate::model::State;
 use crate::plan::{DiffOptions, ManualStep, diff};
+use crate::testing::harness::Rendezvous;
 use crate::testing::*;
 
 fn run(plan: &Plan, backend: &FakeBackend, parallelism: usize) -> (ApplyReport, Vec<Event>) {
@@ -272,19 +272,22 @@ fn a_stop_after_the_last_change_started_cuts_nothing_short() {
 fn parallelism_is_capped() {
     let desired: State = (0..24).map(|i| user(&format!("u{i}"))).collect();
     for cap in [1, 3] {
+        // Each call waits, in flight, for `cap` calls to be in flight together: the apply can only
+        // finish if the executor really runs `cap` independent changes at once.
         let backend = FakeBackend {
-            delay: Duration::from_millis(15),
+            rendezvous: Some(Arc::new(Rendezvous::new(cap))),
             ..FakeBackend::default()
         };
         let plan = plan_against(&desired, &backend);
         let (report, _) = run(&plan, &backend, cap);
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
         assert_eq!(report.applied.len(), 24);
         assert_eq!(backend.calls.load(Ordering::SeqCst), 24);
         let max = backend.max_in_flight.load(Ordering::SeqCst);
-        assert!(max <= cap, "{max} calls in flight with a cap of {cap}");
-        if cap > 1 {
-            assert!(max > 1, "independent changes ran one at a time");
-        }
+        assert_eq!(
+            max, cap,
+            "{max} calls in flight at most with a cap of {cap}"
+        );
     }
 }
 

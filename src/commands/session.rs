@@ -361,6 +361,11 @@ fn open_aliyun(cli: &Cli, config: &Config) -> anyhow::Result<AliyunBackend> {
     {
         backend = backend.with_secrets_to(path);
     }
+    if let Command::Apply(args) = &cli.command {
+        // `--parallelism` bounds every call apply makes, its reads of live state included: the
+        // throttling hint says to lower it, and with 1 the calls go one at a time, in order.
+        backend = backend.with_parallelism(args.parallelism);
+    }
     Ok(backend)
 }
 

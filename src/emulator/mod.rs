@@ -67,6 +67,10 @@ pub struct EmulatorConfig {
     pub workers: usize,
     /// One line per request on stderr (method, path, action, status, time; never parameters).
     pub log: bool,
+    /// How long a keep-alive connection may sit idle before it is closed, when no other
+    /// connection waits for a worker (default 10 s; tests raise it so that only making way, not
+    /// the idle limit, can free a worker).
+    pub idle: Duration,
 }
 
 impl EmulatorConfig {
@@ -84,6 +88,7 @@ impl EmulatorConfig {
             check_nonce: true,
             workers: 8,
             log: false,
+            idle: IDLE,
         }
     }
 }
@@ -184,6 +189,7 @@ struct Shared {
     stop: Arc<AtomicBool>,
     /// Connections accepted but not yet picked up by a worker.
     waiting: AtomicUsize,
+    idle: Duration,
 }
 
 /// Opens the state, binds, and serves on background threads.
@@ -228,6 +234,7 @@ pub fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         log: config.log,
         stop: Arc::clone(&stop),
         waiting: AtomicUsize::new(0),
+        idle: config.idle,
     });
 
     let (tx, rx) = mpsc::channel::<TcpStream>();
@@ -281,7 +288,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
     // An idle keep-alive connection makes way for connections waiting for a worker.
     let give_up = || stopped() || shared.waiting.load(Ordering::SeqCst) > 0;
     loop {
-        let request = match conn.read_request(IDLE, &give_up) {
+        let request = match conn.read_request(shared.idle, &give_up) {
             Incoming::Request(r) => r,
             Incoming::Closed => return,
             Incoming::Bad(status, why) => {

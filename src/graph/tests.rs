@@ -253,8 +253,10 @@ fn dot_shows_changes_and_dependencies() {
     );
 }
 
+/// Correctness at scale: every one of 100k changes is ordered, deleted or found unchanged. Speed
+/// is measured by `cargo bench --bench reconcile` (plan and apply at 1x to 16x), never here.
 #[test]
-fn a_hundred_thousand_resources_plan_quickly() {
+fn a_hundred_thousand_resources_are_ordered_deleted_and_left_unchanged_in_full() {
     let mut desired = State::default();
     for u in 0..1000 {
         desired.insert(user(&format!("u{u}")));
@@ -272,10 +274,8 @@ fn a_hundred_thousand_resources_plan_quickly() {
         }
     }
     assert!(desired.len() > 100_000, "{}", desired.len());
-    let start = std::time::Instant::now();
     let creates = changes_owning_all(&desired, &State::default(), &Capabilities::full());
     let order = Graph::build(&creates).unwrap().order();
-    let created = start.elapsed();
     let deletes = changes_owning_all(&State::default(), &desired, &Capabilities::full());
     let unchanged = crate::plan::diff(
         &desired,
@@ -283,13 +283,9 @@ fn a_hundred_thousand_resources_plan_quickly() {
         &crate::plan::DiffOptions::default(),
         &Capabilities::full(),
     );
-    let elapsed = start.elapsed();
     assert_eq!(order.len(), desired.len());
     assert_eq!(deletes.len(), desired.len());
     assert!(unchanged.changes.is_empty());
-    eprintln!("100k resources, debug build: create plan+order {created:?}; all three {elapsed:?}");
-    // A debug build is several times slower than release, where the budget is 2 s.
-    assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
 }
 
 proptest! {

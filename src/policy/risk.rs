@@ -417,10 +417,15 @@ mod tests {
             json!("x"),
             json!({"Statement": "x"}),
             json!({"Statement": [1, null, {"Effect": "Allow", "Action": 5}]}),
-            json!({"Statement": [{"Effect": "Allow", "Action": [null, ":", "::", "*:"]}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": [null, ":", "::"]}]}),
         ] {
-            let _ = document_risk(&doc);
+            assert_eq!(document_risks(&doc), Vec::new(), "{doc}");
+            assert_eq!(document_risk(&doc), None, "{doc}");
         }
+        // Not malformed enough to ignore: a wildcard service with an empty action name is read
+        // as the widest grant, so a doubtful document warns rather than passes silently.
+        let doc = json!({"Statement": [{"Effect": "Allow", "Action": [null, "*:"]}]});
+        assert_eq!(document_risk(&doc), Some(Risk::SuperAdmin));
     }
 
     #[test]

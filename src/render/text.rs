@@ -328,21 +328,28 @@ mod tests {
         assert_eq!(stripped, plan_text(&plan, false));
     }
 
+    /// Completeness at scale. Speed (linear, not quadratic, concatenation) is measured by the
+    /// `render` column of `cargo bench --bench reconcile`, never here.
     #[test]
-    fn large_plans_render_in_linear_time() {
-        // 100,000 changes: quadratic concatenation would take minutes even in a debug build.
+    fn a_hundred_thousand_changes_render_in_every_format() {
         let plan = sample::huge_plan(100_000);
-        let started = std::time::Instant::now();
         let text = plan_text(&plan, true);
         let markdown =
             crate::render::plan_markdown(&plan, crate::render::DEFAULT_MARKDOWN_MAX_CHARS);
         let json = crate::render::plan_json(&plan);
-        let elapsed = started.elapsed();
         assert!(text.contains("Plan: 0 to add, 100000 to change, 0 to destroy."));
+        // Every change is in the text, the last one too.
+        for change in [&plan.changes[0], &plan.changes[99_999]] {
+            assert!(
+                text.contains(&change.address.to_string()),
+                "{}",
+                change.address
+            );
+        }
         assert!(markdown.len() <= crate::render::DEFAULT_MARKDOWN_MAX_CHARS);
-        assert!(json.len() > text.len());
-        // Generous for a shared debug-build machine; linear rendering takes well under a second.
-        assert!(elapsed.as_secs() < 30, "{elapsed:?}");
+        assert!(markdown.contains("**Plan: 0 to add, 100000 to change, 0 to destroy.**"));
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["changes"].as_array().map(Vec::len), Some(100_000));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::model::{
     Address, ApiKey, Attachment, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PolicyType, Principal, RamPolicy, RamRole, RamUser, Resource, Workspace,
 };
+use crate::testing::harness::HANG_GUARD;
 
 /// One request, as the server saw it.
 #[derive(Debug, Clone)]
@@ -152,6 +153,8 @@ fn serve(handler: impl Fn(&Req) -> (u16, Value) + Send + Sync + 'static) -> Serv
     Server { endpoint, seen }
 }
 
+/// Retries and waits for fresh objects are bounded by counts the tests assert (attempts,
+/// requests seen), never by wall time: the time budgets are hang guards far beyond any run.
 fn backend(server: &Server) -> AliyunBackend {
     AliyunBackend::with_client_config(
         Credentials::new("testAK", "testSecret"),
@@ -159,7 +162,7 @@ fn backend(server: &Server) -> AliyunBackend {
             endpoint: Some(Endpoint::parse(&server.endpoint).unwrap()),
             retry: RetryPolicy {
                 max_attempts: 2,
-                max_elapsed: Duration::from_secs(2),
+                max_elapsed: HANG_GUARD,
                 base_delay: Duration::from_millis(1),
                 max_delay: Duration::from_millis(5),
             },
@@ -168,7 +171,7 @@ fn backend(server: &Server) -> AliyunBackend {
         ["cn-beijing".to_string()],
     )
     .with_pai_regions(["cn-hangzhou".to_string()])
-    .with_settle(Duration::from_secs(2))
+    .with_settle(HANG_GUARD)
 }
 
 fn ok(extra: Value) -> (u16, Value) {

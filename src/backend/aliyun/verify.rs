@@ -756,7 +756,7 @@ mod tests {
                     ("x-acs-signature-nonce", q),
                     ("x-acs-content-sha256", p),
                 ]);
-                let _ = verify(
+                let verdict = verify(
                     q,
                     p,
                     q,
@@ -766,11 +766,14 @@ mod tests {
                     UNIX_EPOCH,
                     &VerifyOptions::signature_only(),
                 );
+                assert!(verdict.is_err(), "junk accepted: {q:?} {p:?}");
             }
         }
         let w = signed(Credentials::new("testAK", "testSecret"), b"");
         for q in junk {
-            let _ = verify(
+            // A real signature over other junk: refused, never accepted for a path or query
+            // it was not made for.
+            let verdict = verify(
                 "GET",
                 q,
                 q,
@@ -780,6 +783,7 @@ mod tests {
                 UNIX_EPOCH,
                 &VerifyOptions::signature_only(),
             );
+            assert!(verdict.is_err(), "junk accepted: {q:?}");
         }
     }
 }

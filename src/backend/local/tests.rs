@@ -1,7 +1,6 @@
 //! Tests of the local backend: operations on resources, bulk reads, live key state, concurrency.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -11,6 +10,7 @@ use crate::model::{
     Address, ApiKey, Attachment, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PaiWorkspace, PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser, Workspace,
 };
+use crate::testing::harness::LOCK_WAIT;
 
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -486,32 +486,25 @@ fn two_processes_applying_at_once_never_corrupt_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("msctl/state.db");
     LocalBackend::open(&path).unwrap();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
     let threads: Vec<_> = (0..2)
         .map(|t| {
             let path = path.clone();
+            let start = std::sync::Arc::clone(&start);
             std::thread::spawn(move || {
-                // Each thread has its own connection, like a separate process.
-                let backend =
-                    LocalBackend::open_with_timeout(&path, Duration::from_secs(5)).unwrap();
+                // Each thread has its own connection, like a separate process. Writers queue
+                // behind each other's lock (the wait is a hang guard), so every write lands.
+                let backend = LocalBackend::open_with_timeout(&path, LOCK_WAIT).unwrap();
+                start.wait();
                 let mut applied = Vec::new();
                 for i in 0..15 {
                     let ws = workspace(&format!("t{t}-w{i}"));
                     let m = member(&format!("t{t}-w{i}"), "alice");
-                    match backend.apply(Operation::Create(&ws)) {
-                        Ok(()) => {
-                            applied.push(ws);
-                            match backend.apply(Operation::Create(&m)) {
-                                Ok(()) => applied.push(m),
-                                Err(BackendError::Locked(msg)) => {
-                                    assert!(msg.contains("another msctl process"), "{msg}")
-                                }
-                                Err(e) => panic!("unexpected: {e}"),
-                            }
-                        }
-                        Err(BackendError::Locked(msg)) => {
-                            assert!(msg.contains("another msctl process"), "{msg}")
-                        }
-                        Err(e) => panic!("unexpected: {e}"),
+                    for r in [ws, m] {
+                        backend
+                            .apply(Operation::Create(&r))
+                            .unwrap_or_else(|e| panic!("`{}` was not written: {e}", r.address()));
+                        applied.push(r);
                     }
                 }
                 applied
@@ -522,6 +515,7 @@ fn two_processes_applying_at_once_never_corrupt_the_database() {
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
+    assert_eq!(applied.len(), 2 * 15 * 2);
     let backend = LocalBackend::open(&path).unwrap();
     let check: String = backend
         .store()
@@ -565,14 +559,13 @@ fn child_process_writer() {
     ) else {
         return;
     };
-    let backend = LocalBackend::open_with_timeout(&path, Duration::from_secs(5)).unwrap();
+    // Queues behind the other process's lock (the wait is a hang guard): every write lands.
+    let backend = LocalBackend::open_with_timeout(&path, LOCK_WAIT).unwrap();
     for i in 0..20 {
         let ws = workspace(&format!("{prefix}-w{i}"));
-        match backend.apply(Operation::Create(&ws)) {
-            Ok(()) => {}
-            Err(BackendError::Locked(msg)) => assert!(msg.contains("another msctl process")),
-            Err(e) => panic!("unexpected: {e}"),
-        }
+        backend
+            .apply(Operation::Create(&ws))
+            .unwrap_or_else(|e| panic!("`{}` was not written: {e}", ws.address()));
     }
 }
 
@@ -618,7 +611,7 @@ fn two_os_processes_applying_at_once_never_corrupt_the_database() {
         .unwrap();
     assert_eq!(check, "ok");
     let created = backend.store().list_workspaces(None).unwrap().len() - 6;
-    assert!(created > 0 && created <= 40, "{created}");
+    assert_eq!(created, 2 * 20, "every write of both processes landed");
 }
 
 #[test]

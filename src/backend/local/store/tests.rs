@@ -789,7 +789,9 @@ fn the_ledger_records_applies_and_acknowledgements() {
 fn a_held_lock_gives_a_clear_locked_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let mut s = Store::open_with_timeout(&path, Duration::from_millis(100)).unwrap();
+    // No waiting at all: the other connection holds the lock throughout, so the outcome does
+    // not depend on how long a wait would have been.
+    let mut s = Store::open_with_timeout(&path, Duration::ZERO).unwrap();
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let err = s.create_workspace("team-a", "cn-beijing").unwrap_err();
@@ -810,41 +812,39 @@ fn two_writers_on_one_file_never_corrupt_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     Store::open(&path).unwrap();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
     let writers: Vec<_> = (0..2)
         .map(|w| {
             let path = path.clone();
+            let start = std::sync::Arc::clone(&start);
             std::thread::spawn(move || {
-                let mut s = Store::open_with_timeout(&path, Duration::from_secs(5)).unwrap();
-                let mut created = 0;
+                // Writers queue behind each other's lock (the wait is a hang guard), so every
+                // write lands and the count is exact.
+                let mut s =
+                    Store::open_with_timeout(&path, crate::testing::harness::LOCK_WAIT).unwrap();
+                start.wait();
                 for i in 0..25 {
                     let name = format!("ws-{w}-{i}");
-                    match s.create_workspace(&name, "cn-beijing") {
-                        Ok(id) => {
-                            s.set_model_permissions(
-                                &id,
-                                &[grant("qwen-plus", true)],
-                                WriteMode::Create,
-                            )
-                            .unwrap();
-                            created += 1;
-                        }
-                        Err(BackendError::Locked(m)) => assert!(m.contains("locked"), "{m}"),
-                        Err(e) => panic!("unexpected error: {e}"),
-                    }
+                    let id = s
+                        .create_workspace(&name, "cn-beijing")
+                        .unwrap_or_else(|e| panic!("`{name}` was not created: {e}"));
+                    s.set_model_permissions(&id, &[grant("qwen-plus", true)], WriteMode::Create)
+                        .unwrap();
                 }
-                created
             })
         })
         .collect();
-    let created: usize = writers.into_iter().map(|t| t.join().unwrap()).sum();
+    for t in writers {
+        t.join().unwrap();
+    }
     let s = Store::open(&path).unwrap();
     let check: String = s
         .connection()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    assert_eq!(s.list_workspaces(None).unwrap().len(), 6 + created);
-    assert_eq!(s.list_model_permissions(None).unwrap().len(), created);
+    assert_eq!(s.list_workspaces(None).unwrap().len(), 6 + 2 * 25);
+    assert_eq!(s.list_model_permissions(None).unwrap().len(), 2 * 25);
 }
 
 #[test]
