@@ -1,10 +1,12 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod access;
 pub mod ack;
 pub mod apply;
 pub mod checkout;
 pub mod drift;
 pub mod emulator;
+pub mod envs;
 pub mod graph;
 pub mod plan;
 pub mod session;
@@ -28,6 +30,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Status => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
         Command::Emulator(args) => emulator::run(cli, args),
+        Command::Access(args) => access::run(cli, args),
+        Command::Envs(args) => envs::run(cli, args),
     }
 }
 

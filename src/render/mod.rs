@@ -4,6 +4,7 @@
 //! Attribute lines and policy diffs are computed once ([`attributes`]) and merely styled by each
 //! renderer, so the three formats cannot disagree about the facts.
 
+pub mod access;
 mod attributes;
 pub mod drift;
 pub mod history;
@@ -15,6 +16,10 @@ pub mod text;
 #[cfg(test)]
 pub(crate) mod sample;
 
+pub use access::{
+    access_json, access_markdown, access_schema, access_text, envs_json, envs_markdown,
+    envs_schema, envs_text,
+};
 pub use drift::{drift_json, drift_markdown, drift_schema, drift_text};
 pub use history::{status_json, status_text};
 pub use json::{plan_json, plan_schema};
