@@ -36,6 +36,9 @@ fn pages_for(kind: CallKind) -> &'static [&'static str] {
     }
 }
 
+/// Per workspace: (allocated, total) requests per minute in one quota split.
+type SplitShares<'a> = HashMap<&'a str, (u64, u64)>;
+
 /// Data-layer services: statements on them are the workspace API permissions.
 const DATA_SERVICES: &[&str] = &["sfm", "bailiandata"];
 
@@ -169,7 +172,7 @@ impl Builder {
         quotas: &[QuotaSplit],
     ) {
         // (region, model) -> workspace -> (allocated, total)
-        let mut shares: HashMap<(&str, &str), HashMap<&str, (u64, u64)>> = HashMap::new();
+        let mut shares: HashMap<(&str, &str), SplitShares<'_>> = HashMap::new();
         for q in quotas {
             let by_ws = shares.entry((&q.region, &q.model)).or_default();
             for a in &q.allocations {

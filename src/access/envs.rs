@@ -80,6 +80,9 @@ impl Wanted {
     }
 }
 
+/// One set's rows: (section index, item) -> a cell per environment.
+type Rows = BTreeMap<(usize, String), Vec<Option<String>>>;
+
 /// Sections in display order.
 const SECTIONS: [&str; 6] = ["model", "limit", "quota share", "member", "page", "key"];
 
@@ -150,8 +153,7 @@ pub fn compare(state: &State, access: &AccessModel, sets: &[Wanted]) -> Vec<EnvS
         }
     }
     // per set: (section index, item) -> cells
-    let mut rows: Vec<BTreeMap<(usize, String), Vec<Option<String>>>> =
-        vec![BTreeMap::new(); sets.len()];
+    let mut rows: Vec<Rows> = vec![BTreeMap::new(); sets.len()];
     let mut put = |ws: &str, section: usize, item: &str, value: &str| {
         for &(s, c) in column.get(ws).into_iter().flatten() {
             rows[s]
@@ -225,11 +227,7 @@ pub fn compare(state: &State, access: &AccessModel, sets: &[Wanted]) -> Vec<EnvS
         .collect()
 }
 
-fn set_of(
-    access: &AccessModel,
-    wanted: &Wanted,
-    rows: BTreeMap<(usize, String), Vec<Option<String>>>,
-) -> EnvSet {
+fn set_of(access: &AccessModel, wanted: &Wanted, rows: Rows) -> EnvSet {
     let environments = &wanted.environments;
     let absent = wanted
         .workspaces

@@ -292,7 +292,7 @@ pub fn access_markdown(a: &AccessAnswer, max_chars: usize) -> String {
                 if !f.effective {
                     can = format!("~~{can}~~ (overridden by a Deny)");
                 }
-                let why: Vec<String> = f.because.iter().map(|c| chain_md(c)).collect();
+                let why: Vec<String> = f.because.iter().map(chain_md).collect();
                 let _ = writeln!(
                     s,
                     "| {can} | {} | {} |",
@@ -320,7 +320,7 @@ pub fn access_markdown(a: &AccessAnswer, max_chars: usize) -> String {
                 "- {}: {} ({})\n",
                 text(&f.subject.to_string()),
                 text(&f.grant.to_string()),
-                f.because.first().map(|c| chain_md(c)).unwrap_or_default()
+                f.because.first().map(chain_md).unwrap_or_default()
             )
         },
     };
