@@ -75,7 +75,7 @@ fn main() {
         assert_eq!(sets.len(), wanted.len());
         let envs = t.elapsed() + build;
 
-        // The plan's access changes: two models and their diff (a group gains a policy).
+        // The plan's access changes (what `msctl plan` adds): a group gains a policy.
         let mut after = state.clone();
         after.insert(msctl::model::Resource::Attachment(
             msctl::model::Attachment {
@@ -84,10 +84,21 @@ fn main() {
                 policy_type: msctl::model::PolicyType::System,
             },
         ));
+        let options = msctl::plan::DiffOptions {
+            prune_ram: false,
+            owned: Default::default(),
+            caller: None,
+        };
+        let changes = msctl::plan::diff(&after, state, &options, &Default::default()).changes;
+        assert_eq!(changes.len(), 1);
         let t = Instant::now();
-        let changes = access::diff::diff(&access::build(state, &[]), &access::build(&after, &[]));
+        let access_changes = msctl::plan::access::access_changes(state, &changes);
         let plan_access = t.elapsed();
-        assert_eq!(changes.escalations(), 101, "the group and its 100 users");
+        assert_eq!(
+            access_changes.escalations(),
+            101,
+            "the group and its 100 users"
+        );
 
         println!(
             "{:>4}x {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",

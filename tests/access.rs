@@ -232,7 +232,7 @@ fn a_workspace_sheet_in_markdown() {
     let p = scenario();
     let md = p.ok(&["access", "--workspace", "shop-prod", "--format", "markdown"]);
     assert!(
-        md.starts_with("## Access sheet of workspace shop\\-prod\n"),
+        md.starts_with("## Access sheet of workspace shop-prod\n"),
         "{md}"
     );
     assert!(md.contains("Administered by: user bob\n"), "{md}");
@@ -242,7 +242,7 @@ fn a_workspace_sheet_in_markdown() {
         ),
         "{md}"
     );
-    assert!(md.contains("#### key backend in shop\\-prod\n"), "{md}");
+    assert!(md.contains("#### key backend in shop-prod\n"), "{md}");
 }
 
 #[test]

@@ -808,7 +808,7 @@ fn custom_grants(p: &RamPolicy) -> Vec<(Grant, Step)> {
 
 /// RAM users a trust policy lets assume the role (`acs:ram::UID:user/NAME` in an Allow statement
 /// on `sts:AssumeRole`).
-fn trusted_users(trust: &Value) -> Vec<String> {
+pub fn trusted_users(trust: &Value) -> Vec<String> {
     let Some(Value::Array(statements)) = trust.get("Statement") else {
         return Vec::new();
     };

@@ -384,7 +384,7 @@ impl AccessModel {
     }
 }
 
-pub use build::build;
+pub use build::{build, trusted_users};
 
 #[cfg(test)]
 mod tests;
