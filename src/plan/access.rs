@@ -269,10 +269,13 @@ mod tests {
         }
     }
 
+    /// One change to the scenario's desired state.
+    type Edit = Box<dyn Fn(&mut State)>;
+
     #[test]
     fn scoped_changes_equal_the_whole_models_diff_on_the_scenario() {
         let live = scenario();
-        let edits: Vec<Box<dyn Fn(&mut State)>> = vec![
+        let edits: Vec<Edit> = vec![
             Box::new(|s| {
                 s.resources.remove(&Address::Attachment {
                     principal: Principal::Group("developers".into()),
