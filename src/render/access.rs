@@ -813,6 +813,42 @@ mod tests {
     }
 
     #[test]
+    fn pull_request_reviews_carry_the_access_changes() {
+        let base = crate::plan::CommitRef {
+            id: "0123456789abcdef0123456789abcdef01234567".into(),
+            short: "0123456".into(),
+            summary: "base".into(),
+            author: "Alice".into(),
+            time: 1_700_000_000,
+        };
+        let review =
+            crate::plan::Review::new("main".into(), base, vec![], escalating_plan(1), vec![]);
+        let md = crate::render::review_markdown(&review, usize::MAX);
+        assert!(
+            md.contains("### Access changes\n\n**1 escalation listed first.**\n\n- ⚠️ **new super administrator**: mallory"),
+            "{md}"
+        );
+        let text = crate::render::review_text(&review, false);
+        assert!(
+            text.contains("  ! new super administrator: mallory: + super administrator"),
+            "{text}"
+        );
+        let small = crate::render::review_markdown(&escalating_review(), 20_000);
+        assert!(small.len() <= 20_000);
+    }
+
+    fn escalating_review() -> crate::plan::Review {
+        let base = crate::plan::CommitRef {
+            id: "0".repeat(40),
+            short: "0000000".into(),
+            summary: "base".into(),
+            author: "Alice".into(),
+            time: 0,
+        };
+        crate::plan::Review::new("main".into(), base, vec![], escalating_plan(5_000), vec![])
+    }
+
+    #[test]
     fn huge_access_changes_are_cut_under_the_pr_comment_cap_keeping_escalations() {
         let plan = escalating_plan(20_000);
         let md = plan_markdown(&plan, crate::render::DEFAULT_MARKDOWN_MAX_CHARS);
