@@ -112,6 +112,7 @@ fn plan_once(
         live_fingerprint: String::new(),
         api_calls: 0,
         managed_live: diff.managed_live,
+        access: Default::default(),
     };
     (plan, t.elapsed())
 }

@@ -115,6 +115,12 @@ pub enum Command {
     Ack(AckArgs),
     /// Remove msctl's run lock left by an apply or ack that died (the id is in the refusal).
     ForceUnlock(ForceUnlockArgs),
+    /// Who can do what, and why: callers of a model, what a principal or key can do, a
+    /// workspace's access sheet (from the config, or `--live`).
+    Access(AccessArgs),
+    /// Workspaces of several environments side by side, differences marked (from the config, or
+    /// `--live`).
+    Envs(EnvsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +151,42 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     }
     .ok_or_else(bad)?;
     Ok(std::time::Duration::from_millis(ms))
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Who can call, fine-tune or deploy this model (with `--workspace`: there).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Narrow to one workspace; alone, its access sheet.
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
+    /// Everything this RAM user can do, per workspace and account-wide.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["group", "role", "key"])]
+    pub user: Option<String>,
+    /// Everything this RAM group (and so its users) can do.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["role", "key"])]
+    pub group: Option<String>,
+    /// Everything this RAM role can do.
+    #[arg(long, value_name = "NAME", conflicts_with = "key")]
+    pub role: Option<String>,
+    /// What this API key can call (every workspace's key of that name, or `--workspace`'s).
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
+    /// Answer from live state (read through the backend) instead of the configuration.
+    #[arg(long)]
+    pub live: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvsArgs {
+    /// Workspaces to compare (one per environment), or a declaration such as `chatbot-{env}`;
+    /// default: every workspace declaration expanded over environments.
+    #[arg(value_name = "WORKSPACE")]
+    pub workspaces: Vec<String>,
+    /// Compare live state (read through the backend) instead of the configuration.
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Debug, Args)]

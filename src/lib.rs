@@ -1,10 +1,11 @@
 //! msctl: a declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
 //!
 //! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
-//! validation), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
+//! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
 //! (local SQLite, aliyun), `emulator` (the cloud APIs over HTTP, on the local store), `render`
 //! (text, markdown, JSON), `commands` (the CLI).
 
+pub mod access;
 pub mod apply;
 pub mod backend;
 pub mod cli;

@@ -550,6 +550,7 @@ pub fn plan_of(changes: Vec<Change>) -> Plan {
         live_fingerprint: String::new(),
         api_calls: 0,
         managed_live: 0,
+        access: Default::default(),
     }
 }
 

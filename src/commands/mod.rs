@@ -8,6 +8,7 @@ macro_rules! diag {
     };
 }
 
+pub mod access;
 pub mod ack;
 pub mod apply;
 pub mod checkout;
@@ -15,6 +16,7 @@ pub mod drift;
 pub mod emulator;
 pub mod error;
 pub mod force_unlock;
+pub mod envs;
 pub mod graph;
 pub mod interrupt;
 pub mod output;
@@ -62,6 +64,8 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::Ack(args) => ack::run(cli, args),
         Command::Emulator(args) => emulator::run(cli, args),
         Command::ForceUnlock(args) => force_unlock::run(cli, args),
+        Command::Access(args) => access::run(cli, args),
+        Command::Envs(args) => envs::run(cli, args),
     }
 }
 

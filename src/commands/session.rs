@@ -192,6 +192,7 @@ impl Session {
         crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = diff.changes;
         let summary = Summary::of(&changes);
+        let access = plan::access::access_changes(live, &changes);
         Ok(Plan {
             format_version: FORMAT_VERSION.to_string(),
             msctl_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -204,6 +205,7 @@ impl Session {
             live_fingerprint: fingerprint(live),
             api_calls: self.backend.api_calls(),
             managed_live: diff.managed_live,
+            access,
         })
     }
 }

@@ -193,6 +193,7 @@ mod tests {
             live_fingerprint: String::new(),
             api_calls: 0,
             managed_live: 0,
+            access: Default::default(),
         }
     }
 

@@ -7,8 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::access::AccessChanges;
 use crate::model::{Address, Resource};
 
+pub mod access;
 pub mod ack;
 pub mod differ;
 pub mod drift;
@@ -149,6 +151,10 @@ pub struct Plan {
     /// Live objects msctl manages, for the safety rail on the share of objects a plan changes.
     #[serde(default)]
     pub managed_live: usize,
+    /// What the plan changes in who can do what: per principal, key and policy, escalations
+    /// first (see `crate::access`).
+    #[serde(default, skip_serializing_if = "AccessChanges::is_empty")]
+    pub access: AccessChanges,
 }
 
 impl Plan {

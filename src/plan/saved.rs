@@ -509,6 +509,7 @@ mod tests {
             live_fingerprint: "f".into(),
             api_calls: 0,
             managed_live: 0,
+            access: Default::default(),
         };
         let inputs = Inputs {
             config_digest: Some("c".into()),

@@ -18,7 +18,10 @@ mod validate;
 use std::fmt;
 
 pub use normal::{canonical, pretty};
-pub use risk::{Risk, document_risk, document_risks, is_model_studio_related, system_policy_risk};
+pub use risk::{
+    Risk, document_risk, document_risks, is_model_studio_related, system_policy_risk,
+    wildcard_match,
+};
 pub use validate::validate;
 
 /// RAM's limit on a policy document, in characters of the JSON text sent to the API (the API

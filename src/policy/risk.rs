@@ -255,7 +255,7 @@ fn strings(value: &Value) -> Vec<&str> {
 
 /// RAM wildcard matching, ASCII case-insensitive (action values are not case-sensitive): `*`
 /// matches any run of characters, `?` one character. Linear backtracking, no recursion.
-pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
     let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
     let (mut pi, mut ti) = (0, 0);

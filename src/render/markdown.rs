@@ -76,6 +76,15 @@ pub fn plan_markdown(plan: &Plan, max_chars: usize) -> String {
             )
         },
     };
+    let access_items = super::access::access_change_items(&plan.access);
+    let access = Section {
+        priority: 1,
+        max_share: Some(2),
+        intro: super::access::access_changes_intro(&plan.access),
+        outro: "\n".into(),
+        len: access_items.len(),
+        item: &|i| access_items[i].clone(),
+    };
     let details = Section {
         priority: 3,
         max_share: None,
@@ -85,9 +94,9 @@ pub fn plan_markdown(plan: &Plan, max_chars: usize) -> String {
         item: &|i| change_details(&plan.changes[i]),
     };
 
-    let sections = [table, warning_section, unmanaged, details];
+    let sections = [table, warning_section, access, unmanaged, details];
     assemble(&head, &sections, max_chars, |cuts| {
-        let [rows, warnings, unmanaged, details] = cuts else {
+        let [rows, warnings, access, unmanaged, details] = cuts else {
             return String::new();
         };
         cut_note(
@@ -96,6 +105,7 @@ pub fn plan_markdown(plan: &Plan, max_chars: usize) -> String {
                 (*details, "the details of {} resource"),
                 (*rows, "{} table row"),
                 (*warnings, "{} warning"),
+                (*access, "{} access change"),
                 (*unmanaged, "{} unmanaged object"),
             ],
             "msctl plan --format json",

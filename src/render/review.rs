@@ -183,6 +183,15 @@ pub fn review_markdown(review: &Review, max_chars: usize) -> String {
         len: drift.len(),
         item: &|i| drift_row(&drift[i]),
     };
+    let access_items = super::access::access_change_items(&plan.access);
+    let access = Section {
+        priority: 2,
+        max_share: Some(2),
+        intro: super::access::access_changes_intro(&plan.access),
+        outro: "\n".into(),
+        len: access_items.len(),
+        item: &|i| access_items[i].clone(),
+    };
     let pr_details = Section {
         priority: 3,
         max_share: None,
@@ -211,6 +220,7 @@ pub fn review_markdown(review: &Review, max_chars: usize) -> String {
         pr_table,
         warning_section,
         plan_table,
+        access,
         drift_table,
         pr_details,
         plan_details,
@@ -221,6 +231,7 @@ pub fn review_markdown(review: &Review, max_chars: usize) -> String {
             pr_rows,
             warnings,
             plan_rows,
+            access,
             drift_rows,
             pr_d,
             plan_d,
@@ -235,6 +246,7 @@ pub fn review_markdown(review: &Review, max_chars: usize) -> String {
                 (*pr_d + *plan_d + *drift_d, "the details of {} resource"),
                 (*pr_rows + *plan_rows + *drift_rows, "{} table row"),
                 (*warnings, "{} warning"),
+                (*access, "{} access change"),
             ],
             "msctl plan --base REV --format json",
         )

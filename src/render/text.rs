@@ -112,6 +112,8 @@ pub(crate) fn write_plan(out: &mut String, plan: &Plan, p: &Palette) -> fmt::Res
         }
     }
 
+    super::access::write_access_changes(out, &plan.access, p)?;
+
     if !plan.unmanaged.is_empty() {
         writeln!(out)?;
         write_unmanaged(out, &plan.unmanaged, p)?;
