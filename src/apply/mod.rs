@@ -15,6 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Mutex, mpsc};
 use std::thread;
 
@@ -177,6 +178,26 @@ impl Walk<'_> {
         }
     }
 
+    /// Ends the walk early: every change not yet resolved is reported failed, not started.
+    fn abandon(&mut self, reason: &str) {
+        for (c, change) in self.plan.changes.iter().enumerate() {
+            if self.outcome[c] != Outcome::Pending {
+                continue;
+            }
+            let error = if self.steps_left[c] < steps_of(change.action) {
+                format!("deleted, but not re-created: {reason}")
+            } else {
+                format!("not started: {reason}")
+            };
+            (self.on_event)(Event::Failed {
+                address: change.address.clone(),
+                action: change.action,
+                error: error.clone(),
+            });
+            self.outcome[c] = Outcome::Failed(error);
+        }
+    }
+
     fn resolve(&mut self, id: usize) {
         assert!(!self.resolved[id], "a step is resolved once");
         self.resolved[id] = true;
@@ -256,12 +277,18 @@ pub fn execute(
     };
     let workers = parallelism.max(1).min(n.max(1));
 
+    // Set once the backend reports the service unavailable (its circuit breaker opened): no new
+    // step starts then, as each would only fail after its own retries. Steps in flight finish.
+    let mut stopped = false;
     let (job_tx, job_rx) = mpsc::channel::<usize>();
     let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<(), String>)>();
+    // With each result: whether the backend said the service is unavailable. `None`: the job was
+    // queued before that, and a worker took it after; it was not started.
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Option<Result<(), String>>, bool)>();
+    let halt = AtomicBool::new(false);
     thread::scope(|scope| {
         for _ in 0..workers {
-            let (job_rx, done_tx, graph) = (&job_rx, done_tx.clone(), &graph);
+            let (job_rx, done_tx, graph, halt) = (&job_rx, done_tx.clone(), &graph, &halt);
             scope.spawn(move || {
                 loop {
                     // The lock is held only while waiting for the next job.
@@ -270,6 +297,12 @@ pub fn execute(
                         Err(_) => return,
                     };
                     let Ok(id) = job else { return };
+                    if halt.load(AtomicOrdering::SeqCst) {
+                        if done_tx.send((id, None, false)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     let step = graph.step(id);
                     let change = &plan.changes[step.change];
                     if step.phase == Phase::Destroy || change.action != Action::Replace {
@@ -287,9 +320,13 @@ pub fn execute(
                                     "bug: the `{}` backend panicked (see stderr)",
                                     backend.name()
                                 )))
-                            })
-                            .map_err(|e| e.to_string());
-                    if done_tx.send((id, result)).is_err() {
+                            });
+                    let unavailable = matches!(result, Err(BackendError::Unavailable(_)));
+                    if unavailable {
+                        halt.store(true, AtomicOrdering::SeqCst);
+                    }
+                    let result = result.map_err(|e| e.to_string());
+                    if done_tx.send((id, Some(result), unavailable)).is_err() {
                         return;
                     }
                 }
@@ -299,7 +336,10 @@ pub fn execute(
 
         let mut in_flight = 0usize;
         while walk.unresolved > 0 {
-            while let Some(Reverse((step, id))) = walk.ready.pop() {
+            while !stopped {
+                let Some(Reverse((step, id))) = walk.ready.pop() else {
+                    break;
+                };
                 if plan.changes[step.change].manual.is_some() {
                     walk.succeed(id);
                 } else {
@@ -309,25 +349,31 @@ pub fn execute(
                     in_flight += 1;
                 }
             }
-            if walk.unresolved == 0 {
+            if walk.unresolved == 0 || (stopped && in_flight == 0) {
                 break;
             }
             assert!(
                 in_flight > 0,
                 "an acyclic graph always has a step running or ready until all are resolved"
             );
-            let (id, result) = done_rx
+            let (id, result, unavailable) = done_rx
                 .recv()
                 .unwrap_or_else(|_| unreachable!("a worker answers every job it takes"));
             in_flight -= 1;
+            stopped |= unavailable;
             match result {
-                Ok(()) => walk.succeed(id),
-                Err(error) => walk.fail(id, error),
+                Some(Ok(())) => walk.succeed(id),
+                Some(Err(error)) => walk.fail(id, error),
+                // Left unresolved: reported not started below.
+                None => stopped = true,
             }
         }
         // Closing the job channel lets the workers return.
         drop(job_tx);
     });
+    if stopped {
+        walk.abandon("msctl stopped starting changes because the API is unavailable");
+    }
 
     let mut report = ApplyReport::default();
     for (c, outcome) in plan.changes.iter().zip(walk.outcome) {
