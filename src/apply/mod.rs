@@ -336,10 +336,7 @@ pub fn execute(
 
         let mut in_flight = 0usize;
         while walk.unresolved > 0 {
-            while !stopped {
-                let Some(Reverse((step, id))) = walk.ready.pop() else {
-                    break;
-                };
+            while let Some(Reverse((step, id))) = (!stopped).then(|| walk.ready.pop()).flatten() {
                 if plan.changes[step.change].manual.is_some() {
                     walk.succeed(id);
                 } else {

@@ -1314,7 +1314,7 @@ fn a_page_that_keeps_failing_is_retried_after_the_others_and_resumes_there() {
         users,
         [None, Some("m2"), Some("m2"), Some("m2"), Some("m2")]
     );
-    let position = |pred: &dyn Fn(&Req) -> bool| seen.iter().rposition(|r| pred(r)).unwrap();
+    let position = |pred: &dyn Fn(&Req) -> bool| seen.iter().rposition(pred).unwrap();
     let last_users = position(&|r| r.action == "ListUsers" && r.q("Marker") == Some("m2"));
     let pai_listing = position(&|r| r.action == "ListWorkspaces" && r.version == "2021-02-04");
     assert!(
