@@ -294,8 +294,9 @@ pub struct EmulatorArgs {
     /// Accept any `x-acs-date` (for tests that pin the clock); nonces are still checked.
     #[arg(long)]
     pub no_clock_check: bool,
-    /// Connections served at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Connections served at once; at least `msctl apply`'s default --parallelism (10), so a
+    /// default apply never queues for a connection.
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub workers: usize,
     /// Do not log one line per request on stderr.
     #[arg(long, short)]

@@ -197,7 +197,11 @@ fn unknown_names_are_refused_with_a_suggestion() {
     assert_eq!(out.status.code(), Some(1));
     // One principal at a time.
     let out = p.msctl(&["access", "--user", "bob", "--group", "chatbot-developers"]);
-    assert_eq!(out.status.code(), Some(1), "clap refuses the pair: a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "clap refuses the pair: a usage error"
+    );
 }
 
 #[test]

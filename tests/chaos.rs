@@ -637,7 +637,7 @@ fn a_lost_reply_is_executed_but_never_answered() {
     .body(Body::None);
     let err = client.call(&create).unwrap_err();
     assert!(matches!(err, CallError::Transport { .. }), "{err:?}");
-    assert!(msctl::backend::aliyun::is_ambiguous(&err));
+    assert!(err.is_ambiguous(), "{err:?}");
     let conn = rusqlite::Connection::open(trial.db()).unwrap();
     let made: i64 = conn
         .query_row(

@@ -102,6 +102,9 @@ pub enum ErrorKind {
     Throttled,
     /// Network, I/O or database failure.
     Transport,
+    /// The service looks unavailable (the backend's circuit breaker is open): the apply stopped
+    /// starting changes.
+    Unavailable,
     /// The change cannot be applied as given (a malformed or cyclic plan, a platform limit, a bug).
     Invalid,
     /// A replacement deleted its object, then could not re-create it because a change it depends
@@ -120,6 +123,7 @@ impl ErrorKind {
             BackendError::Locked(_) => ErrorKind::Locked,
             BackendError::Throttled(_) => ErrorKind::Throttled,
             BackendError::Transport(_) => ErrorKind::Transport,
+            BackendError::Unavailable(_) => ErrorKind::Unavailable,
             BackendError::Invalid(_) => ErrorKind::Invalid,
         }
     }
@@ -495,18 +499,29 @@ pub fn execute_with_stop(
                     let started = Instant::now();
                     // A panicking backend is a bug, but it must not hang the walk waiting for
                     // an answer that never comes: report it as this change's failure.
-                    let result =
-                        panic::catch_unwind(AssertUnwindSafe(|| run(backend, change, step.phase)))
-                            .unwrap_or_else(|_| {
-                                Err(BackendError::Invalid(format!(
-                                    "bug: the `{}` backend panicked (see stderr)",
-                                    backend.name()
-                                )))
-                            })
-                            .map_err(|e| ChangeError {
-                                kind: ErrorKind::of(&e),
-                                message: e.to_string(),
-                            });
+                    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                        run(backend, change, step.phase)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(BackendError::Invalid(format!(
+                            "bug: the `{}` backend panicked (see stderr)",
+                            backend.name()
+                        )))
+                    })
+                    .map_err(|e| {
+                        // The backend's circuit breaker opened: every new change would
+                        // only fail after its own retries, so none starts any more;
+                        // those in flight finish.
+                        if matches!(e, BackendError::Unavailable(_)) {
+                            stop.request(
+                                "msctl stopped starting changes because the API is unavailable",
+                            );
+                        }
+                        ChangeError {
+                            kind: ErrorKind::of(&e),
+                            message: e.to_string(),
+                        }
+                    });
                     let answer = StepResult::Done(result, started.elapsed());
                     if done_tx.send((id, answer)).is_err() {
                         return;

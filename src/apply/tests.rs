@@ -524,6 +524,97 @@ fn a_panicking_backend_fails_the_change_instead_of_hanging() {
 }
 
 #[test]
+fn an_unavailable_service_stops_new_changes_and_reports_the_rest_not_started() {
+    /// Applies changes until the third, which finds the service unavailable; counts the calls.
+    struct Dying(Mutex<usize>);
+    impl Backend for Dying {
+        fn name(&self) -> &'static str {
+            "dying"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::full()
+        }
+        fn read(&self, _: &crate::backend::ReadScope) -> Result<State, BackendError> {
+            Ok(State::default())
+        }
+        fn load_ledger(&self) -> Result<crate::backend::Ledger, BackendError> {
+            Ok(Default::default())
+        }
+        fn save_ledger(&self, _: &crate::backend::Ledger) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn try_lock(
+            &self,
+            _: &crate::backend::LockInfo,
+        ) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+            Ok(None)
+        }
+        fn unlock(&self, _: &str) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+            Ok(None)
+        }
+        fn lock_holder(&self) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+            Ok(None)
+        }
+        fn apply(&self, _: Operation<'_>) -> Result<(), BackendError> {
+            let mut calls = self.0.lock().unwrap();
+            *calls += 1;
+            if *calls >= 3 {
+                Err(BackendError::Unavailable(
+                    "the API looks unavailable".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let plan = plan_of(
+        ["a", "b", "c", "d", "e", "f"]
+            .into_iter()
+            .map(|n| bare_change(user(n), Action::Create, &[]))
+            .collect(),
+    );
+    let backend = Dying(Mutex::new(0));
+    let events = Mutex::new(Vec::new());
+    let report = execute(&plan, &backend, 1, &|e| events.lock().unwrap().push(e));
+    assert_eq!(
+        *backend.0.lock().unwrap(),
+        3,
+        "no change started after the failure"
+    );
+    assert_eq!(names(&report.applied), vec!["ram.user.a", "ram.user.b"]);
+    let failed: Vec<(String, &str)> = report
+        .failed
+        .iter()
+        .map(|(a, e)| (a.to_string(), e.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![("ram.user.c".to_string(), "the API looks unavailable")]
+    );
+    // The rest never started: the breaker's reason is the stop's.
+    assert_eq!(
+        names(&report.not_started),
+        vec!["ram.user.d", "ram.user.e", "ram.user.f"]
+    );
+    assert_eq!(
+        report.stopped.as_deref(),
+        Some("msctl stopped starting changes because the API is unavailable")
+    );
+    assert!(report.skipped.is_empty());
+    let events = events.into_inner().unwrap();
+    assert!(events.iter().any(|e| matches!(e, Event::Stopping { .. })));
+    assert_eq!(
+        events.last(),
+        Some(&Event::Finished {
+            applied: 2,
+            failed: 1,
+            skipped: 0,
+            manual: 0
+        })
+    );
+}
+
+#[test]
 fn an_empty_plan_finishes() {
     let (report, events) = run(&plan_of(Vec::new()), &FakeBackend::default(), 4);
     assert_eq!(report, ApplyReport::default());

@@ -98,6 +98,9 @@ pub enum BackendError {
     /// Transport or storage failure (I/O, network, database).
     #[error("{0}")]
     Transport(String),
+    /// The service looks down (a circuit breaker opened): stop starting new work, retry later.
+    #[error("{0}")]
+    Unavailable(String),
     /// The input cannot be applied as given (a bug in msctl or a platform limit).
     #[error("{0}")]
     Invalid(String),

@@ -86,7 +86,7 @@ pub fn from_backend(error: BackendError, codes: Codes) -> Failure {
         BackendError::Invalid(m) => (400, codes.invalid, m),
         BackendError::Throttled(m) => (429, "Throttling", m),
         // Another msctl holds the database: the service is briefly unavailable, retry.
-        BackendError::Locked(m) => (503, "ServiceUnavailable", m),
+        BackendError::Locked(m) | BackendError::Unavailable(m) => (503, "ServiceUnavailable", m),
         BackendError::Transport(m) => (500, "InternalError", m),
     };
     // The first line is the message; hints are for msctl's own users, not API clients.

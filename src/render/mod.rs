@@ -4,8 +4,8 @@
 //! Attribute lines and policy diffs are computed once ([`attributes`]) and merely styled by each
 //! renderer, so the three formats cannot disagree about the facts.
 
-pub mod apply;
 pub mod access;
+pub mod apply;
 mod attributes;
 pub mod drift;
 pub mod history;
@@ -17,11 +17,11 @@ pub mod text;
 #[cfg(test)]
 pub(crate) mod sample;
 
-pub use apply::{apply_result_json, apply_result_markdown, apply_result_schema};
 pub use access::{
     access_json, access_markdown, access_schema, access_text, envs_json, envs_markdown,
     envs_schema, envs_text,
 };
+pub use apply::{apply_result_json, apply_result_markdown, apply_result_schema};
 pub use drift::{drift_json, drift_markdown, drift_schema, drift_text};
 pub use history::{status_json, status_text};
 pub use json::{plan_json, plan_schema};

@@ -89,6 +89,8 @@ pub struct AliyunBackend {
     caller: Option<String>,
     /// STS's answer for the credentials, once [`AliyunBackend::resolve_caller`] asked.
     identity: Option<CallerIdentity>,
+    /// During a read: listings that failed part-way, by request, to resume at the failed page.
+    resume: Mutex<Option<HashMap<String, Partial>>>,
 }
 
 impl std::fmt::Debug for AliyunBackend {
@@ -138,6 +140,7 @@ impl AliyunBackend {
             ledger: LedgerFile::Memory(Mutex::new(Ledger::default()), Mutex::new(None)),
             caller: None,
             identity: None,
+            resume: Mutex::new(None),
         }
     }
 
@@ -331,6 +334,7 @@ impl Backend for AliyunBackend {
     }
 
     fn read(&self, scope: &ReadScope) -> Result<State, BackendError> {
+        let _resuming = self.resuming();
         // Wave 1: every top-level listing at once.
         let need_users = scope.ram || !scope.pai_regions.is_empty() || !scope.regions.is_empty();
         let mut wave1: Vec<Job<'_, Listing>> = Vec::new();
@@ -362,8 +366,8 @@ impl Backend for AliyunBackend {
             }));
         }
         let mut listings = Listings::default();
-        for result in run_parallel(self.parallelism, wave1) {
-            match result? {
+        for result in run_parallel(self.parallelism, self.client.deadline(), wave1)? {
+            match result {
                 Listing::Workspaces(w) => listings.workspaces.extend(w),
                 Listing::ApiKeys(k) => listings.api_keys.extend(k),
                 Listing::Users(u) => listings.users = u,
@@ -435,8 +439,8 @@ impl Backend for AliyunBackend {
         for w in &listings.pai_workspaces {
             state.insert(Resource::PaiWorkspace(w.workspace.clone()));
         }
-        for result in run_parallel(self.parallelism, wave2) {
-            for r in result? {
+        for result in run_parallel(self.parallelism, self.client.deadline(), wave2)? {
+            for r in result {
                 state.insert(r);
             }
         }
@@ -612,58 +616,217 @@ pub(super) struct Listings {
 // Capped parallelism
 // ---------------------------------------------------------------------------------------------
 
-/// One independent read.
-pub(super) type Job<'a, T> = Box<dyn FnOnce() -> Result<T, BackendError> + Send + 'a>;
+/// One independent read. It may run more than once: a listing that failed runs again later
+/// (and resumes at the page that failed, see [`AliyunBackend::resuming`]).
+pub(super) type Job<'a, T> = Box<dyn FnMut() -> Result<T, BackendError> + Send + 'a>;
 
-/// Runs `jobs` on at most `cap` scoped threads; results come back in job order.
+/// The first pause before a failed job runs again; it doubles per failure of that job.
+const REQUEUE_PAUSE: Duration = Duration::from_millis(500);
+/// The longest pause before a failed job runs again.
+const REQUEUE_PAUSE_MAX: Duration = Duration::from_secs(15);
+
+/// Whether a job that failed this way may succeed if run again: throttling and transport
+/// failures (the client already retried the call; the service may recover). An unavailable
+/// endpoint, a refusal or an invalid request will not change, so the read fails at once.
+fn worth_running_again(e: &BackendError) -> bool {
+    matches!(e, BackendError::Throttled(_) | BackendError::Transport(_))
+}
+
+/// A job waiting in the queue: its index in the results, how often it failed, when it may run.
+struct Queued<'a, T> {
+    index: usize,
+    job: Job<'a, T>,
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+/// Runs `jobs` on at most `cap` scoped threads and returns their results in job order. A job that
+/// fails with a throttling or transport error goes to the back of the queue and runs again after
+/// a pause, once the others have had their turn, for as long as `deadline` allows; the read then
+/// fails with that job's error. Any other error fails the read at once: no new job starts.
 pub(super) fn run_parallel<'a, T: Send>(
     cap: usize,
+    deadline: Instant,
     jobs: Vec<Job<'a, T>>,
-) -> Vec<Result<T, BackendError>> {
+) -> Result<Vec<T>, BackendError> {
     let count = jobs.len();
-    if count <= 1 || cap <= 1 {
-        return jobs.into_iter().map(|job| job()).collect();
-    }
-    let queue: Mutex<Vec<(usize, Job<'a, T>)>> =
-        Mutex::new(jobs.into_iter().enumerate().rev().collect());
-    let results: Mutex<Vec<Option<Result<T, BackendError>>>> =
-        Mutex::new((0..count).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..cap.min(count) {
-            scope.spawn(|| {
-                loop {
-                    let next = queue
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .pop();
-                    let Some((index, job)) = next else { break };
-                    let result = job();
-                    results
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(result);
+    let queue: Mutex<std::collections::VecDeque<Queued<'a, T>>> = Mutex::new(
+        jobs.into_iter()
+            .enumerate()
+            .map(|(index, job)| Queued {
+                index,
+                job,
+                failures: 0,
+                not_before: None,
+            })
+            .collect(),
+    );
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
+    let failed: Mutex<Option<BackendError>> = Mutex::new(None);
+    let work = || {
+        loop {
+            if lock(&failed).is_some() {
+                return;
+            }
+            let Some(mut queued) = lock(&queue).pop_front() else {
+                return;
+            };
+            if let Some(at) = queued.not_before {
+                let now = Instant::now();
+                if at > now {
+                    std::thread::sleep(at - now);
                 }
-            });
+            }
+            match (queued.job)() {
+                Ok(value) => lock(&results)[queued.index] = Some(value),
+                Err(e) if worth_running_again(&e) => {
+                    queued.failures += 1;
+                    let pause = REQUEUE_PAUSE
+                        .saturating_mul(2u32.saturating_pow(queued.failures - 1))
+                        .min(REQUEUE_PAUSE_MAX);
+                    let at = Instant::now() + pause;
+                    if at >= deadline {
+                        let mut failed = lock(&failed);
+                        if failed.is_none() {
+                            *failed = Some(out_of_time(e, queued.failures));
+                        }
+                        return;
+                    }
+                    queued.not_before = Some(at);
+                    lock(&queue).push_back(queued);
+                }
+                Err(e) => {
+                    let mut failed = lock(&failed);
+                    if failed.is_none() {
+                        *failed = Some(e);
+                    }
+                    return;
+                }
+            }
         }
-    });
+    };
+    let threads = cap.max(1).min(count);
+    if threads <= 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(work);
+            }
+        });
+    }
+    if let Some(e) = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(e);
+    }
     results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
         .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(BackendError::Transport(
-                    "a read thread stopped before finishing its job".to_string(),
-                ))
+            r.ok_or_else(|| {
+                BackendError::Transport(
+                    "failed to read live state: a read thread stopped before finishing its job"
+                        .to_string(),
+                )
             })
         })
         .collect()
+}
+
+/// The error of a listing that kept failing until the read's deadline, same kind, with why.
+fn out_of_time(e: BackendError, runs: u32) -> BackendError {
+    let note = |m: String| {
+        let (first, rest) = m.split_once('\n').unwrap_or((m.as_str(), ""));
+        let mut out = format!(
+            "{first} (the listing failed {runs} time(s) and the run's retry budget is spent)"
+        );
+        if !rest.is_empty() {
+            out.push('\n');
+            out.push_str(rest);
+        }
+        out
+    };
+    match e {
+        BackendError::Throttled(m) => BackendError::Throttled(note(m)),
+        BackendError::Transport(m) => BackendError::Transport(note(m)),
+        other => other,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Paging
 // ---------------------------------------------------------------------------------------------
 
+/// How far a listing got before a page failed: the items so far and where to continue.
+#[derive(Debug, Default)]
+pub(super) struct Partial {
+    items: Vec<Value>,
+    /// The next page's token or marker (the page number for AIWorkSpace); none for the first.
+    cursor: Option<String>,
+    /// Tokens seen so far, to catch an API that loops.
+    seen: BTreeSet<String>,
+    pages: usize,
+}
+
+/// Clears the resume map when a read ends, however it ends.
+pub(super) struct Resuming<'a>(&'a Mutex<Option<HashMap<String, Partial>>>);
+
+impl Drop for Resuming<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) = None;
+    }
+}
+
 impl AliyunBackend {
+    /// Turns on resuming for the read that holds the guard: a listing whose page fails keeps
+    /// what it read, and when the job runs again it continues at that page instead of
+    /// starting over. Only within one read: a lookup during an apply must see its own writes.
+    pub(super) fn resuming(&self) -> Resuming<'_> {
+        *lock(&self.resume) = Some(HashMap::new());
+        Resuming(&self.resume)
+    }
+
+    /// The saved progress of a listing (or a fresh start).
+    fn partial(&self, key: &str) -> Partial {
+        lock(&self.resume)
+            .as_mut()
+            .and_then(|m| m.remove(key))
+            .unwrap_or_default()
+    }
+
+    /// Keeps a listing's progress after a failed page, when a read is resuming.
+    fn keep_partial(&self, key: String, partial: Partial) {
+        if let Some(map) = lock(&self.resume).as_mut() {
+            map.insert(key, partial);
+        }
+    }
+
+    /// One page of a listing; on failure the progress is kept for the next run of the job.
+    fn page(
+        &self,
+        key: &str,
+        partial: &mut Partial,
+        spec: &RequestSpec,
+    ) -> Result<Value, BackendError> {
+        match self.call(spec) {
+            Ok(body) => {
+                partial.pages += 1;
+                Ok(body)
+            }
+            Err(e) => {
+                self.keep_partial(key.to_string(), std::mem::take(partial));
+                Err(e)
+            }
+        }
+    }
+
     /// Every item of a Model Studio listing: `maxResults` + `nextToken`, until the token is absent
     /// or empty (contract §1.1).
     pub(super) fn ms_pages(
@@ -672,24 +835,24 @@ impl AliyunBackend {
         page_size: u32,
         items_key: &str,
     ) -> Result<Vec<Value>, BackendError> {
-        let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        let mut seen = BTreeSet::new();
-        for _ in 0..MAX_PAGES {
+        let key = resume_key(spec, page_size);
+        let mut p = self.partial(&key);
+        while p.pages < MAX_PAGES {
             let mut page = spec.clone().query("maxResults", page_size.to_string());
-            if let Some(t) = &token {
+            if let Some(t) = &p.cursor {
                 page = page.query("nextToken", t.clone());
             }
-            let body = self.call(&page)?;
-            items.extend(list(&body, &[items_key]).into_iter().cloned());
+            let body = self.page(&key, &mut p, &page)?;
+            p.items
+                .extend(list(&body, &[items_key]).into_iter().cloned());
             match string(&body, &["nextToken", "NextToken"]).filter(|t| !t.is_empty()) {
                 Some(next) => {
-                    if !seen.insert(next.clone()) {
+                    if !p.seen.insert(next.clone()) {
                         return Err(looping(&spec.action));
                     }
-                    token = Some(next);
+                    p.cursor = Some(next);
                 }
-                None => return Ok(items),
+                None => return Ok(p.items),
             }
         }
         Err(looping(&spec.action))
@@ -703,26 +866,25 @@ impl AliyunBackend {
         page_size: u32,
         path: &[&str],
     ) -> Result<Vec<Value>, BackendError> {
-        let mut items = Vec::new();
-        let mut marker: Option<String> = None;
-        let mut seen = BTreeSet::new();
-        for _ in 0..MAX_PAGES {
+        let key = resume_key(spec, page_size);
+        let mut p = self.partial(&key);
+        while p.pages < MAX_PAGES {
             let mut page = spec.clone();
-            if let Some(m) = &marker {
+            if let Some(m) = &p.cursor {
                 page = page.query("Marker", m.clone());
             }
             let page = page.query("MaxItems", page_size.to_string());
-            let body = self.call(&page)?;
-            items.extend(list(&body, path).into_iter().cloned());
+            let body = self.page(&key, &mut p, &page)?;
+            p.items.extend(list(&body, path).into_iter().cloned());
             let truncated = boolean(&body, &["IsTruncated"]).unwrap_or(false);
             match string(&body, &["Marker"]).filter(|m| !m.is_empty()) {
                 Some(next) if truncated => {
-                    if !seen.insert(next.clone()) {
+                    if !p.seen.insert(next.clone()) {
                         return Err(looping(&spec.action));
                     }
-                    marker = Some(next);
+                    p.cursor = Some(next);
                 }
-                _ => return Ok(items),
+                _ => return Ok(p.items),
             }
         }
         Err(looping(&spec.action))
@@ -738,27 +900,37 @@ impl AliyunBackend {
         page_size: u32,
         items_key: &str,
     ) -> Result<Vec<Value>, BackendError> {
-        let mut items = Vec::new();
-        for number in 1..=MAX_PAGES {
+        let key = resume_key(spec, page_size);
+        let mut p = self.partial(&key);
+        while p.pages < MAX_PAGES {
+            let number = p.pages + 1;
             let page = spec
                 .clone()
                 .query("PageNumber", number.to_string())
                 .query("PageSize", page_size.to_string());
-            let body = self.call(&page)?;
+            let body = self.page(&key, &mut p, &page)?;
             let got = list(&body, &[items_key]);
             let empty = got.is_empty();
             let short = got.len() < page_size as usize;
-            items.extend(got.into_iter().cloned());
+            p.items.extend(got.into_iter().cloned());
             let done = match int(&body, &["TotalCount", "totalCount"]) {
-                Some(total) => empty || items.len() as i64 >= total,
+                Some(total) => empty || p.items.len() as i64 >= total,
                 None => short,
             };
             if done {
-                return Ok(items);
+                return Ok(p.items);
             }
         }
         Err(looping(&spec.action))
     }
+}
+
+/// What identifies one listing for resuming: the request without its paging parameters.
+fn resume_key(spec: &RequestSpec, page_size: u32) -> String {
+    format!(
+        "{:?} {} {:?} {} {:?} {page_size}",
+        spec.product, spec.action, spec.region, spec.path, spec.query
+    )
 }
 
 fn looping(action: &str) -> BackendError {

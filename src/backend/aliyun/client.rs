@@ -5,9 +5,19 @@
 //! `aiworkspace.<region>` and the global `ram.aliyuncs.com`; `--endpoint` replaces every one of
 //! them, which is how tests and the emulator on 127.0.0.1 are reached. Every HTTP attempt is
 //! counted, so plans can report how many API calls a read or an apply cost.
+//!
+//! Three mechanisms keep a run going on a bad day and stop it on a dead one, shared by every
+//! thread that uses the client:
+//! - retries are bounded by time (per call, and a budget for the whole run), not by a small count;
+//! - an adaptive cap on calls in flight ([`Limiter`]): each throttled answer halves it, successes
+//!   raise it back, so a throttled account is not retried at full width;
+//! - a circuit breaker ([`Breaker`]): when calls keep failing with no answer or a server error and
+//!   no success for a while, it opens and every call fails at once with
+//!   [`CallError::Unavailable`], so an apply stops instead of failing change after change.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -242,7 +252,9 @@ impl Endpoint {
 /// Bounds on retrying one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included; 1 disables retries.
+    /// Attempts in all, the first included; 1 disables retries. A safety net: time bounds the
+    /// retries first (with a quarter of requests failing, 6 attempts still lose one call in
+    /// 2,500, which is one failed change per large apply).
     pub max_attempts: u32,
     /// No retry starts once this much time has passed since the first attempt, nor when its
     /// delay would end past it.
@@ -256,13 +268,59 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            // With a third of requests failing (issue 8's chaos rates), six attempts left one
-            // call in ~550 failing, about one read in six; ten leave one in ~36,000. The time
-            // budget below still bounds a dead service.
-            max_attempts: 10,
-            max_elapsed: Duration::from_secs(30),
+            max_attempts: 16,
+            max_elapsed: Duration::from_secs(60),
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+/// How one call may be retried (see [`Client::call_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Retry failures after which the service may have carried the request out (see
+    /// [`CallError::is_ambiguous`]: a 5xx, a connection that broke after the request was sent).
+    /// Right for reads and idempotent writes. A create that must look before it tries again
+    /// turns it off and gets such a failure back after the first attempt; throttling and
+    /// connections never made are still retried, as the request was not acted on.
+    pub retry_ambiguous: bool,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            retry_ambiguous: true,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Retry only failures that certainly left the service untouched.
+    pub const NO_AMBIGUOUS_RETRY: CallOptions = CallOptions {
+        retry_ambiguous: false,
+    };
+}
+
+/// When the circuit breaker opens (see [`Breaker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// Failed attempts in a row (no answer, or a 5xx), with no success between them, before the
+    /// breaker may open. Throttled answers neither count nor break the streak.
+    pub min_failures: u32,
+    /// ... and the time from the first of them to the latest: a few unlucky calls in a burst
+    /// must not stop a run, a service that has not answered for this long is down.
+    pub window: Duration,
+    /// How long an open breaker refuses every call before it lets one through as a probe.
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self {
+            min_failures: 8,
+            window: Duration::from_secs(5),
+            cooldown: Duration::from_secs(10),
         }
     }
 }
@@ -291,6 +349,13 @@ pub struct ClientConfig {
     /// Overrides every product's host (`--endpoint`).
     pub endpoint: Option<Endpoint>,
     pub retry: RetryPolicy,
+    /// Retries of every call stop this long after the client was made: the deadline of a run
+    /// (a read that cannot finish by then fails; see [`Client::deadline`]).
+    pub budget: Duration,
+    /// The most calls in flight at once; throttling lowers the cap below it, successes raise it
+    /// back (see [`Limiter`]).
+    pub max_concurrency: usize,
+    pub breaker: BreakerPolicy,
     pub connect_timeout: Duration,
     /// Per attempt, from connecting to the last byte of the answer.
     pub request_timeout: Duration,
@@ -302,6 +367,9 @@ impl Default for ClientConfig {
         Self {
             endpoint: None,
             retry: RetryPolicy::default(),
+            budget: Duration::from_secs(600),
+            max_concurrency: 16,
+            breaker: BreakerPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(20),
             user_agent: format!("msctl/{}", env!("CARGO_PKG_VERSION")),
@@ -315,6 +383,9 @@ pub struct Client {
     signer: Signer,
     config: ClientConfig,
     api_calls: AtomicU64,
+    deadline: Instant,
+    limiter: Limiter,
+    breaker: Breaker,
 }
 
 impl fmt::Debug for Client {
@@ -323,7 +394,239 @@ impl fmt::Debug for Client {
             .field("signer", &self.signer)
             .field("config", &self.config)
             .field("api_calls", &self.api_calls())
+            .field("concurrency", &self.concurrency())
             .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Both guarded states are plain numbers, consistent after every statement.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An adaptive cap on calls in flight (AIMD, as TCP does): a throttled answer halves the cap, each
+/// success adds `1/cap`, so a full window of successes adds one. Throttles answering calls that
+/// started before the last cut do not cut again: one burst of flow control is one signal.
+#[derive(Debug)]
+pub struct Limiter {
+    max: usize,
+    state: Mutex<LimiterState>,
+    freed: Condvar,
+}
+
+#[derive(Debug)]
+struct LimiterState {
+    /// The cap, fractional so that slow growth accumulates; calls start while `in_flight < cap`.
+    cap: f64,
+    in_flight: usize,
+    /// Bumped on every cut; a permit remembers the epoch it started in.
+    epoch: u64,
+}
+
+/// One call in flight; dropping it frees the slot.
+struct Permit<'a> {
+    limiter: &'a Limiter,
+    epoch: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        lock(&self.limiter.state).in_flight -= 1;
+        self.limiter.freed.notify_one();
+    }
+}
+
+impl Limiter {
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self {
+            max,
+            state: Mutex::new(LimiterState {
+                cap: max as f64,
+                in_flight: 0,
+                epoch: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// The current cap (at least 1).
+    pub fn cap(&self) -> usize {
+        (lock(&self.state).cap as usize).max(1)
+    }
+
+    fn acquire(&self) -> Permit<'_> {
+        let mut state = lock(&self.state);
+        while state.in_flight >= (state.cap as usize).max(1) {
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        state.in_flight += 1;
+        Permit {
+            limiter: self,
+            epoch: state.epoch,
+        }
+    }
+
+    fn throttled(&self, permit: &Permit<'_>) {
+        let mut state = lock(&self.state);
+        if permit.epoch == state.epoch {
+            state.cap = (state.cap / 2.0).max(1.0);
+            state.epoch += 1;
+        }
+    }
+
+    fn succeeded(&self) {
+        let grew = {
+            let mut state = lock(&self.state);
+            let before = state.cap as usize;
+            state.cap = (state.cap + 1.0 / state.cap).min(self.max as f64);
+            state.cap as usize > before
+        };
+        if grew {
+            self.freed.notify_one();
+        }
+    }
+}
+
+/// What an attempt says about the endpoint's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// An answer that was not a server error: the service works.
+    Good,
+    /// No answer, or a 5xx.
+    Bad,
+    /// Throttled, or nothing was sent: says nothing either way.
+    Neutral,
+}
+
+fn health(result: &Result<Value, CallError>) -> Health {
+    match result {
+        Ok(_) => Health::Good,
+        Err(CallError::Transport { .. }) => Health::Bad,
+        Err(CallError::Api(e)) if e.is_throttling() => Health::Neutral,
+        Err(CallError::Api(e)) if (500..=599).contains(&e.status) => Health::Bad,
+        Err(CallError::Api(_) | CallError::InvalidResponse { .. }) => Health::Good,
+        Err(CallError::InvalidRequest(_) | CallError::Unavailable { .. }) => Health::Neutral,
+    }
+}
+
+/// A circuit breaker over every call of the client: closed (calls go through) until
+/// [`BreakerPolicy::min_failures`] attempts in a row have failed over at least
+/// [`BreakerPolicy::window`]; then open (every call fails at once with
+/// [`CallError::Unavailable`]) for [`BreakerPolicy::cooldown`]; then one call goes through as a
+/// probe, and its outcome closes or re-opens the breaker.
+#[derive(Debug)]
+pub struct Breaker {
+    policy: BreakerPolicy,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug, Default)]
+struct BreakerState {
+    /// Failed attempts since the last success.
+    streak: u32,
+    first_failure: Option<Instant>,
+    last_failure: Option<Instant>,
+    /// Why the latest attempt failed.
+    last_reason: String,
+    /// Since when the breaker is open.
+    open_since: Option<Instant>,
+    /// A probe is in flight: everyone else is still refused.
+    probing: bool,
+}
+
+impl Breaker {
+    pub fn new(policy: BreakerPolicy) -> Self {
+        Self {
+            policy,
+            state: Mutex::default(),
+        }
+    }
+
+    /// Whether calls are being refused right now.
+    pub fn is_open(&self) -> bool {
+        lock(&self.state).open_since.is_some()
+    }
+
+    /// Lets an attempt through, or refuses it while the breaker is open.
+    fn admit(&self, endpoint: &Endpoint, action: &str) -> Result<(), CallError> {
+        let mut state = lock(&self.state);
+        let Some(since) = state.open_since else {
+            return Ok(());
+        };
+        if since.elapsed() >= self.policy.cooldown && !state.probing {
+            state.probing = true;
+            return Ok(());
+        }
+        let over = match (state.first_failure, state.last_failure) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first),
+            _ => Duration::ZERO,
+        };
+        Err(CallError::Unavailable {
+            endpoint: endpoint.base_url(),
+            action: action.to_string(),
+            failures: state.streak,
+            over,
+            last: state.last_reason.clone(),
+        })
+    }
+
+    fn record(&self, health: Health, reason: impl FnOnce() -> String) {
+        let mut state = lock(&self.state);
+        let probe = std::mem::take(&mut state.probing);
+        match health {
+            Health::Good => {
+                *state = BreakerState::default();
+            }
+            Health::Neutral if probe => {
+                *state = BreakerState::default();
+            }
+            Health::Neutral => {}
+            Health::Bad => {
+                let now = Instant::now();
+                state.streak = state.streak.saturating_add(1);
+                let first = *state.first_failure.get_or_insert(now);
+                state.last_failure = Some(now);
+                state.last_reason = reason();
+                if probe
+                    || (state.open_since.is_none()
+                        && state.streak >= self.policy.min_failures
+                        && now.saturating_duration_since(first) >= self.policy.window)
+                {
+                    state.open_since = Some(now);
+                }
+            }
+        }
+    }
+}
+
+/// A short reason for the breaker's message.
+fn failure_reason(result: &Result<Value, CallError>) -> String {
+    match result {
+        Err(CallError::Transport { message, .. }) => message.clone(),
+        Err(CallError::Api(e)) => format!("HTTP {} {}", e.status, e.code).trim().to_string(),
+        Err(other) => other.to_string(),
+        Ok(_) => String::new(),
+    }
+}
+
+/// Whether a failed exchange certainly never reached the server: nothing was connected.
+fn never_sent(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as Io;
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => true,
+        ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect),
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            Io::ConnectionRefused
+                | Io::AddrNotAvailable
+                | Io::NetworkUnreachable
+                | Io::HostUnreachable
+        ),
+        _ => false,
     }
 }
 
@@ -345,6 +648,9 @@ impl Client {
         Self {
             agent: builder.build().into(),
             signer: Signer::new(credentials),
+            deadline: Instant::now() + config.budget,
+            limiter: Limiter::new(config.max_concurrency),
+            breaker: Breaker::new(config.breaker),
             config,
             api_calls: AtomicU64::new(0),
         }
@@ -360,6 +666,21 @@ impl Client {
         self.config.retry
     }
 
+    /// When retries stop for good ([`ClientConfig::budget`] after the client was made).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The adaptive cap on calls in flight right now.
+    pub fn concurrency(&self) -> usize {
+        self.limiter.cap()
+    }
+
+    /// Whether the circuit breaker is refusing calls right now.
+    pub fn is_unavailable(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     /// The endpoint a call goes to.
     pub fn endpoint_for(&self, spec: &RequestSpec) -> Result<Endpoint, CallError> {
         match &self.config.endpoint {
@@ -373,16 +694,12 @@ impl Client {
     /// Sends the call, retrying per the [`RetryPolicy`], and returns the parsed JSON answer.
     /// Each attempt is signed afresh (new date and nonce), as a replayed nonce would be refused.
     pub fn call(&self, spec: &RequestSpec) -> Result<Value, CallError> {
-        self.call_with(spec, OnAmbiguous::Retry)
+        self.call_with(spec, CallOptions::default())
     }
 
-    /// [`Client::call`], choosing what happens after an ambiguous failure (see [`is_ambiguous`]):
-    /// creates return it to the caller, who looks for what the attempt may have made first.
-    pub fn call_with(
-        &self,
-        spec: &RequestSpec,
-        on_ambiguous: OnAmbiguous,
-    ) -> Result<Value, CallError> {
+    /// [`Client::call`] with options: [`CallOptions::NO_AMBIGUOUS_RETRY`] for a create that
+    /// looks before it tries again.
+    pub fn call_with(&self, spec: &RequestSpec, options: CallOptions) -> Result<Value, CallError> {
         let endpoint = self.endpoint_for(spec)?;
         if !spec.path.starts_with('/') {
             return Err(CallError::InvalidRequest(format!(
@@ -406,20 +723,36 @@ impl Client {
         let started = Instant::now();
         let mut attempt = 1u32;
         loop {
-            let error = match self.send_once(spec, &endpoint, body.as_deref(), content_type) {
+            self.breaker.admit(&endpoint, &spec.action)?;
+            let result = {
+                let permit = self.limiter.acquire();
+                let result = self.send_once(spec, &endpoint, body.as_deref(), content_type);
+                match &result {
+                    Err(CallError::Api(e)) if e.is_throttling() => self.limiter.throttled(&permit),
+                    Err(CallError::Transport { .. }) => {}
+                    Err(CallError::Api(e)) if (500..=599).contains(&e.status) => {}
+                    _ => self.limiter.succeeded(),
+                }
+                result
+            };
+            self.breaker
+                .record(health(&result), || failure_reason(&result));
+            let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if !error.is_retryable() || attempt >= retry.max_attempts {
-                return Err(error);
-            }
-            if on_ambiguous == OnAmbiguous::Return && is_ambiguous(&error) {
+            if !error.is_retryable()
+                || attempt >= retry.max_attempts
+                || (error.is_ambiguous() && !options.retry_ambiguous)
+            {
                 return Err(error);
             }
             let delay = error
                 .retry_after()
                 .unwrap_or_else(|| retry.backoff(attempt));
-            if started.elapsed().saturating_add(delay) > retry.max_elapsed {
+            if started.elapsed().saturating_add(delay) > retry.max_elapsed
+                || Instant::now() + delay > self.deadline
+            {
                 return Err(error);
             }
             std::thread::sleep(delay);
@@ -480,9 +813,11 @@ impl Client {
         }
 
         self.api_calls.fetch_add(1, Ordering::Relaxed);
-        let transport = |e: &dyn fmt::Display| CallError::Transport {
+        let transport = |e: &dyn fmt::Display, sent: bool| CallError::Transport {
             endpoint: endpoint.base_url(),
+            action: spec.action.clone(),
             message: e.to_string(),
+            sent,
         };
         let invalid = |e: ureq::http::Error| {
             CallError::InvalidRequest(format!(
@@ -499,7 +834,7 @@ impl Client {
             }
             (None, _) => self.agent.run(request.body(()).map_err(invalid)?),
         };
-        let mut response = result.map_err(|e| transport(&e))?;
+        let mut response = result.map_err(|e| transport(&e, !never_sent(&e)))?;
 
         let status = response.status().as_u16();
         let header = |name: &str| {
@@ -514,7 +849,7 @@ impl Client {
         let bytes = response
             .body_mut()
             .read_to_vec()
-            .map_err(|e| transport(&e))?;
+            .map_err(|e| transport(&e, true))?;
 
         if !(200..=299).contains(&status) {
             return Err(ApiError::from_response(
@@ -540,32 +875,6 @@ impl Client {
             return Err(error.with_action(spec.action.as_str()).into());
         }
         Ok(value)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ambiguous failures (issue 8). Kept apart from the retry loop above so that it merges with
-// reworks of it: the loop only consults `OnAmbiguous`.
-// ---------------------------------------------------------------------------------------------
-
-/// What [`Client::call_with`] does after an ambiguous failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnAmbiguous {
-    /// Retry it like any transient failure: right for reads, updates and deletes, which are
-    /// idempotent.
-    Retry,
-    /// Return it at once: a create retried blindly may make a second object.
-    Return,
-}
-
-/// A failure after which the request may or may not have been executed: the connection failed,
-/// dropped or timed out, or the server answered 5xx. Throttling is not ambiguous: flow control
-/// refuses a request before it is handled.
-pub fn is_ambiguous(error: &CallError) -> bool {
-    match error {
-        CallError::Transport { .. } => true,
-        CallError::Api(e) => !e.is_throttling() && (500..=599).contains(&e.status),
-        CallError::InvalidResponse { .. } | CallError::InvalidRequest(_) => false,
     }
 }
 
@@ -1056,6 +1365,241 @@ mod tests {
     }
 
     #[test]
+    fn without_ambiguous_retry_a_5xx_comes_back_at_once_but_throttling_is_retried() {
+        let (endpoint, server) = serve(vec![
+            (
+                429,
+                vec![("x-acs-retry-after", "1".to_string())],
+                json!({"Code": "Throttling.User"}).to_string(),
+            ),
+            (
+                503,
+                vec![],
+                json!({"Code": "ServiceUnavailable"}).to_string(),
+            ),
+        ]);
+        let c = client(&endpoint, "testSecret");
+        let spec = RequestSpec::rpc(Product::Ram, "CreateUser").query("UserName", "alice");
+        let err = c
+            .call_with(&spec, CallOptions::NO_AMBIGUOUS_RETRY)
+            .unwrap_err();
+        // The throttled attempt was retried (nothing was done); the 503 was not (it may have been).
+        assert_eq!(c.api_calls(), 2);
+        assert!(err.is_ambiguous(), "{err:?}");
+        assert_eq!(err.api().map(|e| e.status), Some(503));
+        server.join().unwrap();
+
+        // A connection never made is not ambiguous: retried as usual.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut client = client(&format!("http://127.0.0.1:{port}"), "testSecret");
+        client.config.retry.max_attempts = 3;
+        let err = client
+            .call_with(&spec, CallOptions::NO_AMBIGUOUS_RETRY)
+            .unwrap_err();
+        assert!(
+            matches!(err, CallError::Transport { sent: false, .. }),
+            "{err:?}"
+        );
+        assert!(!err.is_ambiguous());
+        assert_eq!(client.api_calls(), 3);
+    }
+
+    #[test]
+    fn a_dropped_connection_after_sending_is_ambiguous() {
+        // A server that reads the request and closes without a word (the emulator's drop fault).
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            stream.shutdown(std::net::Shutdown::Both).unwrap();
+        });
+        let client = client(&endpoint, "testSecret");
+        let spec = RequestSpec::rpc(Product::Ram, "CreateUser").query("UserName", "alice");
+        let err = client
+            .call_with(&spec, CallOptions::NO_AMBIGUOUS_RETRY)
+            .unwrap_err();
+        assert!(
+            matches!(err, CallError::Transport { sent: true, .. }),
+            "{err:?}"
+        );
+        assert!(err.is_ambiguous());
+        assert_eq!(client.api_calls(), 1);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("failed to call `CreateUser`"),
+            "{message}"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn throttling_halves_the_concurrency_cap_and_successes_raise_it_again() {
+        let limiter = Limiter::new(8);
+        assert_eq!(limiter.cap(), 8);
+        let (a, b) = (limiter.acquire(), limiter.acquire());
+        limiter.throttled(&a);
+        assert_eq!(limiter.cap(), 4);
+        // b started before the cut: the same burst of flow control does not cut twice.
+        limiter.throttled(&b);
+        assert_eq!(limiter.cap(), 4);
+        drop((a, b));
+        let c = limiter.acquire();
+        limiter.throttled(&c);
+        assert_eq!(limiter.cap(), 2);
+        drop(c);
+        for _ in 0..3 {
+            let d = limiter.acquire();
+            limiter.throttled(&d);
+        }
+        assert_eq!(limiter.cap(), 1, "never below one");
+        let mut successes = 0;
+        while limiter.cap() < 8 {
+            limiter.succeeded();
+            successes += 1;
+            assert!(successes < 100, "the cap must grow back");
+        }
+        limiter.succeeded();
+        assert_eq!(limiter.cap(), 8, "never above the maximum");
+
+        // Through the client: a throttled answer lowers the cap, later successes raise it.
+        let throttled = (
+            429,
+            vec![("x-acs-retry-after", "1".to_string())],
+            json!({"Code": "Throttling.User"}).to_string(),
+        );
+        let mut script = vec![throttled.clone(), throttled];
+        script.extend((0..40).map(|_| (200, vec![], ok_body())));
+        let (endpoint, server) = serve(script);
+        let mut client = client(&endpoint, "testSecret");
+        client.limiter = Limiter::new(4);
+        let spec = RequestSpec::rpc(Product::Ram, "ListUsers");
+        client.call(&spec).unwrap();
+        // Two cuts, 4 → 2 → 1, then one success: 1 + 1/1.
+        assert_eq!(client.concurrency(), 2);
+        for _ in 0..39 {
+            client.call(&spec).unwrap();
+        }
+        assert_eq!(client.concurrency(), 4);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn the_breaker_opens_after_failures_over_a_window_and_a_probe_closes_it() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let bad: Result<Value, CallError> = Err(CallError::Transport {
+            endpoint: endpoint.base_url(),
+            action: "ListUsers".into(),
+            message: "connection refused".into(),
+            sent: false,
+        });
+        let throttled: Result<Value, CallError> = Err(CallError::from(ApiError::from_response(
+            429,
+            Some("10"),
+            None,
+            b"{}",
+        )));
+        let breaker = Breaker::new(BreakerPolicy {
+            min_failures: 3,
+            window: Duration::ZERO,
+            cooldown: Duration::from_secs(3600),
+        });
+        for _ in 0..2 {
+            breaker.record(health(&bad), || failure_reason(&bad));
+            // Throttling says nothing about health: it neither counts nor breaks the streak.
+            breaker.record(health(&throttled), || failure_reason(&throttled));
+        }
+        assert!(breaker.admit(&endpoint, "ListUsers").is_ok());
+        breaker.record(health(&Ok(Value::Null)), String::new);
+        breaker.record(health(&bad), || failure_reason(&bad));
+        breaker.record(health(&bad), || failure_reason(&bad));
+        assert!(!breaker.is_open(), "a success broke the streak");
+        breaker.record(health(&bad), || failure_reason(&bad));
+        assert!(breaker.is_open());
+        let err = breaker.admit(&endpoint, "CreateUser").unwrap_err();
+        let CallError::Unavailable {
+            failures,
+            action,
+            last,
+            ..
+        } = &err
+        else {
+            panic!("expected Unavailable, got {err:?}");
+        };
+        assert_eq!((*failures, action.as_str()), (3, "CreateUser"));
+        assert_eq!(last, "connection refused");
+        assert!(!err.is_retryable());
+        assert!(matches!(
+            BackendError::from(err),
+            BackendError::Unavailable(_)
+        ));
+
+        // After the cooldown one probe goes through while the others are still refused.
+        let breaker = Breaker::new(BreakerPolicy {
+            min_failures: 1,
+            window: Duration::ZERO,
+            cooldown: Duration::ZERO,
+        });
+        breaker.record(health(&bad), || failure_reason(&bad));
+        assert!(breaker.is_open());
+        assert!(breaker.admit(&endpoint, "ListUsers").is_ok());
+        assert!(breaker.admit(&endpoint, "ListUsers").is_err());
+        breaker.record(health(&bad), || failure_reason(&bad));
+        assert!(breaker.is_open(), "a failed probe re-opens");
+        assert!(breaker.admit(&endpoint, "ListUsers").is_ok());
+        breaker.record(health(&Ok(Value::Null)), String::new);
+        assert!(!breaker.is_open(), "a good probe closes");
+        assert!(breaker.admit(&endpoint, "ListUsers").is_ok());
+    }
+
+    #[test]
+    fn a_dead_endpoint_opens_the_breaker_and_later_calls_fail_at_once() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = Client::new(
+            Credentials::new("testAK", "testSecret"),
+            ClientConfig {
+                endpoint: Some(Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap()),
+                retry: RetryPolicy {
+                    max_attempts: 50,
+                    max_elapsed: Duration::from_secs(30),
+                    base_delay: Duration::from_millis(1),
+                    max_delay: Duration::from_millis(2),
+                },
+                breaker: BreakerPolicy {
+                    min_failures: 4,
+                    window: Duration::ZERO,
+                    cooldown: Duration::from_secs(3600),
+                },
+                ..ClientConfig::default()
+            },
+        );
+        let spec = RequestSpec::rpc(Product::Ram, "ListUsers");
+        let err = client.call(&spec).unwrap_err();
+        assert!(matches!(err, CallError::Unavailable { .. }), "{err:?}");
+        assert_eq!(client.api_calls(), 4, "the breaker cut the retries short");
+        assert!(client.is_unavailable());
+        let err = client.call(&spec).unwrap_err();
+        assert!(matches!(err, CallError::Unavailable { .. }), "{err:?}");
+        assert_eq!(client.api_calls(), 4, "an open breaker sends nothing");
+        let message = BackendError::from(err).to_string();
+        assert!(message.contains("looks unavailable"), "{message}");
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(!message.contains("testSecret"));
+    }
+
+    #[test]
     fn backoff_is_bounded_full_jitter() {
         let policy = RetryPolicy::default();
         for retry in 1..40 {
@@ -1087,8 +1631,10 @@ mod tests {
             "/modelstudio/workspaces",
         );
         // Throttling is retried; the 500 that follows comes back at once.
-        let first = client.call_with(&spec, OnAmbiguous::Return).unwrap_err();
-        assert!(is_ambiguous(&first), "{first:?}");
+        let first = client
+            .call_with(&spec, CallOptions::NO_AMBIGUOUS_RETRY)
+            .unwrap_err();
+        assert!(first.is_ambiguous(), "{first:?}");
         assert_eq!(client.api_calls(), 2);
         // The default retries it.
         assert!(client.call(&spec).is_ok());
@@ -1101,13 +1647,8 @@ mod tests {
             None,
             br#"{"Code":"Throttling.User","Message":"m"}"#,
         ));
-        assert!(!is_ambiguous(&throttled));
-        let transport = CallError::Transport {
-            endpoint: "http://x".into(),
-            message: "reset".into(),
-        };
-        assert!(is_ambiguous(&transport));
-        assert!(!is_ambiguous(&CallError::InvalidRequest("x".into())));
+        assert!(!throttled.is_ambiguous());
+        assert!(!CallError::InvalidRequest("x".into()).is_ambiguous());
     }
 
     #[test]

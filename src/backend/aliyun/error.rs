@@ -53,8 +53,30 @@ pub enum CallError {
     #[error("{0}")]
     Api(Box<ApiError>),
     /// No answer: connection refused, DNS, TLS, timeout, a broken connection.
-    #[error("failed to reach `{endpoint}`: {message}")]
-    Transport { endpoint: String, message: String },
+    #[error("failed to call `{action}`: no answer from `{endpoint}`: {message}")]
+    Transport {
+        endpoint: String,
+        action: String,
+        message: String,
+        /// Whether the request may have reached the server: false when no connection was made
+        /// (refused, DNS, connect timeout), true when it broke or timed out afterwards. A
+        /// non-idempotent call that was sent may have been carried out.
+        sent: bool,
+    },
+    /// The client's circuit breaker is open: calls to the endpoint kept failing (no connection,
+    /// timeouts, server errors) with no success for a while, so msctl stopped calling it.
+    #[error(
+        "failed to call `{action}`: `{endpoint}` looks unavailable ({failures} calls in a row \
+         failed over {} s, the last with: {last}); msctl stopped calling it",
+        over.as_secs()
+    )]
+    Unavailable {
+        endpoint: String,
+        action: String,
+        failures: u32,
+        over: Duration,
+        last: String,
+    },
     /// A 2xx answer whose body is not JSON; the SDK treats this as unretryable, and so does msctl.
     #[error("failed to read the answer to `{action}`: HTTP {status}, {reason}")]
     InvalidResponse {
@@ -76,6 +98,8 @@ pub enum ErrorKind {
     Refused,
     Invalid,
     Transport,
+    /// The endpoint looks down (see [`CallError::Unavailable`]): stop, do not retry.
+    Unavailable,
 }
 
 /// Codes that mean the credentials or the signature were rejected, whatever their status.
@@ -360,6 +384,7 @@ impl ApiError {
             ErrorKind::Refused => BackendError::Refused(message),
             ErrorKind::Invalid => BackendError::Invalid(message),
             ErrorKind::Transport => BackendError::Transport(message),
+            ErrorKind::Unavailable => BackendError::Unavailable(message),
         }
     }
 }
@@ -411,7 +436,22 @@ impl CallError {
         match self {
             CallError::Api(e) => e.is_retryable(),
             CallError::Transport { .. } => true,
-            CallError::InvalidResponse { .. } | CallError::InvalidRequest(_) => false,
+            CallError::Unavailable { .. }
+            | CallError::InvalidResponse { .. }
+            | CallError::InvalidRequest(_) => false,
+        }
+    }
+
+    /// The call failed in a way that leaves unknown whether the service carried it out: a 5xx
+    /// answer, or a connection that broke or timed out after the request was sent. Throttling,
+    /// other 4xx and connections never made are not ambiguous: the request was not acted on.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            CallError::Api(e) => !e.is_throttling() && (500..=599).contains(&e.status),
+            CallError::Transport { sent, .. } => *sent,
+            CallError::Unavailable { .. }
+            | CallError::InvalidResponse { .. }
+            | CallError::InvalidRequest(_) => false,
         }
     }
 
@@ -427,6 +467,7 @@ impl CallError {
         match self {
             CallError::Api(e) => e.kind(),
             CallError::Transport { .. } => ErrorKind::Transport,
+            CallError::Unavailable { .. } => ErrorKind::Unavailable,
             CallError::InvalidResponse { .. } | CallError::InvalidRequest(_) => ErrorKind::Invalid,
         }
     }
@@ -436,6 +477,11 @@ impl CallError {
             CallError::Api(e) => e.hint(),
             CallError::Transport { .. } => Some(
                 "check the network, a proxy (HTTPS_PROXY), or --endpoint; msctl retried already"
+                    .to_string(),
+            ),
+            CallError::Unavailable { .. } => Some(
+                "check that the service is up and reachable (network, proxy, --endpoint); changes \
+                 not started were left for the next run"
                     .to_string(),
             ),
             _ => None,
@@ -468,6 +514,7 @@ impl From<CallError> for BackendError {
                 }
                 match other.kind() {
                     ErrorKind::Transport => BackendError::Transport(message),
+                    ErrorKind::Unavailable => BackendError::Unavailable(message),
                     _ => BackendError::Invalid(message),
                 }
             }
@@ -622,10 +669,30 @@ mod tests {
         assert!(matches!(
             BackendError::from(CallError::Transport {
                 endpoint: "https://ram.aliyuncs.com".into(),
-                message: "connection refused".into()
+                action: "ListUsers".into(),
+                message: "connection refused".into(),
+                sent: false,
             }),
             BackendError::Transport(_)
         ));
+        let unavailable = BackendError::from(CallError::Unavailable {
+            endpoint: "https://ram.aliyuncs.com".into(),
+            action: "CreateUser".into(),
+            failures: 9,
+            over: Duration::from_secs(6),
+            last: "connection refused".into(),
+        });
+        let BackendError::Unavailable(message) = unavailable else {
+            panic!("expected Unavailable, got {unavailable:?}");
+        };
+        assert!(
+            message.starts_with(
+                "failed to call `CreateUser`: `https://ram.aliyuncs.com` looks unavailable \
+                 (9 calls in a row failed over 6 s"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("\nhint: "), "{message}");
         assert!(matches!(
             BackendError::from(CallError::InvalidRequest("no region".into())),
             BackendError::Invalid(_)

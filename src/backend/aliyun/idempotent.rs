@@ -4,7 +4,7 @@
 //! A create whose answer never came (a dropped connection, a timeout, a 5xx) may or may not have
 //! been executed. Retrying it blindly makes a second object where names are not unique (API keys
 //! are numbered by the platform). So a create is sent without the client's automatic retry of
-//! ambiguous failures ([`OnAmbiguous::Return`]); after one, the caller's `find` looks for what
+//! ambiguous failures ([`CallOptions::NO_AMBIGUOUS_RETRY`]); after one, the caller's `find` looks for what
 //! the attempt may have made and adopts it, and only when nothing is found is the create sent
 //! again. A conflict answer (`EntityAlreadyExists.*`, `Workspace.AlreadyExists`) to a retry after
 //! an ambiguous attempt means the first attempt went through: the object is adopted. A conflict
@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::backend::{AliyunBackend, MsWorkspace, field, int, string};
-use super::client::{Method, OnAmbiguous, Product, RequestSpec, is_ambiguous};
+use super::client::{CallOptions, Method, Product, RequestSpec};
 use super::error::ErrorKind;
 use super::modelstudio::decode_key_description;
 use crate::backend::{Backend as _, BackendError, OwedSecret, SecretDelivery};
@@ -47,9 +47,9 @@ impl AliyunBackend {
         let mut ambiguous = false;
         let mut attempt = 1u32;
         loop {
-            match self.client.call_with(spec, OnAmbiguous::Return) {
+            match self.client.call_with(spec, CallOptions::NO_AMBIGUOUS_RETRY) {
                 Ok(body) => return Ok(Created::New(body)),
-                Err(e) if is_ambiguous(&e) => {
+                Err(e) if e.is_ambiguous() => {
                     ambiguous = true;
                     if let Some(found) = find()? {
                         return Ok(Created::Adopted(found));

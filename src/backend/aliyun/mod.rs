@@ -9,7 +9,8 @@
 //! - [`verify`]: the emulator's signature check, with time window and nonce cache.
 //! - [`encoding`]: flattening, form and shrink encodings, and their decoders.
 //! - [`error`]: error bodies, retry classification, hints, [`crate::backend::BackendError`] kinds.
-//! - [`client`]: the blocking ureq client with retries and an API-call counter.
+//! - [`client`]: the blocking ureq client with time-bounded retries, an adaptive concurrency cap,
+//!   a circuit breaker and an API-call counter.
 //! - [`credentials`]: access keys from the environment, redacted in `Debug`.
 //!
 //! On top of the wire layer, [`AliyunBackend`] implements [`crate::backend::Backend`]:
@@ -30,8 +31,8 @@ pub mod verify;
 
 pub use backend::AliyunBackend;
 pub use client::{
-    Body, Client, ClientConfig, Endpoint, Method, OnAmbiguous, Product, RequestSpec, RetryPolicy,
-    is_ambiguous,
+    Body, BreakerPolicy, CallOptions, Client, ClientConfig, Endpoint, Method, Product, RequestSpec,
+    RetryPolicy,
 };
 pub use credentials::{Credentials, CredentialsError};
 pub use error::{AccessDenied, ApiError, CallError, ErrorKind};

@@ -1398,3 +1398,120 @@ fn a_workspace_conflict_is_adopted_only_after_an_ambiguous_attempt() {
     let err = backend.apply(Operation::Create(&ws)).unwrap_err();
     assert!(matches!(&err, BackendError::Conflict(_)), "{err:?}");
 }
+
+/// A read where one listing's second page fails more often than the client retries a call: the
+/// listing goes to the back of the queue, runs again after the others, and resumes at that page.
+#[test]
+fn a_page_that_keeps_failing_is_retried_after_the_others_and_resumes_there() {
+    let failures = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&failures);
+    let server = serve(move |req| {
+        if req.action == "ListUsers" && req.q("Marker") == Some("m2") {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            if *n <= 3 {
+                return (
+                    503,
+                    json!({"Code": "ServiceUnavailable", "Message": "try later"}),
+                );
+            }
+        }
+        world(req)
+    });
+    // One thread: the order of the listings is deterministic.
+    let backend = backend(&server).with_parallelism(1);
+    let state = backend.read(&full_scope()).unwrap();
+    assert!(
+        state
+            .get(&"ram.user.bob".parse::<Address>().unwrap())
+            .is_some()
+    );
+
+    let seen = server.seen();
+    let users: Vec<Option<&str>> = seen
+        .iter()
+        .filter(|r| r.action == "ListUsers" && r.q("GroupName").is_none())
+        .map(|r| r.q("Marker"))
+        .collect();
+    // Two attempts, then (requeued) two more: the first page was read once, not again.
+    assert_eq!(
+        users,
+        [None, Some("m2"), Some("m2"), Some("m2"), Some("m2")]
+    );
+    let position = |pred: &dyn Fn(&Req) -> bool| seen.iter().rposition(pred).unwrap();
+    let last_users = position(&|r| r.action == "ListUsers" && r.q("Marker") == Some("m2"));
+    let pai_listing = position(&|r| r.action == "ListWorkspaces" && r.version == "2021-02-04");
+    assert!(
+        pai_listing < last_users,
+        "the failed listing ran again after the other listings"
+    );
+    // The next read starts afresh: nothing is resumed outside the read that failed.
+    let before = server.seen().len();
+    backend.read(&full_scope()).unwrap();
+    let again: Vec<Option<String>> = server.seen()[before..]
+        .iter()
+        .filter(|r| r.action == "ListUsers" && r.q("GroupName").is_none())
+        .map(|r| r.q("Marker").map(str::to_string))
+        .collect();
+    assert_eq!(again, [None, Some("m2".to_string())]);
+}
+
+/// A listing that fails until the run's budget is spent fails the read, naming the listing and
+/// the error; a refusal fails it at once.
+#[test]
+fn a_read_that_cannot_finish_in_its_budget_names_the_listing_that_failed() {
+    let server = serve(|req| match req.action.as_str() {
+        "ListRoles" => (
+            503,
+            json!({"Code": "ServiceUnavailable", "Message": "down for maintenance"}),
+        ),
+        _ => world(req),
+    });
+    let short = AliyunBackend::with_client_config(
+        Credentials::new("testAK", "testSecret"),
+        ClientConfig {
+            endpoint: Some(Endpoint::parse(&server.endpoint).unwrap()),
+            retry: RetryPolicy {
+                max_attempts: 2,
+                max_elapsed: Duration::from_secs(2),
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+            },
+            budget: Duration::from_secs(2),
+            ..ClientConfig::default()
+        },
+        ["cn-beijing".to_string()],
+    );
+    let err = short.read(&full_scope()).unwrap_err();
+    let BackendError::Transport(message) = &err else {
+        panic!("expected a transport error, got {err:?}");
+    };
+    assert!(
+        message.starts_with("failed to call `ListRoles`: HTTP 503 ServiceUnavailable"),
+        "{message}"
+    );
+    assert!(message.contains("retry budget is spent"), "{message}");
+    assert!(
+        server.find("ListRoles").len() >= 4,
+        "ran again before failing"
+    );
+
+    let server = serve(|req| match req.action.as_str() {
+        "ListGroups" => (
+            403,
+            json!({"Code": "NoPermission", "Message": "denied",
+                   "AccessDeniedDetail": {"AuthAction": "ram:ListGroups"}}),
+        ),
+        _ => world(req),
+    });
+    let err = backend(&server).read(&full_scope()).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Refused(m) if m.contains("ListGroups")),
+        "{err:?}"
+    );
+    assert_eq!(
+        server.find("ListGroups").len(),
+        1,
+        "a refusal is not run again"
+    );
+}
