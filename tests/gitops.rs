@@ -690,9 +690,9 @@ fn the_dirty_check_covers_every_file_the_config_reads() {
     fx.commit("Alice", "people through a link");
     let applied = run_in_config(&fx, &["apply", "--auto-approve"]).ok();
     assert!(
-        applied.stderr.contains("ram.user.alice"),
+        applied.stdout.contains("ram.user.alice"),
         "{}",
-        applied.stderr
+        applied.stdout
     );
     fx.write("people/users.toml", &ALICE.replace("developer", "lead"));
     let refused = run_in_config(&fx, &["apply", "--auto-approve"]);

@@ -308,7 +308,7 @@ fn a_failure_skips_its_dependents_and_a_rerun_converges() {
     // The workspace failed; its two models, two limits, three members and key (8) were skipped;
     // the other 28 changes were applied.
     assert!(
-        log.contains("Apply complete: 28 applied, 1 failed, 8 skipped, 0 manual."),
+        log.contains("Apply failed: 28 applied, 1 failed, 8 skipped, 0 manual."),
         "{log}"
     );
 

@@ -4,11 +4,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use msctl::backend::aliyun::Credentials;
 use msctl::emulator::{self, EmulatorConfig, FaultConfig};
+
+mod common;
 
 const AK: &str = "LTAI5tResilienceKeyId";
 const SECRET: &str = "resilience-Secret-8c1f4a";
@@ -43,19 +44,25 @@ fn a_dead_endpoint_stops_the_apply_with_a_summary() {
     })
     .expect("emulator starts");
 
-    let mut child = msctl(dir.path(), &emu.url(), &["apply", "--auto-approve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
+    // JSON: stdout is the result document, stderr one progress line per change.
+    let mut child = msctl(
+        dir.path(),
+        &emu.url(),
+        &["apply", "--auto-approve", "--format", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let document = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
     });
-    // Kill the endpoint once a few changes went through.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Kill the endpoint once a few changes went through (read until then: no clock involved; the
+    // child's end of the pipe closing ends the loop too).
     let mut seen = Vec::new();
     while seen
         .iter()
@@ -63,44 +70,38 @@ fn a_dead_endpoint_stops_the_apply_with_a_summary() {
         .count()
         < 5
     {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the apply made no progress: {seen:#?}"));
-        seen.push(line);
+        match stderr.next() {
+            Some(line) => seen.push(line.unwrap()),
+            None => panic!("the apply ended before the endpoint died: {seen:#?}"),
+        }
     }
     emu.shutdown();
-
-    // Hang guard: the child must exit on its own; collect the rest of its output meanwhile.
-    let (done_tx, done) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let status = child.wait().unwrap();
-        let _ = done_tx.send(());
-        status
-    });
-    if done.recv_timeout(Duration::from_secs(60)).is_err() {
-        panic!("msctl apply kept going after the endpoint died");
-    }
-    let status = waiter.join().unwrap();
-    reader.join().unwrap();
-    seen.extend(lines.try_iter());
+    seen.extend(stderr.map_while(Result::ok));
+    // Hang guard: the child must exit on its own.
+    let status = common::wait_or_kill(&mut child, "msctl apply after the endpoint died");
+    let result: serde_json::Value =
+        serde_json::from_str(&document.join().unwrap()).expect("one result document");
     let out = seen.join("\n");
 
     assert_eq!(status.code(), Some(1), "{out}");
     // The summary says what was applied and what was not.
-    let summary = seen
-        .iter()
-        .find(|l| l.starts_with("Apply complete: "))
-        .unwrap_or_else(|| panic!("no summary: {out}"));
-    let applied: usize = summary["Apply complete: ".len()..]
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("unreadable summary: {summary}"));
-    assert!(applied >= 5, "{summary}");
+    assert_eq!(result["status"], "failed", "{}", result["summary_line"]);
+    let summary = &result["summary"];
+    assert!(summary["applied"].as_u64().unwrap() >= 5, "{summary}");
+    assert!(summary["not_started"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        result["stopped"], "msctl stopped starting changes because the API is unavailable",
+        "{}",
+        result["summary_line"]
+    );
+    assert!(
+        seen.iter().any(|l| l.starts_with("Apply failed: ")),
+        "no summary line: {out}"
+    );
     assert!(out.contains("looks unavailable"), "{out}");
     let not_started = seen
         .iter()
-        .filter(|l| l.contains("failed: not started: "))
+        .filter(|l| l.contains(": not started ("))
         .count();
     assert!(not_started > 0, "changes left alone are listed: {out}");
     // Failing each remaining change after its own retries would have listed them with their

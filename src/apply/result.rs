@@ -62,12 +62,12 @@ impl ApplyResult {
         let report = report.unwrap_or(&empty);
         let status = if plan.is_empty() {
             ApplyStatus::NoChanges
+        } else if !report.failed.is_empty() || !report.skipped.is_empty() {
+            ApplyStatus::Failed
         } else if report.stopped.is_some() {
             ApplyStatus::Interrupted
-        } else if report.is_success() {
-            ApplyStatus::Complete
         } else {
-            ApplyStatus::Failed
+            ApplyStatus::Complete
         };
         let summary_line = if plan.is_empty() {
             "No changes.".to_string()
