@@ -19,6 +19,9 @@ use msctl::emulator::{self, EmulatorConfig, RunningEmulator};
 use msctl::model::{ApiKey, Resource, State, Workspace};
 use msctl::plan::{Action, DiffOptions, diff};
 
+mod common;
+use common::{code, text};
+
 const AK: &str = "LTAI5tCallerKeyId";
 const SECRET: &str = "caller-Secret-8d2b6e";
 
@@ -81,18 +84,6 @@ impl Cloud {
         assert_eq!(code(&out), 0, "{}", text(&out));
         serde_json::from_slice(&out.stdout).unwrap()
     }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn key_changes(plan: &Value) -> Vec<(String, String)> {

@@ -18,6 +18,9 @@ use msctl::backend::local::LocalBackend;
 use msctl::emulator::{self, EmulatorConfig, FaultConfig, RunningEmulator};
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::text;
+
 const AK: &str = "LTAI5tChaosKeyId";
 const SECRET: &str = "chaos-Secret-7d2e9b4f1a";
 const WORKSPACES: usize = 40;
@@ -261,14 +264,6 @@ impl Trial {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// SplitMix64, for kill moments and seeds.

@@ -10,6 +10,9 @@ use msctl::backend::Backend as _;
 use msctl::backend::local::LocalBackend;
 use serde_json::Value;
 
+mod common;
+use common::code;
+
 const MSCTL: &str = env!("CARGO_BIN_EXE_msctl");
 
 /// A config directory in a temp dir, with its own state database.
@@ -87,10 +90,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 /// The write end of a pipe whose read end is already closed: every write to it fails with

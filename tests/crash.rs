@@ -15,6 +15,9 @@ use msctl::backend::Backend;
 use msctl::backend::local::LocalBackend;
 use msctl::model::Address;
 
+mod common;
+use common::text;
+
 /// Trials, each a fresh state killed once, then recovered.
 const TRIALS: usize = 50;
 const SEED: u64 = 0x6d73_6374_6c38;
@@ -54,14 +57,6 @@ fn msctl(cfg: &Path, db: &Path, args: &[&str]) -> Command {
 
 fn run(mut cmd: Command) -> Output {
     cmd.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn integrity(db: &Path) -> String {

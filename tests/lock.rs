@@ -6,31 +6,18 @@
 //! line on stderr once it holds the lock, then waits for its stdin to close. No sleeps.
 
 use std::io::{BufRead, BufReader, Lines};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 
 use msctl::backend::aliyun::Credentials;
 use msctl::emulator::{self, EmulatorConfig};
 
+mod common;
+use common::{code, text};
+
 const AK: &str = "LTAI5tLockKeyId";
 const SECRET: &str = "lock-Secret-5b7c9d1e3f";
-
-fn msctl_bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("msctl")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The quickstart with a local state, in a temp dir.
 struct Local {
@@ -42,17 +29,12 @@ impl Local {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("cfg");
         std::fs::create_dir_all(&cfg).unwrap();
-        for entry in std::fs::read_dir("examples/quickstart").unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), cfg.join(entry.file_name())).unwrap();
-            }
-        }
+        common::copy_example("quickstart", &cfg);
         Local { dir }
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(msctl_bin());
+        let mut cmd = Command::new(common::bin());
         cmd.arg("-C")
             .arg(self.dir.path().join("cfg"))
             .arg("--state")
@@ -321,7 +303,7 @@ api_keys = [{ name = "svc", owner = "alice" }]
     ))
     .expect("emulator starts");
     let command = |ledger: &Path, args: &[&str]| {
-        let mut cmd = Command::new(msctl_bin());
+        let mut cmd = Command::new(common::bin());
         cmd.arg("-C")
             .arg(&cfg)
             .args(["--backend", "aliyun", "--endpoint", &emu.url()])

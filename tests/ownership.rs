@@ -12,29 +12,15 @@ use msctl::backend::local::{LocalBackend, Store};
 use msctl::backend::{Backend, ReadScope};
 use msctl::emulator::{self, EmulatorConfig, RunningEmulator};
 
+mod common;
+use common::{code, text};
+
 const AK: &str = "LTAI5tOwnershipKeyId";
 const SECRET: &str = "ownership-Secret-8d2e4f6a1c";
 
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn copy_quickstart(cfg: &Path) {
     std::fs::create_dir_all(cfg).unwrap();
-    for entry in std::fs::read_dir("examples/quickstart").unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), cfg.join(entry.file_name())).unwrap();
-        }
-    }
+    common::copy_example("quickstart", &cfg);
 }
 
 fn local(dir: &Path, args: &[&str]) -> Output {

@@ -12,6 +12,9 @@ use serde_json::Value;
 use msctl::plan::Plan;
 use msctl::plan::saved::checksum;
 
+mod common;
+use common::code;
+
 /// A copy of the quickstart example in a temp dir, with its own state database.
 struct Project {
     dir: tempfile::TempDir,
@@ -22,12 +25,7 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("cfg");
         std::fs::create_dir_all(&cfg).unwrap();
-        for entry in std::fs::read_dir("examples/quickstart").unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), cfg.join(entry.file_name())).unwrap();
-            }
-        }
+        common::copy_example("quickstart", &cfg);
         Project { dir }
     }
 
@@ -67,10 +65,6 @@ impl Project {
             .unwrap();
         assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
     }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 fn stderr(o: &Output) -> String {

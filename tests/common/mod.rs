@@ -32,6 +32,18 @@ pub fn msctl() -> assert_cmd::Command {
     cmd
 }
 
+/// Copies the files of `examples/NAME` (not its subfolders, nor its `.msctl` state) into `dest`,
+/// which is created: a config to change freely in a test.
+pub fn copy_example(name: &str, dest: &Path) {
+    std::fs::create_dir_all(dest).expect("the config folder is created");
+    for entry in std::fs::read_dir(Path::new("examples").join(name)).expect("the example exists") {
+        let entry = entry.expect("the example folder is readable");
+        if entry.file_type().expect("a file type").is_file() {
+            std::fs::copy(entry.path(), dest.join(entry.file_name())).expect("the file copies");
+        }
+    }
+}
+
 /// The exit code; `-1` when a signal ended the process.
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
