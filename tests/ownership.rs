@@ -20,7 +20,7 @@ const SECRET: &str = "ownership-Secret-8d2e4f6a1c";
 
 fn copy_quickstart(cfg: &Path) {
     std::fs::create_dir_all(cfg).unwrap();
-    common::copy_example("quickstart", &cfg);
+    common::copy_example("quickstart", cfg);
 }
 
 fn local(dir: &Path, args: &[&str]) -> Output {
