@@ -23,6 +23,7 @@ pub mod credentials;
 pub mod encoding;
 pub mod error;
 mod idempotent;
+mod ledger;
 pub mod modelstudio;
 pub mod pai;
 pub mod ram;
