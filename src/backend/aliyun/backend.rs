@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::client::{Client, ClientConfig, Endpoint, RequestSpec};
-use super::credentials::{CallerIdentity, Credentials, KeyCreators};
 use super::error::CallError;
+use super::identity::{CallerIdentity, KeyCreators};
 use super::ledger::LedgerFile;
+use crate::acs::credentials::Credentials;
 use crate::backend::{
     Backend, BackendError, Capabilities, Capability, Ledger, LockInfo, Operation, ReadScope,
 };
@@ -977,7 +978,7 @@ pub(super) fn boolean(v: &Value, names: &[&str]) -> Option<bool> {
     match field(v, names)? {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => n.as_i64().map(|i| i != 0),
-        Value::String(s) => super::encoding::parse_bool(s),
+        Value::String(s) => crate::acs::encoding::parse_bool(s),
         _ => None,
     }
 }

@@ -22,65 +22,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::credentials::Credentials;
-use super::encoding::form_urlencode;
 use super::error::{ApiError, CallError};
-use super::signing::{RequestToSign, Signer, percent_encode};
-
-/// The product a call goes to; it fixes the API version and the default host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Product {
-    /// Model Studio 2026-02-10 (ROA, regional).
-    ModelStudio,
-    /// RAM 2015-05-01 (RPC, one global endpoint).
-    Ram,
-    /// PAI AIWorkSpace 2021-02-04 (ROA, regional).
-    AiWorkspace,
-    /// STS 2015-04-01 (RPC; `sts.aliyuncs.com`, or `sts.<region>.aliyuncs.com` given a region).
-    Sts,
-}
-
-impl Product {
-    /// The `x-acs-version` header value.
-    pub fn version(self) -> &'static str {
-        match self {
-            Product::ModelStudio => "2026-02-10",
-            Product::Ram => "2015-05-01",
-            Product::AiWorkspace => "2021-02-04",
-            Product::Sts => "2015-04-01",
-        }
-    }
-
-    /// The default host, e.g. `modelstudio.cn-beijing.aliyuncs.com`. RAM ignores the region: the
-    /// SDK's endpoint map sends every documented region to `ram.aliyuncs.com`.
-    pub fn default_host(self, region: Option<&str>) -> Result<String, CallError> {
-        let regional = |product: &str| match region.map(str::trim).filter(|r| !r.is_empty()) {
-            Some(r) if is_region_id(r) => Ok(format!("{product}.{r}.aliyuncs.com")),
-            Some(r) => Err(CallError::InvalidRequest(format!(
-                "`{r}` is not a region id (expected something like `cn-beijing`)"
-            ))),
-            None => Err(CallError::InvalidRequest(format!(
-                "a {product} call needs a region (or --endpoint)"
-            ))),
-        };
-        match self {
-            Product::ModelStudio => regional("modelstudio"),
-            Product::AiWorkspace => regional("aiworkspace"),
-            Product::Ram => Ok("ram.aliyuncs.com".to_string()),
-            Product::Sts => match region {
-                Some(_) => regional("sts"),
-                None => Ok("sts.aliyuncs.com".to_string()),
-            },
-        }
-    }
-}
-
-/// Region ids are lower-case letters, digits and dashes; anything else would build a foreign host.
-fn is_region_id(r: &str) -> bool {
-    r.len() <= 64
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
+use crate::acs::credentials::Credentials;
+use crate::acs::encoding::form_urlencode;
+pub use crate::acs::product::Product;
+use crate::acs::signing::{RequestToSign, Signer, percent_encode};
 
 /// HTTP methods the three APIs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,7 +53,7 @@ impl Method {
 pub enum Body {
     /// No body and no content-type.
     None,
-    /// `application/x-www-form-urlencoded`, already flattened (see [`super::encoding::flatten`]);
+    /// `application/x-www-form-urlencoded`, already flattened (see [`crate::acs::encoding::flatten`]);
     /// sent sorted by key. An empty list still sends the (empty) body and its content-type, as the
     /// SDK does for operations that define body fields.
     Form(Vec<(String, String)>),
@@ -125,7 +71,7 @@ pub struct RequestSpec {
     pub action: String,
     pub method: Method,
     /// The path, with path parameters already encoded by
-    /// [`super::signing::encode_path_segment`]; `/` for RPC.
+    /// [`crate::acs::signing::encode_path_segment`]; `/` for RPC.
     pub path: String,
     /// Raw (unencoded) query parameters, already flattened.
     pub query: Vec<(String, String)>,
@@ -887,9 +833,9 @@ mod tests {
 
     use serde_json::json;
 
-    use super::super::encoding::{flatten, parse_urlencoded, unflatten};
-    use super::super::verify::{DEFAULT_WINDOW, NonceCache, VerifyOptions, verify};
     use super::*;
+    use crate::acs::encoding::{flatten, parse_urlencoded, unflatten};
+    use crate::acs::verify::{DEFAULT_WINDOW, NonceCache, VerifyOptions, verify};
     use crate::backend::BackendError;
 
     /// What the test server saw of one request.
@@ -1125,7 +1071,7 @@ mod tests {
             Method::Delete,
             format!(
                 "/modelstudio/workspaces/{}",
-                super::super::signing::encode_path_segment("ws-a/b c")
+                crate::acs::signing::encode_path_segment("ws-a/b c")
             ),
         );
         good.call(&delete).unwrap();

@@ -522,6 +522,12 @@ impl From<CallError> for BackendError {
     }
 }
 
+impl From<crate::acs::product::InvalidHost> for CallError {
+    fn from(e: crate::acs::product::InvalidHost) -> Self {
+        CallError::InvalidRequest(e.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

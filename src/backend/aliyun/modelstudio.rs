@@ -34,10 +34,10 @@ use super::backend::{
     strings,
 };
 use super::client::{Body, Method, Product, RequestSpec};
-use super::credentials::KeyCreators;
-use super::encoding::{flatten, shrink};
 use super::idempotent::Created;
-use super::signing::encode_path_segment;
+use super::identity::KeyCreators;
+use crate::acs::encoding::{flatten, shrink};
+use crate::acs::signing::encode_path_segment;
 use crate::backend::{BackendError, Operation};
 use crate::model::platform::default_workspace_name;
 use crate::model::{ApiKey, ModelLimit, ModelPermission, Resource, Workspace};

@@ -20,7 +20,7 @@ use super::backend::{
 use super::client::{Body, Method, Product, RequestSpec};
 use super::error::ErrorKind;
 use super::idempotent::Created;
-use super::signing::encode_path_segment;
+use crate::acs::signing::encode_path_segment;
 use crate::backend::{BackendError, Operation};
 use crate::model::{PaiMember, PaiWorkspace, Resource};
 

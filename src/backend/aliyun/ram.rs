@@ -10,7 +10,7 @@
 //! A policy update is `CreatePolicyVersion` with `SetAsDefault` and
 //! `RotateStrategy=DeleteOldestNonDefaultVersionWhenLimitExceeded`, so the platform drops the
 //! oldest non-default version when the fifth is in the way. Documents are compared semantically
-//! ([`crate::plan::differ::documents_equal`]), never as text.
+//! ([`crate::policy::documents_equal`]), never as text.
 
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ use crate::backend::{BackendError, Operation};
 use crate::model::{
     Attachment, GroupMember, PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser, Resource,
 };
-use crate::plan::differ::documents_equal;
+use crate::policy::documents_equal;
 
 const PAGE: u32 = 1000;
 /// `ListGroups` documents `MaxItems` 1–100.

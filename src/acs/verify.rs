@@ -366,18 +366,8 @@ fn parse_authorization(value: &str) -> Result<Authorization, VerifyError> {
 }
 
 fn decode_hex_32(s: &str) -> Option<Vec<u8>> {
-    // Checked up front because `from_str_radix` would also take a sign (`+f`), letting two
-    // spellings of one signature through.
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let text = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(text, 16).ok()
-        })
-        .collect()
+    // `hex` takes either case, as the platform does, and nothing but hex digits.
+    hex::decode(s).ok().filter(|bytes| bytes.len() == 32)
 }
 
 #[cfg(test)]
