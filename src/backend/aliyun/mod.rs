@@ -8,20 +8,28 @@
 //! - [`identity`]: who the credentials belong to (STS `GetCallerIdentity`), and so who owns the
 //!   API keys they create.
 //!
-//! On top of the client, [`AliyunBackend`] implements [`crate::backend::Backend`]:
-//! [`backend`] (construction, bulk reads, paging, secrets file), [`ledger`] (where msctl's ledger
-//! lives), [`modelstudio`], [`ram`] and [`pai`] (one file per API: what is read, and how each
-//! change is made).
+//! On top of the client, [`AliyunBackend`] implements [`crate::backend::Backend`]. [`backend`]
+//! is the composition root (construction, the two-wave read, the contract); [`modelstudio`],
+//! [`ram`] and [`pai`] hold one API each (what is read, and how each change is made); what they
+//! share has a file each, which they import and [`backend`] composes: `base` (the struct,
+//! calls, the read-after-write retry), `ids`, `parallel`, `paging`, `json`, `secrets` and
+//! `ledger`.
 
 pub mod backend;
+mod base;
 pub mod client;
 pub mod error;
 mod idempotent;
 pub mod identity;
+mod ids;
+mod json;
 mod ledger;
 pub mod modelstudio;
+mod paging;
 pub mod pai;
+mod parallel;
 pub mod ram;
+mod secrets;
 
 // TEMPORARY for the emulator until the merge: it still names these under `backend::aliyun`.
 pub use crate::acs::{encoding, signing, verify};
@@ -30,7 +38,7 @@ pub use crate::acs::verify::{AccessKeyId, NonceCache, VerifyError, VerifyOptions
 
 pub use crate::acs::credentials::{Credentials, CredentialsError};
 pub use crate::acs::signing::Signer;
-pub use backend::AliyunBackend;
+pub use base::AliyunBackend;
 pub use client::{
     Body, BreakerPolicy, CallOptions, Client, ClientConfig, Endpoint, Method, Product, RequestSpec,
     RetryPolicy,

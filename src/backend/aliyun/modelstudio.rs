@@ -29,13 +29,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use super::backend::{
-    AliyunBackend, Job, MsWorkspace, boolean, field, gone_is_ok, int, list, required, string,
-    strings,
-};
+use super::base::AliyunBackend;
 use super::client::{Body, Method, Product, RequestSpec};
+use super::error::gone_is_ok;
 use super::idempotent::Created;
 use super::identity::KeyCreators;
+use super::ids::MsWorkspace;
+use super::json::{boolean, field, int, list, required, string, strings};
+use super::parallel::Job;
 use crate::acs::encoding::{flatten, shrink};
 use crate::acs::signing::encode_path_segment;
 use crate::backend::{BackendError, Operation};
