@@ -12,6 +12,7 @@
 //! - [`system_policy_risk`] and [`document_risk`] classify what a policy grants, for plan and
 //!   validation warnings and for deciding which live principals are governed.
 
+mod arn;
 mod normal;
 mod risk;
 mod validate;
