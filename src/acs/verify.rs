@@ -62,12 +62,24 @@ pub enum VerifyError {
     /// find a canonicalisation bug; it holds only a hash, nothing secret.
     #[error(
         "the request signature does not match: {reason}{}",
-        .string_to_sign.as_ref().map(|s| format!("; the server's string to sign is `{}`", s.replace('\n', "\\n"))).unwrap_or_default()
+        server_string_to_sign(.string_to_sign.as_deref())
     )]
     SignatureDoesNotMatch {
         reason: String,
         string_to_sign: Option<String>,
     },
+}
+
+/// The server's string to sign as [`VerifyError::SignatureDoesNotMatch`] shows it, on one line.
+fn server_string_to_sign(string_to_sign: Option<&str>) -> String {
+    string_to_sign
+        .map(|s| {
+            format!(
+                "; the server's string to sign is `{}`",
+                s.replace('\n', "\\n")
+            )
+        })
+        .unwrap_or_default()
 }
 
 impl VerifyError {

@@ -400,7 +400,11 @@ impl Validator {
             self.report(
                 pointer,
                 format!("action `{action}` has an invalid service `{service}`"),
-                Some("the service is a RAM code of letters, digits and `-` (e.g. `oss`, `sfm`), or `*`".to_string()),
+                Some(
+                    "the service is a RAM code of letters, digits and `-` (e.g. `oss`, `sfm`), \
+                     or `*`"
+                        .to_string(),
+                ),
             );
             return;
         }
@@ -489,7 +493,11 @@ impl Validator {
             self.report(
                 pointer,
                 "`Principal` names no principal".to_string(),
-                Some("add `RAM` (accounts, users), `Service` (cloud services) or `Federated` (SAML/OIDC providers)".to_string()),
+                Some(
+                    "add `RAM` (accounts, users), `Service` (cloud services) or `Federated` \
+                     (SAML/OIDC providers)"
+                        .to_string(),
+                ),
             );
         }
         for name in PRINCIPAL_TYPES {
@@ -540,7 +548,10 @@ impl Validator {
                         format!("did you mean `{s}`? operator names are case-sensitive")
                     }
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, NotIpAddress, optionally with an `IfExists` suffix or a `ForAnyValue:`/`ForAllValues:` prefix".to_string(),
+                    None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, \
+                             NotIpAddress, optionally with an `IfExists` suffix or a \
+                             `ForAnyValue:`/`ForAllValues:` prefix"
+                        .to_string(),
                 };
                 self.report(
                     &at,
