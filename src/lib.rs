@@ -1,13 +1,17 @@
 //! msctl: a declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
 //!
 //! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
-//! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
-//! (local SQLite, aliyun), `emulator` (the cloud APIs over HTTP, on the local store), `render`
-//! (text, markdown, JSON), `commands` (the CLI).
+//! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering),
+//! `apply` (executor), `acs` (the cloud's wire contract: signing, verification, encodings),
+//! `backend` (local SQLite, aliyun), `emulator` (the cloud APIs over HTTP, on the local store),
+//! `render` (text, markdown, JSON), `commands` (the CLI). `calendar` turns day numbers into dates
+//! for any layer.
 
 pub mod access;
+pub mod acs;
 pub mod apply;
 pub mod backend;
+pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use serde_json::Value;
 
-use msctl::backend::aliyun::credentials::{CallerIdentity, KeyCreators};
+use msctl::backend::aliyun::identity::{CallerIdentity, KeyCreators};
 use msctl::backend::aliyun::{
     CallError, Client, ClientConfig, Credentials, Endpoint, Product, RequestSpec,
 };

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use msctl::backend::aliyun::encoding::{flatten, shrink};
-use msctl::backend::aliyun::signing::encode_path_segment;
+use msctl::acs::encoding::{flatten, shrink};
+use msctl::acs::signing::encode_path_segment;
 use msctl::backend::aliyun::{
     Body, CallError, Client, ClientConfig, Credentials, Endpoint, Method, Product, RequestSpec,
     RetryPolicy,

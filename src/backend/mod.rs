@@ -282,7 +282,7 @@ impl LockInfo {
         if getrandom::fill(&mut bytes).is_err() {
             bytes = (started.as_nanos() as u64 ^ u64::from(std::process::id())).to_be_bytes();
         }
-        let id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(bytes);
         LockInfo {
             id,
             host: hostname(),

@@ -299,11 +299,7 @@ fn scope_of(desired: &State) -> ReadScope {
 /// SHA-256 of the live state: a saved plan applies only to the state it was computed from.
 pub fn fingerprint(live: &State) -> String {
     let bytes = serde_json::to_vec(live).expect("live state serialises");
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn open_backend(cli: &Cli, config: &Config) -> anyhow::Result<Box<dyn Backend>> {

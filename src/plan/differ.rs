@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::{Action, AttributeChange, Change, ManualStep, Unmanaged};
 use crate::backend::{Capabilities, Capability};
 use crate::model::{Address, ApiKey, Member, Principal, Resource, State};
+use crate::policy::documents_equal;
 
 /// How far the differ's ownership reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,12 +106,6 @@ fn unknown_owners_warning(keys: &[Address]) -> String {
         keys.len(),
         list.join(", ")
     )
-}
-
-/// Semantic equality of two policy documents (see [`crate::policy::canonical`]): the platform
-/// may return `"RAM": "x"` where `["x"]` was sent, reorder keys, or stringify booleans.
-pub fn documents_equal(a: &Value, b: &Value) -> bool {
-    crate::policy::canonical(a) == crate::policy::canonical(b)
 }
 
 /// How a system policy name matters to Model Studio access control.

@@ -78,7 +78,7 @@ pub enum SavedPlanError {
 /// SHA-256 of a plan's JSON.
 pub fn checksum(plan: &Plan) -> String {
     let bytes = serde_json::to_vec(plan).expect("a plan serialises: it holds only plain data");
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Writes `plan` to `path` with its checksum and the digests of its inputs.
@@ -132,7 +132,7 @@ pub fn config_digest(desired: &State, prune_ram: bool) -> String {
     }
     let bytes = serde_json::to_vec(&Meaning { desired, prune_ram })
         .expect("a desired state serialises: it holds only plain data");
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// SHA-256 of the parts of msctl's ledger the planner reads: the owned set and the
@@ -148,11 +148,7 @@ pub fn ledger_digest(ledger: &crate::backend::Ledger) -> String {
         acknowledged: &ledger.acknowledged,
     })
     .expect("a ledger serialises: it holds only plain data");
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Longest rendering of one value in a [`Difference`]: enough to recognise it, never a wall.

@@ -6,18 +6,20 @@
 //! - [`validate`] reports every problem in a permission or trust policy at once, each with a JSON
 //!   pointer into the document, so config validation can point at the offending element.
 //! - [`canonical`] gives the form two documents are compared in: the API may hand back `RAM` as a
-//!   string where a list was sent, and list order inside `Action` means nothing.
+//!   string where a list was sent, and list order inside `Action` means nothing;
+//!   [`documents_equal`] compares two documents in it.
 //! - [`pretty`] renders a document with a fixed key order so plan diffs show only real changes.
 //! - [`system_policy_risk`] and [`document_risk`] classify what a policy grants, for plan and
 //!   validation warnings and for deciding which live principals are governed.
 
+mod arn;
 mod normal;
 mod risk;
 mod validate;
 
 use std::fmt;
 
-pub use normal::{canonical, pretty};
+pub use normal::{canonical, documents_equal, pretty};
 pub use risk::{
     Risk, document_risk, document_risks, is_model_studio_related, system_policy_risk,
     wildcard_match,

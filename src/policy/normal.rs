@@ -41,6 +41,12 @@ const STATEMENT_ORDER: &[&str] = &[
     "Condition",
 ];
 
+/// Semantic equality of two policy documents (see [`canonical`]): the platform may return
+/// `"RAM": "x"` where `["x"]` was sent, reorder keys, or stringify booleans.
+pub fn documents_equal(a: &Value, b: &Value) -> bool {
+    canonical(a) == canonical(b)
+}
+
 /// The normal form of a policy document for semantic comparison (see the module docs for what
 /// is normalised and why). Never fails: malformed parts are kept with their keys sorted.
 pub fn canonical(doc: &Value) -> Value {

@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+use super::arn::check_arn;
 use super::{MAX_DOCUMENT_CHARS, PolicyKind, PolicyProblem};
 
 const TOP_LEVEL: &[&str] = &["Version", "Statement"];
@@ -399,7 +400,11 @@ impl Validator {
             self.report(
                 pointer,
                 format!("action `{action}` has an invalid service `{service}`"),
-                Some("the service is a RAM code of letters, digits and `-` (e.g. `oss`, `sfm`), or `*`".to_string()),
+                Some(
+                    "the service is a RAM code of letters, digits and `-` (e.g. `oss`, `sfm`), \
+                     or `*`"
+                        .to_string(),
+                ),
             );
             return;
         }
@@ -488,7 +493,11 @@ impl Validator {
             self.report(
                 pointer,
                 "`Principal` names no principal".to_string(),
-                Some("add `RAM` (accounts, users), `Service` (cloud services) or `Federated` (SAML/OIDC providers)".to_string()),
+                Some(
+                    "add `RAM` (accounts, users), `Service` (cloud services) or `Federated` \
+                     (SAML/OIDC providers)"
+                        .to_string(),
+                ),
             );
         }
         for name in PRINCIPAL_TYPES {
@@ -539,7 +548,10 @@ impl Validator {
                         format!("did you mean `{s}`? operator names are case-sensitive")
                     }
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, NotIpAddress, optionally with an `IfExists` suffix or a `ForAnyValue:`/`ForAllValues:` prefix".to_string(),
+                    None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, \
+                             NotIpAddress, optionally with an `IfExists` suffix or a \
+                             `ForAnyValue:`/`ForAllValues:` prefix"
+                        .to_string(),
                 };
                 self.report(
                     &at,
@@ -649,80 +661,18 @@ impl Validator {
         // Value serialisation cannot fail (keys are strings); treat a failure as "not measured".
         let chars = serde_json::to_string(doc).map_or(0, |s| s.chars().count());
         if chars > MAX_DOCUMENT_CHARS {
+            let hint = "split the statements across several policies, or shorten action lists \
+                        with wildcards such as `oss:Get*`";
             self.report(
                 "",
                 format!(
-                    "policy document is {chars} characters long as compact json; ram allows at most {MAX_DOCUMENT_CHARS}"
+                    "policy document is {chars} characters long as compact json; ram allows at \
+                     most {MAX_DOCUMENT_CHARS}"
                 ),
-                Some("split the statements across several policies, or shorten action lists with wildcards such as `oss:Get*`".to_string()),
+                Some(hint.to_string()),
             );
         }
     }
-}
-
-/// Checks the structure `acs:<service>:<region>:<account-id>:<relative-id>`; region and account
-/// may be empty, `*` or masked, the relative id may contain `:` (`kms` tag keys do).
-pub(crate) fn check_arn(arn: &str) -> Result<(), (String, Option<String>)> {
-    const FORMAT: &str = "an arn is `acs:<service>:<region>:<account-id>:<relative-id>`, e.g. `acs:oss:*:*:mybucket/*`";
-    if arn.chars().any(char::is_whitespace) {
-        return Err((
-            format!("resource `{arn}` must not contain whitespace"),
-            None,
-        ));
-    }
-    if arn.starts_with("arn:") {
-        return Err((
-            format!("resource `{arn}` is not an alibaba cloud arn"),
-            Some(format!("alibaba cloud arns start with `acs:`; {FORMAT}")),
-        ));
-    }
-    let Some(rest) = arn.strip_prefix("acs:") else {
-        return Err((
-            format!("resource `{arn}` must be `*` or an arn"),
-            Some(FORMAT.to_string()),
-        ));
-    };
-    let parts: Vec<&str> = rest.splitn(4, ':').collect();
-    let [service, region, account, relative] = parts.as_slice() else {
-        return Err((
-            format!("arn `{arn}` must have five `:`-separated parts"),
-            Some(format!(
-                "{FORMAT}; leave region or account empty or `*`, but keep the `:`"
-            )),
-        ));
-    };
-    let wild_code = |s: &str| {
-        s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*')
-    };
-    if service.is_empty() || !wild_code(service) {
-        return Err((
-            format!("arn `{arn}` has an invalid service `{service}`"),
-            Some(FORMAT.to_string()),
-        ));
-    }
-    if !wild_code(region) {
-        return Err((
-            format!("arn `{arn}` has an invalid region `{region}`"),
-            Some("use a region id such as `cn-beijing`, `*`, or leave it empty".to_string()),
-        ));
-    }
-    if !account
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '*')
-    {
-        return Err((
-            format!("arn `{arn}` has an invalid account `{account}`"),
-            Some("use the account id, `*`, or leave it empty".to_string()),
-        ));
-    }
-    if relative.is_empty() {
-        return Err((
-            format!("arn `{arn}` has an empty relative id"),
-            Some(format!("name the resource after the last `:`; {FORMAT}")),
-        ));
-    }
-    Ok(())
 }
 
 /// `Ok` for a known operator; otherwise the closest known spelling, if any.
@@ -834,103 +784,4 @@ fn show_str(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn suggestions_prefer_case_then_distance() {
-        assert_eq!(suggest("version", TOP_LEVEL), Some("Version"));
-        assert_eq!(suggest("Statment", TOP_LEVEL), Some("Statement"));
-        assert_eq!(suggest("Actions", STATEMENT_ELEMENTS), Some("Action"));
-        assert_eq!(suggest("Resources", STATEMENT_ELEMENTS), Some("Resource"));
-        assert_eq!(suggest("Sid", STATEMENT_ELEMENTS), None);
-        assert_eq!(suggest("Ram", PRINCIPAL_TYPES), Some("RAM"));
-    }
-
-    #[test]
-    fn operators_accept_qualifiers_and_suggest_fixes() {
-        for ok in [
-            "StringEquals",
-            "StringEqualsIfExists",
-            "ForAnyValue:StringLike",
-            "ForAllValues:StringEqualsIgnoreCase",
-            "NumericGreaterThanEquals",
-            "DateLessThan",
-            "Bool",
-            "NotIpAddress",
-        ] {
-            assert_eq!(check_operator(ok), Ok(()), "{ok}");
-        }
-        assert_eq!(
-            check_operator("StringEqual"),
-            Err(Some("StringEquals".to_string()))
-        );
-        assert_eq!(
-            check_operator("stringequals"),
-            Err(Some("StringEquals".to_string()))
-        );
-        assert_eq!(
-            check_operator("ForAnyValue:StringEqual"),
-            Err(Some("ForAnyValue:StringEquals".to_string()))
-        );
-        assert_eq!(
-            check_operator("ForAnyValues:StringEquals"),
-            Err(Some("ForAnyValue:StringEquals".to_string()))
-        );
-        assert_eq!(
-            check_operator("StringLikeIfExits"),
-            Err(Some("StringLikeIfExists".to_string()))
-        );
-        assert_eq!(check_operator("Null"), Err(None));
-    }
-
-    #[test]
-    fn arns_are_checked_for_structure_only() {
-        for ok in [
-            "acs:ram::1894189769722283:role/ramtestappreadonly",
-            "acs:oss:*:****************:test-hz-john-001/*",
-            "acs:oss:*:177530505652XXXX:mybucket/file*",
-            "acs:vpc:cn-hangzhou:1234567:*/*",
-            "acs:kms:*:*:key/acs:rds:x",
-            "acs:ram::18***:root",
-        ] {
-            assert_eq!(check_arn(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "arn:aws:s3:::bucket",
-            "acs:oss:*:bucket",
-            "acs::*:*:bucket",
-            "acs:oss:*:*:",
-            "acs:oss:cn beijing:*:b",
-            "acs:oss:*:12-34:b",
-            "oss:bucket",
-        ] {
-            assert!(check_arn(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn pointers_escape_slashes_and_tildes() {
-        assert_eq!(
-            child(
-                "/Statement/0/Condition/StringEquals",
-                "oss:BucketTag/Product"
-            ),
-            "/Statement/0/Condition/StringEquals/oss:BucketTag~1Product"
-        );
-        assert_eq!(child("", "a~b"), "/a~0b");
-    }
-
-    #[test]
-    fn long_values_are_shortened_in_messages() {
-        let long = "x".repeat(500);
-        let problems = validate(
-            &json!({"Version": "1", "Statement": [{"Effect": long, "Action": "*", "Resource": "*"}]}),
-            PolicyKind::Permission,
-        );
-        assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.len() < 150, "{}", problems[0].message);
-    }
-}
+mod tests;

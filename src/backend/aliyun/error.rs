@@ -522,6 +522,21 @@ impl From<CallError> for BackendError {
     }
 }
 
+/// Treats a `NotFound` of a delete as done: a retried delete (or an out-of-band one) finds the
+/// object gone, which is what the delete wanted.
+pub(super) fn gone_is_ok(result: Result<(), BackendError>) -> Result<(), BackendError> {
+    match result {
+        Err(BackendError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+impl From<crate::acs::product::InvalidHost> for CallError {
+    fn from(e: crate::acs::product::InvalidHost) -> Self {
+        CallError::InvalidRequest(e.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -19,9 +19,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::backend::{AliyunBackend, MsWorkspace, field, int, string};
+use super::base::AliyunBackend;
 use super::client::{CallOptions, Method, Product, RequestSpec};
 use super::error::ErrorKind;
+use super::ids::MsWorkspace;
+use super::json::{field, int, string};
 use super::modelstudio::decode_key_description;
 use crate::backend::{Backend as _, BackendError, OwedSecret, SecretDelivery};
 use crate::model::Address;

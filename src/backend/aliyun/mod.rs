@@ -1,43 +1,49 @@
-//! The wire layer of the `aliyun` backend: signing, parameter encodings, errors and an HTTP client
-//! for Model Studio 2026-02-10, RAM 2015-05-01 and PAI AIWorkSpace 2021-02-04.
+//! The `aliyun` backend: an HTTP client for Model Studio 2026-02-10, RAM 2015-05-01 and PAI
+//! AIWorkSpace 2021-02-04, and [`AliyunBackend`] on top of it. The wire contract it shares with
+//! the emulator (signing, encodings, credentials) is [`crate::acs`].
 //!
-//! The contract is `shared/api/alibaba-api.md`. The emulator reuses the inverse halves
-//! ([`verify`], the decoders in [`encoding`]), so client and emulator cannot drift apart on
-//! canonicalisation: both go through [`signing`].
-//!
-//! - [`signing`]: ACS3-HMAC-SHA256 canonical request and the [`signing::Signer`].
-//! - [`verify`]: the emulator's signature check, with time window and nonce cache.
-//! - [`encoding`]: flattening, form and shrink encodings, and their decoders.
 //! - [`error`]: error bodies, retry classification, hints, [`crate::backend::BackendError`] kinds.
 //! - [`client`]: the blocking ureq client with time-bounded retries, an adaptive concurrency cap,
 //!   a circuit breaker and an API-call counter.
-//! - [`credentials`]: access keys from the environment, redacted in `Debug`.
+//! - [`identity`]: who the credentials belong to (STS `GetCallerIdentity`), and so who owns the
+//!   API keys they create.
 //!
-//! On top of the wire layer, [`AliyunBackend`] implements [`crate::backend::Backend`]:
-//! [`backend`] (construction, bulk reads, paging, secrets file, ledger), [`modelstudio`],
-//! [`ram`] and [`pai`] (one file per API: what is read, and how each change is made).
+//! On top of the client, [`AliyunBackend`] implements [`crate::backend::Backend`]. [`backend`]
+//! is the composition root (construction, the two-wave read, the contract); [`modelstudio`],
+//! [`ram`] and [`pai`] hold one API each (what is read, and how each change is made); what they
+//! share has a file each, which they import and [`backend`] composes: `base` (the struct,
+//! calls, the read-after-write retry), `ids`, `parallel`, `paging`, `json`, `secrets` and
+//! `ledger`.
 
 pub mod backend;
+mod base;
 pub mod client;
-pub mod credentials;
-pub mod encoding;
 pub mod error;
 mod idempotent;
+pub mod identity;
+mod ids;
+mod json;
+mod ledger;
 pub mod modelstudio;
+mod paging;
 pub mod pai;
+mod parallel;
 pub mod ram;
-pub mod signing;
-pub mod verify;
+mod secrets;
 
-pub use backend::AliyunBackend;
+// TEMPORARY for the emulator until the merge: it still names these under `backend::aliyun`.
+pub use crate::acs::{encoding, signing, verify};
+// TEMPORARY for the emulator until the merge.
+pub use crate::acs::verify::{AccessKeyId, NonceCache, VerifyError, VerifyOptions};
+
+pub use crate::acs::credentials::{Credentials, CredentialsError};
+pub use crate::acs::signing::Signer;
+pub use base::AliyunBackend;
 pub use client::{
     Body, BreakerPolicy, CallOptions, Client, ClientConfig, Endpoint, Method, Product, RequestSpec,
     RetryPolicy,
 };
-pub use credentials::{Credentials, CredentialsError};
 pub use error::{AccessDenied, ApiError, CallError, ErrorKind};
-pub use signing::Signer;
-pub use verify::{AccessKeyId, NonceCache, VerifyError, VerifyOptions};
 
 #[cfg(test)]
 mod tests;

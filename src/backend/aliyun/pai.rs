@@ -14,13 +14,15 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use super::backend::{
-    AliyunBackend, Job, PaiWorkspaceId, gone_is_ok, list, required, string, strings,
-};
+use super::base::AliyunBackend;
 use super::client::{Body, Method, Product, RequestSpec};
 use super::error::ErrorKind;
+use super::error::gone_is_ok;
 use super::idempotent::Created;
-use super::signing::encode_path_segment;
+use super::ids::PaiWorkspaceId;
+use super::json::{list, required, string, strings};
+use super::parallel::Job;
+use crate::acs::signing::encode_path_segment;
 use crate::backend::{BackendError, Operation};
 use crate::model::{PaiMember, PaiWorkspace, Resource};
 

@@ -10,21 +10,21 @@
 //! A policy update is `CreatePolicyVersion` with `SetAsDefault` and
 //! `RotateStrategy=DeleteOldestNonDefaultVersionWhenLimitExceeded`, so the platform drops the
 //! oldest non-default version when the fifth is in the way. Documents are compared semantically
-//! ([`crate::plan::differ::documents_equal`]), never as text.
+//! ([`crate::policy::documents_equal`]), never as text.
 
 use serde_json::Value;
 
-use super::backend::{
-    AliyunBackend, Job, Listings, document, field, gone_is_ok, int, list, non_empty, required,
-    string,
-};
+use super::base::AliyunBackend;
 use super::client::{Product, RequestSpec};
+use super::error::gone_is_ok;
 use super::idempotent::Created;
+use super::json::{document, field, int, list, non_empty, required, string};
+use super::parallel::Job;
 use crate::backend::{BackendError, Operation};
 use crate::model::{
     Attachment, GroupMember, PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser, Resource,
 };
-use crate::plan::differ::documents_equal;
+use crate::policy::documents_equal;
 
 const PAGE: u32 = 1000;
 /// `ListGroups` documents `MaxItems` 1–100.
@@ -146,20 +146,23 @@ impl AliyunBackend {
     /// Second-wave reads: attachments per principal, group members, role and policy documents.
     pub(super) fn ram_jobs<'a>(
         &'a self,
-        listings: &Listings,
+        users: &[ListedUser],
+        groups: &[RamGroup],
+        roles: &[String],
+        policies: &[ListedPolicy],
         jobs: &mut Vec<Job<'a, Vec<Resource>>>,
     ) {
-        for u in &listings.users {
+        for u in users {
             let p = Principal::User(u.user.name.clone());
             jobs.push(Box::new(move || self.attachments_of(&p)));
         }
-        for g in &listings.groups {
+        for g in groups {
             let name = g.name.clone();
             jobs.push(Box::new(move || self.group_members(&name)));
             let p = Principal::Group(g.name.clone());
             jobs.push(Box::new(move || self.attachments_of(&p)));
         }
-        for r in &listings.roles {
+        for r in roles {
             let name = r.clone();
             jobs.push(Box::new(move || {
                 self.get_role(&name).map(|r| vec![Resource::RamRole(r)])
@@ -167,7 +170,7 @@ impl AliyunBackend {
             let p = Principal::Role(r.clone());
             jobs.push(Box::new(move || self.attachments_of(&p)));
         }
-        for p in &listings.policies {
+        for p in policies {
             let name = p.name.clone();
             jobs.push(Box::new(move || {
                 self.get_policy(&name).map(|p| vec![Resource::RamPolicy(p)])

@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use super::client::{ClientConfig, RetryPolicy};
-use super::encoding::parse_urlencoded;
 use super::modelstudio::{KEY_MARKER, decode_key_description, encode_key_description};
-use super::verify::{VerifyOptions, verify};
 use super::{AliyunBackend, Credentials, Endpoint};
+use crate::acs::encoding::parse_urlencoded;
+use crate::acs::verify::{VerifyOptions, verify};
 use crate::backend::{Backend, BackendError, Capability, Ledger, Operation, ReadScope};
 use crate::model::{
     Address, ApiKey, Attachment, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,

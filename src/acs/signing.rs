@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::credentials::Credentials;
+use crate::calendar::{civil_from_days, days_from_civil, days_in_month};
 
 /// The only algorithm msctl sends or the emulator accepts.
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -68,20 +69,9 @@ pub fn encode_path_segment(segment: &str) -> String {
     percent_encode(segment)
 }
 
-/// Lower-case hex of a byte string.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
+    hex::encode(Sha256::digest(data))
 }
 
 pub(crate) fn hmac_for(secret: &str) -> HmacSha256 {
@@ -169,7 +159,7 @@ pub fn string_to_sign(canonical_request: &str) -> String {
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
     let mut mac = hmac_for(secret);
     mac.update(string_to_sign.as_bytes());
-    hex(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The `Authorization` header value (no spaces after the commas).
@@ -229,40 +219,6 @@ pub fn parse_acs_date(s: &str) -> Option<i64> {
     Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's civil-calendar algorithms: exact for the proleptic Gregorian calendar, and
-// small enough not to warrant a date-time dependency for one fixed format.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z.saturating_add(719_468);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// A fresh `x-acs-signature-nonce`: 32 lower-case hex characters from the OS random source, the
 /// same shape as the SDK's md5-based nonce. Should the OS source fail, time and a counter still
 /// give a nonce that never repeats within this process.
@@ -279,7 +235,7 @@ pub fn new_nonce() -> String {
         bytes[..8].copy_from_slice(&(nanos as u64).to_le_bytes());
         bytes[8..].copy_from_slice(&count.to_le_bytes());
     }
-    hex(&bytes)
+    hex::encode(bytes)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,12 +62,24 @@ pub enum VerifyError {
     /// find a canonicalisation bug; it holds only a hash, nothing secret.
     #[error(
         "the request signature does not match: {reason}{}",
-        .string_to_sign.as_ref().map(|s| format!("; the server's string to sign is `{}`", s.replace('\n', "\\n"))).unwrap_or_default()
+        server_string_to_sign(.string_to_sign.as_deref())
     )]
     SignatureDoesNotMatch {
         reason: String,
         string_to_sign: Option<String>,
     },
+}
+
+/// The server's string to sign as [`VerifyError::SignatureDoesNotMatch`] shows it, on one line.
+fn server_string_to_sign(string_to_sign: Option<&str>) -> String {
+    string_to_sign
+        .map(|s| {
+            format!(
+                "; the server's string to sign is `{}`",
+                s.replace('\n', "\\n")
+            )
+        })
+        .unwrap_or_default()
 }
 
 impl VerifyError {
@@ -366,18 +378,8 @@ fn parse_authorization(value: &str) -> Result<Authorization, VerifyError> {
 }
 
 fn decode_hex_32(s: &str) -> Option<Vec<u8>> {
-    // Checked up front because `from_str_radix` would also take a sign (`+f`), letting two
-    // spellings of one signature through.
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let text = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(text, 16).ok()
-        })
-        .collect()
+    // `hex` takes either case, as the platform does, and nothing but hex digits.
+    hex::decode(s).ok().filter(|bytes| bytes.len() == 32)
 }
 
 #[cfg(test)]
