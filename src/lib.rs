@@ -1,9 +1,10 @@
 //! msctl: a declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
 //!
 //! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
-//! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `backend`
-//! (local SQLite, aliyun), `emulator` (the cloud APIs over HTTP, on the local store), `render`
-//! (text, markdown, JSON), `commands` (the CLI).
+//! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering), `apply` (executor), `store`
+//! (the platform and msctl's ledger in SQLite), `backend` (local on the store, aliyun),
+//! `emulator` (the cloud APIs over HTTP, on the store), `render` (text, markdown, JSON),
+//! `commands` (the CLI).
 
 pub mod access;
 pub mod apply;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod store;
 pub mod synthetic;
 
 #[cfg(test)]

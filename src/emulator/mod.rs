@@ -33,7 +33,7 @@ use crate::backend::BackendError;
 use crate::backend::aliyun::encoding::parse_urlencoded;
 use crate::backend::aliyun::verify::{DEFAULT_WINDOW, NonceCache, VerifyOptions, verify};
 use crate::backend::aliyun::{Credentials, Product};
-use crate::backend::local::Store;
+use crate::store::Store;
 
 pub use faults::{Fault, FaultConfig};
 use http::{Connection, HttpRequest, Incoming};

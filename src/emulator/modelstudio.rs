@@ -26,7 +26,7 @@ use super::wire::{
 };
 use super::{Call, Ctx, Route};
 use crate::backend::aliyun::encoding::value_as_bool;
-use crate::backend::local::store::{
+use crate::store::{
     ApiKeyChange, ApiKeyRecord, LimitSpec, MODEL_STUDIO_REGIONS, ModelGrant, NewApiKey,
     WorkspaceRecord, WriteMode,
 };

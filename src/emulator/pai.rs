@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::wire::{Codes, Failure, from_backend, fuzzy, leaf_text, now_ms, pai_time, string_list};
 use super::{Call, Ctx, Route};
-use crate::backend::local::store::{PaiMemberRecord, PaiWorkspaceRecord, RamUserRecord};
 use crate::model::PaiWorkspace;
+use crate::store::{PaiMemberRecord, PaiWorkspaceRecord, RamUserRecord};
 
 pub(crate) const ROUTES: &[Route] = &[
     route("CreateWorkspace", "POST", "/api/v1/workspaces"),

@@ -16,12 +16,12 @@ use super::wire::{
 };
 use super::{Call, Ctx, Route};
 use crate::backend::BackendError;
-use crate::backend::local::store::{
+use crate::model::{PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser};
+use crate::policy::{MAX_DOCUMENT_CHARS, PolicyKind};
+use crate::store::{
     AttachmentRecord, PolicyRecord, PolicyVersionRecord, RamGroupRecord, RamRoleRecord,
     RamUserRecord, SYSTEM_POLICIES, is_system_policy,
 };
-use crate::model::{PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser};
-use crate::policy::{MAX_DOCUMENT_CHARS, PolicyKind};
 
 const ACTIONS: &[&str] = &[
     "CreateUser",

@@ -24,11 +24,11 @@ use serde_json::Value;
 use super::client::{Client, ClientConfig, Endpoint, RequestSpec};
 use super::credentials::{CallerIdentity, Credentials, KeyCreators};
 use super::error::CallError;
-use crate::backend::local::LocalBackend;
 use crate::backend::{
     Backend, BackendError, Capabilities, Capability, Ledger, LockInfo, Operation, ReadScope,
 };
 use crate::model::{Resource, State};
+use crate::store::LedgerStore;
 
 /// Independent reads in flight at once: enough to hide latency, few enough not to be throttled.
 pub const DEFAULT_PARALLELISM: usize = 8;
@@ -1117,17 +1117,17 @@ fn open_private(path: &Path) -> Result<File, BackendError> {
 pub(super) enum LedgerFile {
     /// No path given (tests): kept for the life of the backend, with its run lock.
     Memory(Mutex<Ledger>, Mutex<Option<LockInfo>>),
-    /// A SQLite file with the local backend's ledger tables, opened on first use.
+    /// A SQLite file with msctl's ledger tables alone, opened on first use.
     Sqlite {
         path: PathBuf,
-        open: Mutex<Option<LocalBackend>>,
+        open: Mutex<Option<LedgerStore>>,
     },
 }
 
 impl LedgerFile {
     fn with<T>(
         &self,
-        f: impl FnOnce(&LocalBackend) -> Result<T, BackendError>,
+        f: impl FnOnce(&mut LedgerStore) -> Result<T, BackendError>,
     ) -> Result<T, BackendError> {
         let LedgerFile::Sqlite { path, open } = self else {
             unreachable!("only called for the SQLite ledger")
@@ -1144,9 +1144,9 @@ impl LedgerFile {
                     ))
                 })?;
             }
-            *open = Some(LocalBackend::open(path)?);
+            *open = Some(LedgerStore::open(path)?);
         }
-        match open.as_ref() {
+        match open.as_mut() {
             Some(ledger) => f(ledger),
             None => unreachable!("opened just above"),
         }
@@ -1165,12 +1165,12 @@ impl LedgerFile {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .is_some();
                 if opened {
-                    self.with(LocalBackend::load_ledger)
+                    self.with(|l| l.load_ledger())
                 } else {
                     Ok(Ledger::default())
                 }
             }
-            LedgerFile::Sqlite { .. } => self.with(LocalBackend::load_ledger),
+            LedgerFile::Sqlite { .. } => self.with(|l| l.load_ledger()),
         }
     }
 
@@ -1234,7 +1234,7 @@ impl LedgerFile {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone()),
             LedgerFile::Sqlite { path, .. } if !path.exists() => Ok(None),
-            LedgerFile::Sqlite { .. } => self.with(LocalBackend::lock_holder),
+            LedgerFile::Sqlite { .. } => self.with(|l| l.lock_holder()),
         }
     }
 
