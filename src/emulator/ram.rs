@@ -17,7 +17,10 @@ use super::wire::{
 use super::{Call, Ctx, Route};
 use crate::backend::BackendError;
 use crate::model::{PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser};
-use crate::policy::{MAX_DOCUMENT_CHARS, PolicyKind};
+use crate::policy::{
+    MAX_DOCUMENT_CHARS, PolicyKind, RAM_GROUP_NAME, RAM_POLICY_NAME, RAM_ROLE_NAME, RAM_USER_NAME,
+    RamName, RamNameProblem,
+};
 use crate::store::{
     AttachmentRecord, PolicyRecord, PolicyVersionRecord, RamGroupRecord, RamRoleRecord,
     RamUserRecord, SYSTEM_POLICIES, is_system_policy,
@@ -449,25 +452,26 @@ fn version_id(p: &super::wire::Params) -> Result<&str, Failure> {
 }
 
 /// Name checks with RAM's codes: `InvalidParameter.<Param>.Length` / `.InvalidChars`.
-fn check_name(param: &str, name: &str, max: usize, extra: &str) -> Result<(), Failure> {
-    if name.chars().count() > max {
-        return Err(Failure::new(
+fn check_name(param: &str, name: &str, rule: &RamName) -> Result<(), Failure> {
+    match rule.problem(name) {
+        None => Ok(()),
+        Some(RamNameProblem::Length) => Err(Failure::new(
             400,
             format!("InvalidParameter.{param}.Length"),
-            format!("The length of {param} must be 1 to {max} characters."),
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
-    {
-        return Err(Failure::new(
+            format!(
+                "The length of {param} must be 1 to {} characters.",
+                rule.max
+            ),
+        )),
+        Some(RamNameProblem::InvalidChars) => Err(Failure::new(
             400,
             format!("InvalidParameter.{param}.InvalidChars"),
-            format!("{param} may only hold letters, digits and `{extra}`."),
-        ));
+            format!(
+                "{param} may only hold letters, digits and `{}`.",
+                rule.extra
+            ),
+        )),
     }
-    Ok(())
 }
 
 fn check_len(param: &str, value: Option<&str>, max: usize) -> Result<(), Failure> {
@@ -481,7 +485,8 @@ fn check_len(param: &str, value: Option<&str>, max: usize) -> Result<(), Failure
     Ok(())
 }
 
-/// A policy or trust document: JSON, at most 6144 characters, and valid policy grammar.
+/// A policy or trust document: JSON, at most [`MAX_DOCUMENT_CHARS`] characters, and valid policy
+/// grammar.
 fn policy_document(
     p: &super::wire::Params,
     param: &str,
@@ -600,7 +605,7 @@ fn user_json(ctx: &Ctx<'_>, u: &RamUserRecord, full: bool) -> Result<Value, Fail
 fn create_user(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> {
     let p = &call.params;
     let name = p.required("UserName")?;
-    check_name("UserName", name, 64, "._-")?;
+    check_name("UserName", name, &RAM_USER_NAME)?;
     check_len("DisplayName", p.text("DisplayName"), 128)?;
     check_len("Comments", p.text("Comments"), 128)?;
     ctx.store
@@ -680,7 +685,7 @@ fn group_json(ctx: &Ctx<'_>, g: &RamGroupRecord) -> Result<Value, Failure> {
 fn create_group(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> {
     let p = &call.params;
     let name = p.required("GroupName")?;
-    check_name("GroupName", name, 64, "._-")?;
+    check_name("GroupName", name, &RAM_GROUP_NAME)?;
     check_len("Comments", p.text("Comments"), 128)?;
     ctx.store
         .create_group(&RamGroup {
@@ -814,7 +819,7 @@ fn session_duration(p: &super::wire::Params, key: &str) -> Result<Option<u32>, F
 fn create_role(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> {
     let p = &call.params;
     let name = p.required("RoleName")?;
-    check_name("RoleName", name, 64, ".-")?;
+    check_name("RoleName", name, &RAM_ROLE_NAME)?;
     check_len("Description", p.text("Description"), 1024)?;
     let trust = policy_document(p, "AssumeRolePolicyDocument", PolicyKind::Trust)?;
     let duration = session_duration(p, "MaxSessionDuration")?.unwrap_or(3600);
@@ -927,7 +932,7 @@ fn attachment_count(attachments: &[AttachmentRecord], name: &str, kind: PolicyTy
 fn create_policy(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> {
     let p = &call.params;
     let name = p.required("PolicyName")?;
-    check_name("PolicyName", name, 128, "-")?;
+    check_name("PolicyName", name, &RAM_POLICY_NAME)?;
     check_len("Description", p.text("Description"), 1024)?;
     let document = policy_document(p, "PolicyDocument", PolicyKind::Permission)?;
     let new_tags = parse_tags(p, "Tag")?;
@@ -1478,13 +1483,13 @@ mod tests {
     #[test]
     fn names_and_documents_are_checked_with_rams_codes() {
         assert_eq!(
-            check_name("UserName", "bad name", 64, "._-")
+            check_name("UserName", "bad name", &RAM_USER_NAME)
                 .unwrap_err()
                 .code,
             "InvalidParameter.UserName.InvalidChars"
         );
         assert_eq!(
-            check_name("RoleName", &"r".repeat(65), 64, ".-")
+            check_name("RoleName", &"r".repeat(65), &RAM_ROLE_NAME)
                 .unwrap_err()
                 .code,
             "InvalidParameter.RoleName.Length"

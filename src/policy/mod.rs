@@ -11,12 +11,16 @@
 //! - [`system_policy_risk`] and [`document_risk`] classify what a policy grants, for plan and
 //!   validation warnings and for deciding which live principals are governed.
 
+mod names;
 mod normal;
 mod risk;
 mod validate;
 
 use std::fmt;
 
+pub use names::{
+    RAM_GROUP_NAME, RAM_POLICY_NAME, RAM_ROLE_NAME, RAM_USER_NAME, RamName, RamNameProblem,
+};
 pub use normal::{canonical, pretty};
 pub use risk::{
     Risk, document_risk, document_risks, is_model_studio_related, system_policy_risk,

@@ -1,6 +1,7 @@
 //! RAM users, groups and roles in the store.
 
 use super::*;
+use crate::policy::{RAM_GROUP_NAME, RAM_ROLE_NAME, RAM_USER_NAME, RamName};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RamUserRecord {
@@ -37,13 +38,13 @@ pub struct RamRoleRecord {
     pub create_date: i64,
 }
 
-/// Checks a RAM name: 1 to `max` characters from `[A-Za-z0-9]` and `extra`.
-pub(super) fn check_ram_name(kind: &str, name: &str, max: usize, extra: &str) -> Step<()> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || extra.contains(c);
-    if name.is_empty() || name.chars().count() > max || !name.chars().all(ok_char) {
-        let allowed: String = extra.chars().map(|c| format!(" `{c}`")).collect();
+/// Checks a name against RAM's rule for its kind (see [`crate::policy::RamName`]).
+pub(super) fn check_ram_name(rule: &RamName, name: &str) -> Step<()> {
+    if rule.problem(name).is_some() {
+        let allowed: String = rule.extra.chars().map(|c| format!(" `{c}`")).collect();
         return Err(invalid(format!(
-            "{kind} name `{name}` is not valid: RAM allows 1 to {max} letters, digits and{allowed}"
+            "{} name `{name}` is not valid: RAM allows 1 to {} letters, digits and{allowed}",
+            rule.kind, rule.max
         )));
     }
     Ok(())
@@ -161,7 +162,7 @@ impl Store {
     pub fn create_user(&mut self, user: &RamUser) -> Result<String, BackendError> {
         let what = format!("create RAM user `{}`", user.name);
         self.write(&what, |c| {
-            check_ram_name("user", &user.name, 64, "._-")?;
+            check_ram_name(&RAM_USER_NAME, &user.name)?;
             if user_exists(c, &user.name)? {
                 return Err(conflict(format!(
                     "failed to {what}: the user already exists (EntityAlreadyExists.User)"
@@ -259,7 +260,7 @@ impl Store {
     pub fn create_group(&mut self, group: &RamGroup) -> Result<String, BackendError> {
         let what = format!("create RAM group `{}`", group.name);
         self.write(&what, |c| {
-            check_ram_name("group", &group.name, 64, "._-")?;
+            check_ram_name(&RAM_GROUP_NAME, &group.name)?;
             if principal_exists(c, &Principal::Group(group.name.clone()))? {
                 return Err(conflict(format!(
                     "failed to {what}: the group already exists (EntityAlreadyExists.Group)"
@@ -397,7 +398,7 @@ impl Store {
     pub fn create_role(&mut self, role: &RamRole) -> Result<String, BackendError> {
         let what = format!("create RAM role `{}`", role.name);
         self.write(&what, |c| {
-            check_ram_name("role", &role.name, 64, ".-")?;
+            check_ram_name(&RAM_ROLE_NAME, &role.name)?;
             let trust = check_role(role)?;
             if principal_exists(c, &Principal::Role(role.name.clone()))? {
                 return Err(conflict(format!(

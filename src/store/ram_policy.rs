@@ -1,6 +1,7 @@
 //! RAM custom policies, their versions and attachments in the store.
 
 use super::*;
+use crate::policy::{MAX_DOCUMENT_CHARS, RAM_POLICY_NAME};
 
 /// A custom policy with its default version's document.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,13 +34,14 @@ pub struct AttachmentRecord {
 pub(super) fn check_document(kind: &str, name: &str, document: &Value) -> Step<String> {
     if !document.is_object() {
         return Err(invalid(format!(
-            "the {kind} of `{name}` must be a JSON object (`{{\"Version\": \"1\", \"Statement\": [...]}}`)"
+            "the {kind} of `{name}` must be a JSON object \
+             (`{{\"Version\": \"1\", \"Statement\": [...]}}`)"
         )));
     }
     let text = to_json(document)?;
-    if text.chars().count() > 6144 {
+    if text.chars().count() > MAX_DOCUMENT_CHARS {
         return Err(invalid(format!(
-            "the {kind} of `{name}` is {} characters long; RAM allows at most 6144",
+            "the {kind} of `{name}` is {} characters long; RAM allows at most {MAX_DOCUMENT_CHARS}",
             text.chars().count()
         )));
     }
@@ -223,7 +225,7 @@ impl Store {
     pub fn create_policy(&mut self, policy: &RamPolicy) -> Result<(), BackendError> {
         let what = format!("create policy `{}`", policy.name);
         self.write(&what, |c| {
-            check_ram_name("policy", &policy.name, 128, "-")?;
+            check_ram_name(&RAM_POLICY_NAME, &policy.name)?;
             if is_system_policy(&policy.name) || custom_policy_exists(c, &policy.name)? {
                 return Err(conflict(format!(
                     "failed to {what}: a policy with that name already exists \

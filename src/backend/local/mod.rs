@@ -1,8 +1,9 @@
 //! The embedded default backend: the platform modelled in a local SQLite file.
 //!
 //! [`LocalBackend`] maps each [`Operation`] on a [`Resource`] to one platform [`Store`]
-//! operation (one transaction), and reads a whole [`ReadScope`] in one snapshot. The store enforces the
-//! platform's rules, so a plan that would fail on Alibaba Cloud fails here the same way.
+//! operation (one transaction), and reads a whole [`ReadScope`] in one snapshot. The store
+//! enforces the platform's rules, so a plan that would fail on Alibaba Cloud fails here the same
+//! way.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
