@@ -522,13 +522,12 @@ fn an_emulator_killed_mid_apply_restarts_on_its_state() {
         let watcher = std::thread::spawn(move || {
             let _ = apply.wait();
             let _ = Command::new("kill").args(["-9", &server_pid]).status();
-            apply
         });
         let (_read, _rest) = read_lines(server.stderr.take().unwrap(), requests, "");
         kill(&mut server);
         // SIGKILL the apply too (the watcher holds its handle and reaps it).
         let _ = Command::new("kill").args(["-9", &apply_pid]).status();
-        let _ = watcher.join().unwrap();
+        watcher.join().unwrap();
         let restarted = trial.emulator(FaultConfig::default());
         trial.force_unlock(&restarted.url());
         let again = trial.apply(&restarted.url(), 2);

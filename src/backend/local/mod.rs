@@ -267,7 +267,8 @@ fn update(store: &mut Store, before: &Resource, after: &Resource) -> Result<(), 
                     description: a.description.clone(),
                     models: a.models.clone(),
                     ip_allow: a.ip_allow.clone(),
-                    // Only what the plan changes: an unchanged flag is left to the platform's rules.
+                    // Only what the plan changes: an unchanged flag is left to the platform's
+                    // rules.
                     enabled: (b.enabled != a.enabled).then_some(a.enabled),
                 },
             )

@@ -147,6 +147,11 @@ pub(super) const CATALOG: &[CatalogModel] = &[
     ),
 ];
 
+/// One line of a model's price list, as `ListModels` shows it.
+fn price(name: &str, price: &str) -> Value {
+    json!({"priceName": name, "price": price, "priceUnit": "Per 1M tokens", "timeBand": ""})
+}
+
 pub(super) fn display_name(model: &str) -> String {
     CATALOG
         .iter()
@@ -195,8 +200,8 @@ pub(super) fn list_models(call: &Call<'_>) -> Result<Value, Failure> {
                     "maxOutputTokens": c.max_output,
                 },
                 "prices": [{"rangeName": "Default", "prices": [
-                    {"priceName": "input", "price": c.prices.0, "priceUnit": "Per 1M tokens", "timeBand": ""},
-                    {"priceName": "output", "price": c.prices.1, "priceUnit": "Per 1M tokens", "timeBand": ""},
+                    price("input", c.prices.0),
+                    price("output", c.prices.1),
                 ]}],
             })
         })

@@ -209,7 +209,11 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failur
                         .get(&m.user)
                         .and_then(|u| u.display_name.clone())
                         .unwrap_or_default();
-                    json!({"UserName": m.user, "DisplayName": display, "JoinDate": ram_time(m.join_date)})
+                    json!({
+                        "UserName": m.user,
+                        "DisplayName": display,
+                        "JoinDate": ram_time(m.join_date),
+                    })
                 })
                 .collect();
             paged(call, items, "Users", "User", 100, 1000)

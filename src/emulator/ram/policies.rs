@@ -331,12 +331,15 @@ pub(super) fn entities_for_policy(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<
         }
         let date = ram_time(a.attach_date);
         match &a.principal {
-            Principal::User(n) => u.push(json!({
-                "UserId": users.get(n).map(|x| x.id.clone()).unwrap_or_default(),
-                "UserName": n,
-                "DisplayName": users.get(n).and_then(|x| x.display_name.clone()).unwrap_or_default(),
-                "AttachDate": date,
-            })),
+            Principal::User(n) => {
+                let user = users.get(n);
+                u.push(json!({
+                    "UserId": user.map(|x| x.id.clone()).unwrap_or_default(),
+                    "UserName": n,
+                    "DisplayName": user.and_then(|x| x.display_name.clone()).unwrap_or_default(),
+                    "AttachDate": date,
+                }))
+            }
             Principal::Group(n) => g.push(json!({
                 "GroupName": n,
                 "Comments": groups.get(n).and_then(|x| x.comments.clone()).unwrap_or_default(),
