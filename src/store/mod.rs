@@ -6,6 +6,11 @@
 //! and two processes writing the same file queue behind SQLite's lock (WAL mode, busy timeout)
 //! instead of corrupting it. The platform's rules (domain.md) are enforced here, once, and come
 //! back as [`BackendError`] kinds.
+//!
+//! One file per part of the platform: `schema` (tables and migrations), `modelstudio`
+//! (workspaces, model permissions and limits, members), `apikeys`, `ram` (users, groups, roles),
+//! `ram_policy` (policies, versions, attachments), `pai`, and `ledger` (msctl's own tables and
+//! run lock, also served alone by [`LedgerStore`] for the aliyun backend).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
