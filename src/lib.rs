@@ -3,9 +3,9 @@
 //! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
 //! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering),
 //! `apply` (executor), `acs` (the cloud's wire contract: signing, verification, encodings),
-//! `backend` (local SQLite, aliyun), `emulator` (the cloud APIs over HTTP, on the local store),
-//! `render` (text, markdown, JSON), `commands` (the CLI). `calendar` turns day numbers into dates
-//! for any layer.
+//! `store` (the platform and msctl's ledger in SQLite), `backend` (local on the store, aliyun),
+//! `emulator` (the cloud APIs over HTTP, on the store), `render` (text, markdown, JSON),
+//! `commands` (the CLI). `calendar` turns day numbers into dates for any layer.
 
 pub mod access;
 pub mod acs;
@@ -24,6 +24,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod store;
 pub mod synthetic;
 
 #[cfg(test)]

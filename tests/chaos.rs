@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use msctl::backend::aliyun::Credentials;
-use msctl::backend::local::LocalBackend;
 use msctl::emulator::{self, EmulatorConfig, FaultConfig, RunningEmulator};
+use msctl::store::LedgerStore;
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -120,13 +120,10 @@ impl Trial {
         if !self.ledger().exists() {
             return;
         }
-        let holder = {
-            use msctl::backend::Backend as _;
-            LocalBackend::open(self.ledger())
-                .unwrap()
-                .lock_holder()
-                .unwrap()
-        };
+        let holder = LedgerStore::open(self.ledger())
+            .unwrap()
+            .lock_holder()
+            .unwrap();
         if let Some(holder) = holder {
             let o = self.run(url, &["force-unlock", &holder.id]);
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -227,7 +224,7 @@ impl Trial {
         if !self.ledger().exists() {
             return Vec::new();
         }
-        LocalBackend::open(self.ledger())
+        LedgerStore::open(self.ledger())
             .unwrap()
             .owed_secrets()
             .unwrap()
@@ -554,7 +551,7 @@ fn an_owed_secret_is_reported_then_delivered() {
 
     // What a run killed between the create and the secrets file leaves behind.
     let address = "workspace.team-t07.apikey.svc";
-    LocalBackend::open(trial.ledger())
+    LedgerStore::open(trial.ledger())
         .unwrap()
         .set_owed_secret(address, Some(Default::default()))
         .unwrap();

@@ -1066,28 +1066,14 @@ fn an_idle_connection_does_not_hold_up_others() {
     idle.write_all(b"GET / HTTP/1.1\r\nHost: emulator\r\n\r\n")
         .unwrap();
     let mut reader = BufReader::new(idle.try_clone().unwrap());
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 "), "{status:?}");
-    let mut length = 0;
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        if header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
+    let answer = common::read_http_message(&mut reader).unwrap().unwrap();
+    assert!(answer.start.starts_with("HTTP/1.1 "), "{answer:?}");
+    for (name, value) in &answer.headers {
         assert!(
-            !header.to_ascii_lowercase().starts_with("connection: close"),
-            "the first answer must keep the connection open: {header}"
+            !(name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")),
+            "the first answer must keep the connection open: {name}: {value}"
         );
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
 
     // Another client is served although the idle connection never closes by itself.
     let url = emu.url();

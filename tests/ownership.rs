@@ -41,7 +41,7 @@ fn local(dir: &Path, args: &[&str]) -> Output {
 fn live_workspaces(db: &Path) -> Vec<(String, String)> {
     let backend = LocalBackend::open(db).unwrap();
     let scope = ReadScope {
-        regions: msctl::backend::local::store::MODEL_STUDIO_REGIONS
+        regions: msctl::store::MODEL_STUDIO_REGIONS
             .iter()
             .map(|r| r.to_string())
             .collect(),
@@ -264,7 +264,7 @@ impl Cloud {
             .find(|k| k.description == "msctl:svc")
             .expect("the first svc key exists");
         store
-            .create_api_key(&msctl::backend::local::store::NewApiKey {
+            .create_api_key(&msctl::store::NewApiKey {
                 workspace_id: first.workspace_id.clone(),
                 name: "svc-2".to_string(),
                 owner: first.owner.clone(),

@@ -2,6 +2,7 @@
 //! domain.md and the API contract.
 
 pub use crate::model::platform::{IP_ALLOW_REGION, PAGES, PAI_ROLES, REGIONS, SYSTEM_POLICIES};
+use crate::policy;
 
 /// The largest rate limit the Model Studio API takes: `requestLimit` and `usageLimit` of
 /// `UpdateModelLimits` are int64 (API contract §1.6).
@@ -103,22 +104,24 @@ pub const API_KEY_NAME: NameRule = NameRule {
 pub const RAM_USER_NAME: NameRule = NameRule {
     what: "RAM user name",
     min: 1,
-    max: 64,
-    allowed: |c| alnum(c) || matches!(c, '.' | '_' | '-'),
+    max: policy::RAM_USER_NAME.max,
+    allowed: |c| policy::RAM_USER_NAME.allows(c),
     allowed_text: "letters, digits, `.`, `_` and `-`",
     first: None,
 };
 
 pub const RAM_GROUP_NAME: NameRule = NameRule {
     what: "RAM group name",
+    max: policy::RAM_GROUP_NAME.max,
+    allowed: |c| policy::RAM_GROUP_NAME.allows(c),
     ..RAM_USER_NAME
 };
 
 pub const RAM_ROLE_NAME: NameRule = NameRule {
     what: "RAM role name",
     min: 1,
-    max: 64,
-    allowed: |c| alnum(c) || matches!(c, '.' | '-'),
+    max: policy::RAM_ROLE_NAME.max,
+    allowed: |c| policy::RAM_ROLE_NAME.allows(c),
     allowed_text: "letters, digits, `.` and `-`",
     first: None,
 };
@@ -126,8 +129,8 @@ pub const RAM_ROLE_NAME: NameRule = NameRule {
 pub const RAM_POLICY_NAME: NameRule = NameRule {
     what: "RAM policy name",
     min: 1,
-    max: 128,
-    allowed: |c| alnum(c) || c == '-',
+    max: policy::RAM_POLICY_NAME.max,
+    allowed: |c| policy::RAM_POLICY_NAME.allows(c),
     allowed_text: "letters, digits and `-`",
     first: None,
 };

@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::wire::{Codes, Failure, from_backend, fuzzy, leaf_text, now_ms, pai_time, string_list};
 use super::{Call, Ctx, Route};
-use crate::backend::local::store::{PaiMemberRecord, PaiWorkspaceRecord, RamUserRecord};
 use crate::model::PaiWorkspace;
+use crate::store::{PaiMemberRecord, PaiWorkspaceRecord, RamUserRecord};
 
 pub(crate) const ROUTES: &[Route] = &[
     route("CreateWorkspace", "POST", "/api/v1/workspaces"),
@@ -307,7 +307,12 @@ fn workspace_json(ctx: &Ctx<'_>, ws: &PaiWorkspaceRecord, view: View) -> Result<
     if verbose && !matches!(view, View::List { .. }) {
         map.insert(
             "Owner".into(),
-            json!({"UserId": ctx.account_uid, "UserKp": ctx.account_uid, "UserName": "root", "DisplayName": "root"}),
+            json!({
+                "UserId": ctx.account_uid,
+                "UserKp": ctx.account_uid,
+                "UserName": "root",
+                "DisplayName": "root",
+            }),
         );
     }
     Ok(Value::Object(map))
@@ -526,10 +531,14 @@ fn create_members(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failure> 
             .store
             .create_pai_member(&ws.id, &name, &roles)
             .map_err(|e| from_backend(e, MEMBER))?;
+        let display = users
+            .get(&name)
+            .and_then(|u| u.display_name.clone())
+            .unwrap_or_else(|| name.clone());
         created.push(json!({
             "MemberId": member_id,
             "UserId": user_id_of(&users, &name),
-            "DisplayName": users.get(&name).and_then(|u| u.display_name.clone()).unwrap_or_else(|| name.clone()),
+            "DisplayName": display,
             "Roles": roles,
         }));
     }

@@ -6,9 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::acs::encoding::{parse_bool, parse_shrink, unflatten};
+use crate::acs::signing::format_acs_date;
 use crate::backend::BackendError;
-use crate::backend::aliyun::encoding::{parse_bool, parse_shrink, unflatten};
-use crate::backend::aliyun::signing::format_acs_date;
 
 /// An operation's refusal, as the platform words it: HTTP status, error code, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,10 +240,7 @@ pub fn string_list(name: &str, value: &Value) -> Result<Vec<String>, Failure> {
 
 /// An opaque page token for an offset (Model Studio's `nextToken`, RAM's `Marker`).
 pub fn offset_token(offset: usize) -> String {
-    format!("offset:{offset}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(format!("offset:{offset}"))
 }
 
 /// The offset a token from [`offset_token`] stands for; an empty token is the first page.
@@ -255,14 +252,7 @@ pub fn parse_offset_token(name: &str, token: Option<&str>) -> Result<usize, Fail
     if token.len() % 2 != 0 || token.len() > 64 {
         return Err(bad());
     }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect();
+    let bytes = hex::decode(token).ok();
     let text = bytes
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(bad)?;
@@ -311,7 +301,7 @@ pub fn request_id() -> String {
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
+    let hex = hex::encode_upper(b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

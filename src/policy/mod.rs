@@ -13,12 +13,16 @@
 //!   validation warnings and for deciding which live principals are governed.
 
 mod arn;
+mod names;
 mod normal;
 mod risk;
 mod validate;
 
 use std::fmt;
 
+pub use names::{
+    RAM_GROUP_NAME, RAM_POLICY_NAME, RAM_ROLE_NAME, RAM_USER_NAME, RamName, RamNameProblem,
+};
 pub use normal::{canonical, documents_equal, pretty};
 pub use risk::{
     Risk, document_risk, document_risks, is_model_studio_related, system_policy_risk,

@@ -1,27 +1,28 @@
 //! The aliyun backend's ledger: the cloud has no place for msctl's ledger (owed secrets, the
-//! run lock), so it lives in memory (tests) or in a SQLite file with the local backend's tables.
+//! run lock), so it lives in memory (tests) or in a SQLite file holding msctl's ledger tables alone
+//! ([`LedgerStore`]: no platform schema, no seeded workspaces).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::backend::local::LocalBackend;
-use crate::backend::{Backend, BackendError, Ledger, LockInfo};
+use crate::backend::{BackendError, Ledger, LockInfo};
+use crate::store::LedgerStore;
 
 /// Where the aliyun backend keeps msctl's ledger: the cloud has no place for it.
 pub(super) enum LedgerFile {
     /// No path given (tests): kept for the life of the backend, with its run lock.
     Memory(Mutex<Ledger>, Mutex<Option<LockInfo>>),
-    /// A SQLite file with the local backend's ledger tables, opened on first use.
+    /// A SQLite file with msctl's ledger tables alone, opened on first use.
     Sqlite {
         path: PathBuf,
-        open: Mutex<Option<LocalBackend>>,
+        open: Mutex<Option<LedgerStore>>,
     },
 }
 
 impl LedgerFile {
     fn with<T>(
         &self,
-        f: impl FnOnce(&LocalBackend) -> Result<T, BackendError>,
+        f: impl FnOnce(&mut LedgerStore) -> Result<T, BackendError>,
     ) -> Result<T, BackendError> {
         let LedgerFile::Sqlite { path, open } = self else {
             unreachable!("only called for the SQLite ledger")
@@ -38,9 +39,9 @@ impl LedgerFile {
                     ))
                 })?;
             }
-            *open = Some(LocalBackend::open(path)?);
+            *open = Some(LedgerStore::open(path)?);
         }
-        match open.as_ref() {
+        match open.as_mut() {
             Some(ledger) => f(ledger),
             None => unreachable!("opened just above"),
         }
@@ -59,12 +60,12 @@ impl LedgerFile {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .is_some();
                 if opened {
-                    self.with(LocalBackend::load_ledger)
+                    self.with(|l| l.load_ledger())
                 } else {
                     Ok(Ledger::default())
                 }
             }
-            LedgerFile::Sqlite { .. } => self.with(LocalBackend::load_ledger),
+            LedgerFile::Sqlite { .. } => self.with(|l| l.load_ledger()),
         }
     }
 
@@ -128,7 +129,7 @@ impl LedgerFile {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone()),
             LedgerFile::Sqlite { path, .. } if !path.exists() => Ok(None),
-            LedgerFile::Sqlite { .. } => self.with(LocalBackend::lock_holder),
+            LedgerFile::Sqlite { .. } => self.with(|l| l.lock_holder()),
         }
     }
 

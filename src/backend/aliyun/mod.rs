@@ -31,11 +31,6 @@ mod parallel;
 pub mod ram;
 mod secrets;
 
-// TEMPORARY for the emulator until the merge: it still names these under `backend::aliyun`.
-pub use crate::acs::{encoding, signing, verify};
-// TEMPORARY for the emulator until the merge.
-pub use crate::acs::verify::{AccessKeyId, NonceCache, VerifyError, VerifyOptions};
-
 pub use crate::acs::credentials::{Credentials, CredentialsError};
 pub use crate::acs::signing::Signer;
 pub use base::AliyunBackend;

@@ -1,22 +1,18 @@
 //! The embedded default backend: the platform modelled in a local SQLite file.
 //!
-//! [`LocalBackend`] maps each [`Operation`] on a [`Resource`] to one [`Store`] operation (one
-//! transaction), and reads a whole [`ReadScope`] in one snapshot. The store enforces the
-//! platform's rules, so a plan that would fail on Alibaba Cloud fails here the same way.
-
-pub mod store;
+//! [`LocalBackend`] maps each [`Operation`] on a [`Resource`] to one platform [`Store`]
+//! operation (one transaction), and reads a whole [`ReadScope`] in one snapshot. The store
+//! enforces the platform's rules, so a plan that would fail on Alibaba Cloud fails here the same
+//! way.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use store::Store;
-use store::{ApiKeyChange, LimitSpec, MemberSpec, ModelGrant, NewApiKey, WriteMode};
-
-use crate::backend::{
-    AppliedRecord, Backend, BackendError, Capabilities, Ledger, LockInfo, Operation, ReadScope,
-};
+use crate::backend::{Backend, BackendError, Capabilities, Ledger, LockInfo, Operation, ReadScope};
 use crate::model::{Resource, State};
+pub use crate::store::Store;
+use crate::store::{ApiKeyChange, LimitSpec, MemberSpec, ModelGrant, NewApiKey, WriteMode};
 
 /// The local backend: a [`Store`] behind a lock, so one backend value can serve many threads.
 #[derive(Debug)]
@@ -62,36 +58,12 @@ impl LocalBackend {
     }
 }
 
-/// Meta key holding the addresses msctl owns (JSON list).
-const OWNED_KEY: &str = "msctl.owned";
-/// The ledger's record of who the credentials were (see [`Ledger::caller`]).
-const CALLER_KEY: &str = "msctl.caller";
-
-/// Meta key holding the regions of owned workspaces (JSON object: address -> region).
-const REGIONS_KEY: &str = "msctl.owned_regions";
-
-impl LocalBackend {
-    fn parse_lock(&self, id: &str, json: &str) -> Result<LockInfo, BackendError> {
-        serde_json::from_str(json).map_err(|e| {
-            BackendError::Invalid(format!(
-                "failed to read the holder of lock {id} in `{}`: {e}\n\
-                 hint: `msctl force-unlock {id}` removes the lock",
-                self.store().path()
-            ))
-        })
-    }
-}
-
-/// Meta key holding the API-key secrets a run owes (JSON object by address; issue 14).
-const OWED_SECRETS_KEY: &str = "msctl.owed_secrets";
-
 impl LocalBackend {
     /// The owed secrets recorded in this ledger database.
     pub fn owed_secrets(
         &self,
     ) -> Result<std::collections::BTreeMap<String, crate::backend::OwedSecret>, BackendError> {
-        let store = self.store();
-        read_owed(&store)
+        self.store().ledger_db().owed_secrets()
     }
 
     /// Records (`Some`) or clears (`None`) the secret owed for `address`, at once and on its
@@ -101,34 +73,7 @@ impl LocalBackend {
         address: &str,
         owed: Option<crate::backend::OwedSecret>,
     ) -> Result<(), BackendError> {
-        let mut store = self.store();
-        let mut all = read_owed(&store)?;
-        match owed {
-            Some(o) => {
-                all.insert(address.to_string(), o);
-            }
-            None => {
-                if all.remove(address).is_none() {
-                    return Ok(());
-                }
-            }
-        }
-        let json = serde_json::to_string(&all).expect("owed secrets serialise");
-        store.set_meta(OWED_SECRETS_KEY, &json)
-    }
-}
-
-fn read_owed(
-    store: &Store,
-) -> Result<std::collections::BTreeMap<String, crate::backend::OwedSecret>, BackendError> {
-    match store.meta(OWED_SECRETS_KEY)?.filter(|t| !t.is_empty()) {
-        Some(text) => serde_json::from_str(&text).map_err(|e| {
-            BackendError::Invalid(format!(
-                "failed to read the owed API-key secrets in msctl's ledger `{}`: {e}",
-                store.path()
-            ))
-        }),
-        None => Ok(Default::default()),
+        self.store().ledger_db_mut().set_owed_secret(address, owed)
     }
 }
 
@@ -146,154 +91,23 @@ impl Backend for LocalBackend {
     }
 
     fn load_ledger(&self) -> Result<Ledger, BackendError> {
-        let store = self.store();
-        let owned = match store.meta(OWNED_KEY)? {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                BackendError::Invalid(format!(
-                    "failed to read msctl's ledger in `{}`: {e}",
-                    store.path()
-                ))
-            })?,
-            None => Default::default(),
-        };
-        let regions = match store.meta(REGIONS_KEY)? {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                BackendError::Invalid(format!(
-                    "failed to read msctl's ledger (owned regions) in `{}`: {e}",
-                    store.path()
-                ))
-            })?,
-            None => Default::default(),
-        };
-        let last_apply = match store.last_apply()? {
-            // Records are written by `save_ledger` below; one that does not parse is reported.
-            Some(record) => Some(serde_json::from_str(&record.summary_json).map_err(|e| {
-                BackendError::Invalid(format!(
-                    "failed to read the last apply record in `{}`: {e}",
-                    store.path()
-                ))
-            })?),
-            None => None,
-        };
-        let mut acknowledged = std::collections::BTreeMap::new();
-        for ack in store.acked()? {
-            let bad = |what: &str| {
-                BackendError::Invalid(format!(
-                    "failed to read the acknowledgement of `{}` in `{}`: {what}",
-                    ack.address,
-                    store.path()
-                ))
-            };
-            let address: crate::model::Address =
-                ack.address.parse().map_err(|_| bad("not an address"))?;
-            let resource: Resource = serde_json::from_str(&ack.resource_json)
-                .map_err(|e| bad(&format!("not a resource ({e})")))?;
-            acknowledged.insert(address, resource);
-        }
-        let caller = match store.meta(CALLER_KEY)? {
-            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                BackendError::Invalid(format!(
-                    "failed to read the recorded caller in `{}`: {e}",
-                    store.path()
-                ))
-            })?),
-            None => None,
-        };
-        let owed_secrets = read_owed(&store)?;
-        Ok(Ledger {
-            owned,
-            last_apply,
-            acknowledged,
-            caller,
-            regions,
-            owed_secrets,
-        })
+        self.store().ledger_db().load_ledger()
     }
 
     fn save_ledger(&self, ledger: &Ledger) -> Result<(), BackendError> {
-        let mut store = self.store();
-        let owned = serde_json::to_string(&ledger.owned).expect("addresses serialise");
-        store.set_meta(OWNED_KEY, &owned)?;
-        if let Some(caller) = &ledger.caller {
-            let json = serde_json::to_string(caller).expect("a caller record serialises");
-            store.set_meta(CALLER_KEY, &json)?;
-        }
-        let regions = serde_json::to_string(&ledger.regions).expect("addresses serialise");
-        // Acknowledgements: forget the ones dropped, write the new or changed ones.
-        let mut stored: std::collections::BTreeMap<String, String> = store
-            .acked()?
-            .into_iter()
-            .map(|a| (a.address, a.resource_json))
-            .collect();
-        let mut acks = Vec::new();
-        for (address, resource) in &ledger.acknowledged {
-            let json = serde_json::to_string(resource).expect("resources serialise");
-            if stored.remove(&address.to_string()).as_ref() != Some(&json) {
-                acks.push((address.to_string(), json));
-            }
-        }
-        let unacks: Vec<String> = stored.into_keys().collect();
-        let record = match &ledger.last_apply {
-            Some(record)
-                if store
-                    .last_apply()?
-                    .and_then(|r| serde_json::from_str::<AppliedRecord>(&r.summary_json).ok())
-                    .as_ref()
-                    != Some(record) =>
-            {
-                Some(record)
-            }
-            _ => None,
-        };
-        let record_json =
-            record.map(|r| serde_json::to_string(r).expect("apply record serialises"));
-        let meta = [(OWNED_KEY, owned), (REGIONS_KEY, regions)];
-        // One transaction: a run killed here leaves the old ledger or the new one.
-        store.write_ledger(&store::LedgerUpdate {
-            meta: &meta,
-            acks: &acks,
-            unacks: &unacks,
-            apply: record.zip(record_json.as_deref()).map(|(r, json)| {
-                (
-                    r.commit.as_deref(),
-                    json,
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.time),
-                )
-            }),
-        })
+        self.store().ledger_db_mut().save_ledger(ledger)
     }
 
     fn try_lock(&self, holder: &LockInfo) -> Result<Option<LockInfo>, BackendError> {
-        let json = serde_json::to_string(holder).expect("lock records serialise");
-        let held = self.store().try_lock(&holder.id, &json)?;
-        match held {
-            None => Ok(None),
-            Some((id, json)) => self.parse_lock(&id, &json).map(Some),
-        }
+        self.store().ledger_db_mut().try_lock(holder)
     }
 
     fn unlock(&self, id: &str) -> Result<Option<LockInfo>, BackendError> {
-        let removed = self.store().unlock(id)?;
-        match removed {
-            None => Ok(None),
-            // The lock is gone either way; an unreadable record still names its id.
-            Some(json) => Ok(Some(self.parse_lock(id, &json).unwrap_or(LockInfo {
-                id: id.to_string(),
-                host: "unknown".to_string(),
-                pid: 0,
-                started: 0,
-                commit: None,
-                command: "unknown".to_string(),
-            }))),
-        }
+        self.store().ledger_db_mut().unlock(id)
     }
 
     fn lock_holder(&self) -> Result<Option<LockInfo>, BackendError> {
-        let held = self.store().lock_holder()?;
-        match held {
-            None => Ok(None),
-            Some((id, json)) => self.parse_lock(&id, &json).map(Some),
-        }
+        self.store().ledger_db().lock_holder()
     }
 
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
@@ -453,7 +267,8 @@ fn update(store: &mut Store, before: &Resource, after: &Resource) -> Result<(), 
                     description: a.description.clone(),
                     models: a.models.clone(),
                     ip_allow: a.ip_allow.clone(),
-                    // Only what the plan changes: an unchanged flag is left to the platform's rules.
+                    // Only what the plan changes: an unchanged flag is left to the platform's
+                    // rules.
                     enabled: (b.enabled != a.enabled).then_some(a.enabled),
                 },
             )

@@ -18,7 +18,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 fn all_regions() -> ReadScope {
     ReadScope {
-        regions: store::MODEL_STUDIO_REGIONS
+        regions: crate::store::MODEL_STUDIO_REGIONS
             .iter()
             .map(|r| r.to_string())
             .collect(),

@@ -912,3 +912,131 @@ fn optional_filters_use_the_column_alone_when_given() {
     );
     assert_eq!(super::optional_filter("SELECT 1", true), "SELECT 1");
 }
+
+// ---- The ledger store ------------------------------------------------------------------------
+
+fn tables(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+fn some_ledger() -> crate::backend::Ledger {
+    let member = Resource::Member(Member {
+        workspace: "chatbot-dev".into(),
+        principal: Principal::Role("ops-role".into()),
+        administrator: false,
+        pages: ["Playground-FullAccess".to_string()].into(),
+    });
+    let mut ledger = crate::backend::Ledger::default();
+    ledger.owned.insert(member.address());
+    ledger.acknowledged.insert(member.address(), member);
+    ledger
+}
+
+fn holder(id: &str) -> crate::backend::LockInfo {
+    crate::backend::LockInfo {
+        id: id.to_string(),
+        host: "here".to_string(),
+        pid: 7,
+        started: 1,
+        commit: None,
+        command: "apply".to_string(),
+    }
+}
+
+#[test]
+fn a_ledger_store_holds_the_ledger_tables_alone_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut ledger_store = LedgerStore::open(&path).unwrap();
+    assert_eq!(
+        tables(ledger_store.connection()),
+        ["ledger_ack", "ledger_apply", "meta", "msctl_lock"]
+    );
+    let ledger = some_ledger();
+    ledger_store.save_ledger(&ledger).unwrap();
+    assert_eq!(ledger_store.try_lock(&holder("a")).unwrap(), None);
+    ledger_store
+        .set_owed_secret("workspace.w.apikey.k", Some(Default::default()))
+        .unwrap();
+    drop(ledger_store);
+
+    let mut again = LedgerStore::open(&path).unwrap();
+    let mut expected = ledger;
+    expected
+        .owed_secrets
+        .insert("workspace.w.apikey.k".to_string(), Default::default());
+    assert_eq!(again.load_ledger().unwrap(), expected);
+    assert_eq!(again.try_lock(&holder("b")).unwrap(), Some(holder("a")));
+    assert_eq!(again.unlock("a").unwrap(), Some(holder("a")));
+    assert_eq!(again.lock_holder().unwrap(), None);
+}
+
+#[test]
+fn a_ledger_written_in_a_whole_platform_database_opens_as_a_ledger_store() {
+    // msctl used to keep the aliyun ledger in a full platform database: such files still open.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = some_ledger();
+    {
+        let mut old = Store::open(&path).unwrap();
+        old.ledger_db_mut().save_ledger(&ledger).unwrap();
+        assert_eq!(old.ledger_db_mut().try_lock(&holder("a")).unwrap(), None);
+    }
+    let ledger_store = LedgerStore::open(&path).unwrap();
+    assert_eq!(ledger_store.load_ledger().unwrap(), ledger);
+    assert_eq!(ledger_store.lock_holder().unwrap(), Some(holder("a")));
+    // And the platform database is still whole.
+    assert_eq!(
+        Store::open(&path).unwrap().schema_version().unwrap(),
+        SCHEMA_VERSION
+    );
+}
+
+#[test]
+fn a_ledger_store_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = LedgerStore::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Invalid(m) if m.contains("newer than this msctl understands")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_aliyun_ledger_file_has_no_platform_schema_or_default_workspaces() {
+    use crate::backend::Backend as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let backend = crate::backend::aliyun::AliyunBackend::new(
+        crate::backend::aliyun::Credentials::new("a", "b"),
+        None,
+        [],
+    )
+    .with_ledger(&path);
+    let ledger = some_ledger();
+    backend.save_ledger(&ledger).unwrap();
+    assert_eq!(backend.load_ledger().unwrap(), ledger);
+    let conn = Connection::open(&path).unwrap();
+    let names = tables(&conn);
+    assert!(
+        !names
+            .iter()
+            .any(|t| t.starts_with("ms_") || t.starts_with("ram_") || t.starts_with("pai_")),
+        "{names:?}"
+    );
+    assert_eq!(names, ["ledger_ack", "ledger_apply", "meta", "msctl_lock"]);
+}
