@@ -499,29 +499,28 @@ pub fn execute_with_stop(
                     let started = Instant::now();
                     // A panicking backend is a bug, but it must not hang the walk waiting for
                     // an answer that never comes: report it as this change's failure.
-                    let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                        run(backend, change, step.phase)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(BackendError::Invalid(format!(
-                            "bug: the `{}` backend panicked (see stderr)",
-                            backend.name()
-                        )))
-                    })
-                    .map_err(|e| {
-                        // The backend's circuit breaker opened: every new change would
-                        // only fail after its own retries, so none starts any more;
-                        // those in flight finish.
-                        if matches!(e, BackendError::Unavailable(_)) {
-                            stop.request(
+                    let result =
+                        panic::catch_unwind(AssertUnwindSafe(|| run(backend, change, step.phase)))
+                            .unwrap_or_else(|_| {
+                                Err(BackendError::Invalid(format!(
+                                    "bug: the `{}` backend panicked (see stderr)",
+                                    backend.name()
+                                )))
+                            })
+                            .map_err(|e| {
+                                // The backend's circuit breaker opened: every new change would
+                                // only fail after its own retries, so none starts any more;
+                                // those in flight finish.
+                                if matches!(e, BackendError::Unavailable(_)) {
+                                    stop.request(
                                 "msctl stopped starting changes because the API is unavailable",
                             );
-                        }
-                        ChangeError {
-                            kind: ErrorKind::of(&e),
-                            message: e.to_string(),
-                        }
-                    });
+                                }
+                                ChangeError {
+                                    kind: ErrorKind::of(&e),
+                                    message: e.to_string(),
+                                }
+                            });
                     let answer = StepResult::Done(result, started.elapsed());
                     if done_tx.send((id, answer)).is_err() {
                         return;

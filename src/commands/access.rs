@@ -53,8 +53,8 @@ impl Input {
                 source,
             });
         }
-        let mut checkout = Checkout::open(cli)?;
-        let loaded = super::load_config(cli, &mut checkout)?;
+        let mut checkout = Checkout::open(&cli.dir, cli.rev.as_deref())?;
+        let loaded = super::load_config(&cli.dir, &mut checkout)?;
         let Some(config) = loaded.config else {
             // Warnings are `validate`'s business; an answer only needs a usable config.
             super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
@@ -67,7 +67,7 @@ impl Input {
                     .unwrap_or_default(),
             });
         };
-        let s = checkout.source(cli);
+        let s = checkout.source(&cli.dir);
         let mut source = format!("configuration `{}`", s.config_dir);
         let short = s.commit.as_ref().map(|c| c.get(..12).unwrap_or(c));
         match (&cli.rev, short) {

@@ -19,7 +19,7 @@ use super::plan::{print_plan, refusals};
 use super::session::{Session, fingerprint};
 use super::{CommandError, Outcome};
 use crate::apply::{self, ApplyReport, ApplyResult, Event, Stop};
-use crate::backend::{AppliedRecord, ChangeOutcome};
+use crate::backend::{AppliedRecord, Capability, ChangeOutcome};
 use crate::cli::{ApplyArgs, Cli, Format};
 use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
@@ -31,7 +31,12 @@ use crate::render::text::{one_line, short_commit};
 
 pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
-    if args.secrets_to.is_some() && session.backend.name() != "aliyun" {
+    if args.secrets_to.is_some()
+        && !session
+            .backend
+            .capabilities()
+            .has(Capability::IssuesSecrets)
+    {
         // Before anything runs: a pipeline that expects the file must not find it missing after
         // a "successful" apply.
         return Err(CommandError::Usage(format!(
@@ -128,9 +133,9 @@ fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Resu
         None => {
             session
                 .checkout
-                .refuse_unrecordable(cli, args.allow_dirty)?;
+                .refuse_unrecordable(&cli.dir, args.allow_dirty)?;
             let live = session.read_live()?;
-            let plan = session.plan(cli, &live)?;
+            let plan = session.plan(&live)?;
             (plan, live)
         }
     })
@@ -248,7 +253,12 @@ fn secrets_note(args: &ApplyArgs, session: &Session, plan: &Plan, report: &Apply
             )
             && report.applied.contains(&c.address)
     });
-    if created_keys && session.backend.name() == "aliyun" {
+    if created_keys
+        && session
+            .backend
+            .capabilities()
+            .has(Capability::IssuesSecrets)
+    {
         match &args.secrets_to {
             Some(path) => diag!(
                 "The secrets of the new API keys are in `{}` (mode 0600); move them to a secret store.",
@@ -367,7 +377,7 @@ fn rebuild_saved(
     let at_commit;
     let (config, from): (&Config, String) = match &source.commit {
         Some(commit) if !source.dirty => {
-            let loaded = session.checkout.load_at(cli, commit)?;
+            let loaded = session.checkout.load_at(&cli.dir, commit)?;
             let Some(config) = loaded.config else {
                 anyhow::bail!(
                     "failed to rebuild plan file `{}`: the configuration at commit {} has errors\nhint: `msctl validate --rev {}` shows them",

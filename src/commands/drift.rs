@@ -23,9 +23,9 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let report = match last_applied(cli, &session)? {
         Ok(applied) => match against_applied(cli, &session, &live, &applied)? {
             Ok(report) => report,
-            Err(why) => fallback(cli, &session, &live, why)?,
+            Err(why) => fallback(&session, &live, why)?,
         },
-        Err(why) => fallback(cli, &session, &live, why)?,
+        Err(why) => fallback(&session, &live, why)?,
     };
     let declares_members = session
         .config
@@ -72,7 +72,7 @@ fn against_applied(
     let Some(head) = session.checkout.commit.as_ref().map(commit_ref) else {
         return Ok(Err("the checkout has no commit to compare".to_string()));
     };
-    let loaded = match session.checkout.load_at(cli, &applied.commit.id) {
+    let loaded = match session.checkout.load_at(&cli.dir, &applied.commit.id) {
         Ok(loaded) => loaded,
         Err(e) => {
             return Ok(Err(format!(
@@ -147,13 +147,8 @@ fn against_applied(
 }
 
 /// Today's comparison (live against the configuration as read), saying why.
-fn fallback(
-    cli: &Cli,
-    session: &Session,
-    live: &State,
-    why: String,
-) -> anyhow::Result<DriftReport> {
-    let plan = session.plan(cli, live)?;
+fn fallback(session: &Session, live: &State, why: String) -> anyhow::Result<DriftReport> {
+    let plan = session.plan(live)?;
     let mut report = DriftReport::from_plan(&plan);
     let mut blame = Blamer::for_checkout(&session.checkout);
     for item in &mut report.items {

@@ -70,7 +70,7 @@ impl GraphDocument {
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
+    let plan = session.plan(&live)?;
     let text = match cli.format {
         Format::Text => crate::graph::to_dot(&plan),
         Format::Json => crate::render::json::to_pretty_json(&GraphDocument::of(&plan)),

@@ -17,7 +17,7 @@ use crate::render;
 pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
+    let plan = session.plan(&live)?;
     match &args.base {
         Some(base) => {
             let review = review(cli, &session, base, &plan, &live)?;
@@ -64,9 +64,11 @@ fn review(
     plan: &Plan,
     live: &State,
 ) -> anyhow::Result<Review> {
-    let repo = session.checkout.require_repo(cli, "`msctl plan --base`")?;
+    let repo = session
+        .checkout
+        .require_repo(&cli.dir, "`msctl plan --base`")?;
     let base = repo.resolve(base_rev).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let loaded = session.checkout.load_at(cli, base_rev)?;
+    let loaded = session.checkout.load_at(&cli.dir, base_rev)?;
     let Some(base_config) = loaded.config.as_ref() else {
         let note = format!(
             "the configuration was read from the base revision `{base_rev}` ({})",

@@ -14,7 +14,7 @@ use crate::render;
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
+    let plan = session.plan(&live)?;
     let (last_applied, note) = match last_applied(cli, &session)? {
         Ok(applied) => (Some(applied), None),
         Err(why) => (None, Some(why)),

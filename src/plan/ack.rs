@@ -156,6 +156,7 @@ mod tests {
             missing: [Capability::WorkspaceMembers, Capability::ApiKeyOwner]
                 .into_iter()
                 .collect(),
+            ..Capabilities::default()
         }
     }
 

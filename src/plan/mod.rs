@@ -101,6 +101,21 @@ pub struct Change {
     pub manual: Option<ManualStep>,
 }
 
+/// The ledger settles ownership from changes and how they ended.
+impl crate::backend::Settled for Change {
+    fn address(&self) -> &Address {
+        &self.address
+    }
+
+    fn after(&self) -> Option<&Resource> {
+        self.after.as_ref()
+    }
+
+    fn may_create(&self) -> bool {
+        matches!(self.action, Action::Create | Action::Replace)
+    }
+}
+
 /// A live object msctl saw but does not manage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Unmanaged {
