@@ -6,10 +6,9 @@ use super::checkout::Checkout;
 use super::session::Session;
 use super::{CommandError, Outcome, output};
 use crate::access::{self, AccessQuery, Subject};
-use crate::cli::{AccessArgs, Cli, Format};
+use crate::cli::{AccessArgs, Cli};
 use crate::config::Config;
 use crate::model::{Resource, State};
-use crate::render;
 
 pub fn run(cli: &Cli, args: &AccessArgs) -> Result<Outcome, CommandError> {
     let input = Input::load(cli, args.live)?;
@@ -21,12 +20,7 @@ pub fn run(cli: &Cli, args: &AccessArgs) -> Result<Outcome, CommandError> {
     let query = query(args, &input.state, where_)?;
     let model = access::build(&input.state, &input.config.quotas);
     let answer = access::query::answer(&model, &query, input.source.clone());
-    let text = match cli.format {
-        Format::Text => render::access_text(&answer, super::use_color(cli)),
-        Format::Markdown => render::access_markdown(&answer, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::access_json(&answer),
-    };
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &answer)?;
     Ok(Outcome::Success)
 }
 

@@ -16,7 +16,7 @@ use super::checkout::Checkout;
 use super::interrupt::Interrupt;
 use super::output;
 use super::plan::{print_plan, refusals};
-use super::session::{Session, fingerprint};
+use super::session::Session;
 use super::{CommandError, Outcome};
 use crate::apply::{self, ApplyReport, ApplyResult, Event, Stop};
 use crate::backend::{AppliedRecord, Capability, ChangeOutcome};
@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::model::State;
 use crate::plan::saved::{self, SavedPlan};
-use crate::plan::{Action, Plan, Source};
+use crate::plan::{Action, Plan, Source, fingerprint};
 use crate::render;
 use crate::render::text::{one_line, short_commit};
 

@@ -11,11 +11,10 @@ use super::session::Session;
 use super::status::{commits_since, last_applied};
 use super::{CommandError, Outcome, output};
 use crate::backend::Capability;
-use crate::cli::{Cli, Format};
+use crate::cli::Cli;
 use crate::model::{Resource, State};
 use crate::plan::drift::DriftReport;
 use crate::plan::{Action, AppliedCommit, History, Source, desired_changes};
-use crate::render;
 
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
@@ -45,13 +44,8 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
             session.backend.name()
         );
     }
-    let text = match cli.format {
-        Format::Text => render::drift_text(&report, super::use_color(cli)),
-        Format::Markdown => render::drift_markdown(&report, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::drift_json(&report),
-    };
     // A closed stdout (`msctl drift | head -1`) drops the report, not the verdict.
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &report)?;
     Ok(if report.in_sync() {
         Outcome::Success
     } else {

@@ -109,6 +109,19 @@ pub fn report_diagnostics(loaded: &Loaded, revision_note: Option<&str>) -> bool 
     loaded.diagnostics.iter().any(|d| d.is_error())
 }
 
+/// The output format `--format` and the terminal ask for.
+pub fn output_format(cli: &Cli) -> crate::render::OutputFormat {
+    use crate::cli::Format;
+    use crate::render::OutputFormat;
+    match cli.format {
+        Format::Text => OutputFormat::Text {
+            color: use_color(cli),
+        },
+        Format::Markdown => OutputFormat::Markdown,
+        Format::Json => OutputFormat::Json,
+    }
+}
+
 /// Colour only on a terminal, never with `--no-color` or NO_COLOR.
 pub fn use_color(cli: &Cli) -> bool {
     !cli.no_color

@@ -8,11 +8,10 @@ use anyhow::Context as _;
 use super::checkout::{Blamer, commit_ref};
 use super::session::Session;
 use super::{CommandError, Outcome, output};
-use crate::cli::{Cli, Format, PlanArgs};
+use crate::cli::{Cli, PlanArgs};
 use crate::model::State;
 use crate::plan::safety::{self, SafetyOptions};
 use crate::plan::{Action, DriftReport, Plan, Review, Source, desired_changes, saved};
-use crate::render;
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
@@ -46,12 +45,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
 
 /// Renders a plan to stdout in the chosen format (a closed stdout drops it quietly).
 pub fn print_plan(cli: &Cli, plan: &Plan) -> std::io::Result<()> {
-    let text = match cli.format {
-        Format::Text => render::plan_text(plan, super::use_color(cli)),
-        Format::Markdown => render::plan_markdown(plan, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::plan_json(plan),
-    };
-    output::stdout(&text)
+    output::emit(super::output_format(cli), plan)
 }
 
 /// The pull-request review against `base_rev`: the semantic change from the base's desired state
@@ -116,12 +110,7 @@ fn review(
 }
 
 fn print_review(cli: &Cli, review: &Review) -> std::io::Result<()> {
-    let text = match cli.format {
-        Format::Text => render::review_text(review, super::use_color(cli)),
-        Format::Markdown => render::review_markdown(review, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::review_json(review),
-    };
-    output::stdout(&text)
+    output::emit(super::output_format(cli), review)
 }
 
 /// The safety rails: refusals as messages (empty when the plan may proceed).

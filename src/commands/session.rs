@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 
 use super::checkout::Checkout;
 use crate::backend::aliyun::{AliyunBackend, Credentials, Endpoint};
@@ -16,7 +15,7 @@ use crate::cli::{BackendArg, Cli, Command};
 use crate::config::{BackendKind, Config};
 use crate::exit_code;
 use crate::model::{Resource, State};
-use crate::plan::{self, FORMAT_VERSION, Plan, Source, Summary};
+use crate::plan::{self, Plan, Source};
 
 /// The command line resolved once into what a session needs: below the commands nothing reads
 /// `Cli` (nor asks which subcommand runs).
@@ -232,32 +231,15 @@ impl Session {
         prune_ram: bool,
     ) -> anyhow::Result<Plan> {
         let ledger = self.ledger()?;
-        let options = plan::DiffOptions {
-            prune_ram,
-            owned: ledger.owned.clone(),
-            caller: self.backend.caller(),
-        };
-        let mut diff = plan::diff(desired, live, &options, &self.backend.capabilities());
-        diff.warnings
-            .extend(undelivered_secrets(&ledger.owed_secrets, live));
-        crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let changes = diff.changes;
-        let summary = Summary::of(&changes);
-        let access = plan::access::access_changes(live, &changes);
-        Ok(Plan {
-            format_version: FORMAT_VERSION.to_string(),
-            msctl_version: env!("CARGO_PKG_VERSION").to_string(),
-            backend: self.backend.name().to_string(),
+        let input = plan::PlanInput {
+            desired,
+            live,
             source,
-            changes,
-            unmanaged: diff.unmanaged,
-            warnings: diff.warnings,
-            summary,
-            live_fingerprint: fingerprint(live),
-            api_calls: self.backend.api_calls(),
-            managed_live: diff.managed_live,
-            access,
-        })
+            prune_ram,
+            ledger: &ledger,
+        };
+        plan::assemble(input, self.backend.as_ref(), crate::graph::link)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -309,24 +291,6 @@ fn humantime(d: Duration) -> String {
     }
 }
 
-/// Warnings for API keys that exist but whose secret a run owed and never wrote (issue 14):
-/// addresses only, never secrets.
-fn undelivered_secrets(
-    owed: &std::collections::BTreeMap<String, crate::backend::OwedSecret>,
-    live: &State,
-) -> Vec<String> {
-    owed.keys()
-        .filter(|address| live.resources.keys().any(|a| a.to_string() == **address))
-        .map(|address| {
-            format!(
-                "API key `{address}` has an undelivered secret: a run created it but stopped \
-                 before writing its secret; `msctl apply --secrets-to FILE` resets the key and \
-                 writes the new secret"
-            )
-        })
-        .collect()
-}
-
 /// The scopes a desired state governs: its workspaces' regions, RAM, its PAI regions.
 fn scope_of(desired: &State) -> ReadScope {
     let mut scope = ReadScope {
@@ -345,16 +309,6 @@ fn scope_of(desired: &State) -> ReadScope {
         }
     }
     scope
-}
-
-/// SHA-256 of the live state: a saved plan applies only to the state it was computed from.
-pub fn fingerprint(live: &State) -> String {
-    let bytes = serde_json::to_vec(live).expect("live state serialises");
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box<dyn Backend>> {

@@ -5,11 +5,10 @@ use super::checkout::commit_ref;
 use super::session::Session;
 use super::{CommandError, Outcome, output};
 use crate::backend::AppliedRecord;
-use crate::cli::{Cli, Format};
+use crate::cli::Cli;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::plan::history::STATUS_FORMAT_VERSION;
 use crate::plan::{AppliedCommit, CommitRef, LedgerSource, StatusReport};
-use crate::render;
 
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
@@ -39,13 +38,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         pending: plan.summary,
         note,
     };
-    let text = match cli.format {
-        Format::Json => render::status_json(&report),
-        // A status is a few lines; markdown readers get the text in a code block.
-        Format::Markdown => format!("```text\n{}```\n", render::status_text(&report)),
-        Format::Text => render::status_text(&report),
-    };
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &report)?;
     Ok(Outcome::Success)
 }
 

@@ -12,6 +12,7 @@ use crate::model::{Address, Resource};
 
 pub mod access;
 pub mod ack;
+pub mod assemble;
 pub mod differ;
 pub mod drift;
 pub mod history;
@@ -20,6 +21,7 @@ pub mod safety;
 pub mod saved;
 
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
+pub use assemble::{PlanInput, assemble, fingerprint};
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
 pub use history::{
