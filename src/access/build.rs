@@ -470,7 +470,9 @@ impl Builder {
                 kind: RiskKind::DefaultWorkspaceKey,
                 subject: subject.clone(),
                 message: format!(
-                    "a key in the default workspace {} calls every model, unthrottled; sharing it with a sub-workspace user bypasses the sub-workspace's model authorization",
+                    "a key in the default workspace {} calls every model, unthrottled; \
+                            sharing it with a sub-workspace user bypasses the sub-workspace's \
+                            model authorization",
                     k.workspace
                 ),
                 because: vec![key_step.clone()],
@@ -481,7 +483,8 @@ impl Builder {
                 kind: RiskKind::KeyOwnerNotMember,
                 subject,
                 message: format!(
-                    "its owner {} is not a member of {}: the key is disabled until they are added again",
+                    "its owner {} is not a member of {}: the key is disabled until they \
+                            are added again",
                     k.owner, k.workspace
                 ),
                 because: vec![key_step],
@@ -660,7 +663,8 @@ impl Builder {
                     kind: RiskKind::ManagementWithoutMembership,
                     subject: subject.clone(),
                     message: format!(
-                        "holds {g} but is a member of no workspace: a management policy grants no workspace access"
+                        "holds {g} but is a member of no workspace: a management policy \
+                                grants no workspace access"
                     ),
                     because: first(g),
                 });

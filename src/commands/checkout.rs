@@ -36,7 +36,9 @@ pub struct Checkout {
 }
 
 /// What is lost when the repository cannot be read, as commands say it.
-const GIT_FEATURES_OFF: &str = "git features are off for this run: the commit a plan comes from, the uncommitted-changes check, blame, the applied-commit record and its git note; `apply` refuses unless --allow-dirty";
+const GIT_FEATURES_OFF: &str = "git features are off for this run: the commit a plan comes \
+        from, the uncommitted-changes check, blame, the applied-commit record and its git note; `apply` \
+        refuses unless --allow-dirty";
 
 impl Checkout {
     /// Discovers the repository around `-C DIR`. With `--rev` a repository is required.
@@ -48,7 +50,9 @@ impl Checkout {
         if let Some(rev) = rev {
             let repo = Repo::open(dir).map_err(|e| match e {
                 GitError::Io { .. } => anyhow::anyhow!(
-                    "failed to open config directory `{}` for `--rev {rev}`: {e}\nhint: `-C DIR` must exist in the working tree; msctl reads its contents at the revision",
+                    "failed to open config directory `{}` for `--rev {rev}`: {e}\nhint: \
+                            `-C DIR` must exist in the working tree; msctl reads its contents at \
+                            the revision",
                     dir.display()
                 ),
                 e => anyhow::anyhow!("{e}"),
@@ -151,7 +155,10 @@ impl Checkout {
                 None => (text.as_str(), String::new()),
             };
             anyhow::bail!(
-                "refusing to apply: git cannot read the repository holding `{}`, so uncommitted changes cannot be detected and no commit would record this apply\n  = {cause}\nhint: {hint}or pass --allow-dirty to apply without these guarantees (the apply is recorded without a commit)",
+                "refusing to apply: git cannot read the repository holding `{}`, so \
+                        uncommitted changes cannot be detected and no commit would record this \
+                        apply\n  = {cause}\nhint: {hint}or pass --allow-dirty to apply without \
+                        these guarantees (the apply is recorded without a commit)",
                 dir.display()
             );
         }
@@ -172,7 +179,9 @@ impl Checkout {
                 _ => String::new(),
             };
             anyhow::bail!(
-                "{what} has uncommitted changes; refusing to apply a configuration no commit records{files}{more}\nhint: commit them first (the ledger records the applied commit), or pass --allow-dirty"
+                "{what} has uncommitted changes; refusing to apply a configuration no \
+                        commit records{files}{more}\nhint: commit them first (the ledger records \
+                        the applied commit), or pass --allow-dirty"
             );
         }
         Ok(())
@@ -198,7 +207,8 @@ impl Checkout {
     pub fn require_repo(&self, dir: &Path, what: &str) -> anyhow::Result<&Repo> {
         self.repo.as_ref().ok_or_else(|| {
             anyhow::anyhow!(
-                "{what} needs a git repository, but `{}` is in none\nhint: run msctl in a clone of the repository holding the config",
+                "{what} needs a git repository, but `{}` is in none\nhint: run msctl in \
+                        a clone of the repository holding the config",
                 dir.display()
             )
         })

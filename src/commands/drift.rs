@@ -40,7 +40,9 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     {
         // Said on stderr so the report (stdout) stays the document its schema describes.
         diag!(
-            "note: workspace members cannot be read through the {} backend's API: they are compared with the memberships acknowledged in msctl's ledger (`msctl ack`), so changes made in the console are not detected",
+            "note: workspace members cannot be read through the {} backend's API: they \
+                    are compared with the memberships acknowledged in msctl's ledger (`msctl \
+                    ack`), so changes made in the console are not detected",
             session.backend.name()
         );
     }
@@ -77,7 +79,8 @@ fn against_applied(
     let Some(applied_config) = loaded.config.as_ref() else {
         let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         return Ok(Err(format!(
-            "the configuration at the last applied commit {short} has {errors} error{} (`msctl validate --rev {short}`)",
+            "the configuration at the last applied commit {short} has {errors} error{} \
+                    (`msctl validate --rev {short}`)",
             if errors == 1 { "" } else { "s" }
         )));
     };
@@ -117,12 +120,14 @@ fn against_applied(
     let mut notes = Vec::new();
     if applied.dirty {
         notes.push(format!(
-            "commit {short} was applied with uncommitted changes (`--allow-dirty`): out-of-band changes may include them"
+            "commit {short} was applied with uncommitted changes (`--allow-dirty`): \
+                    out-of-band changes may include them"
         ));
     }
     if applied.failed > 0 {
         notes.push(format!(
-            "{} change{} failed in the last apply: live state may differ from commit {short} because of {}",
+            "{} change{} failed in the last apply: live state may differ from commit \
+                    {short} because of {}",
             applied.failed,
             if applied.failed == 1 { "" } else { "s" },
             if applied.failed == 1 { "it" } else { "them" }

@@ -70,7 +70,9 @@ fn review(
         );
         super::report_diagnostics(&loaded, Some(&note));
         anyhow::bail!(
-            "the configuration at base `{base_rev}` has errors; cannot review against it\nhint: `msctl validate --rev {base_rev}` shows them; review against another base with `--base REV`"
+            "the configuration at base `{base_rev}` has errors; cannot review against \
+                    it\nhint: `msctl validate --rev {base_rev}` shows them; review against \
+                    another base with `--base REV`"
         );
     };
     // Declarations are located (file:line) but not blamed: in a review the last change to a

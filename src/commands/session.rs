@@ -166,7 +166,9 @@ impl Session {
                     format!(" after waiting {}", humantime(timeout))
                 };
                 anyhow::bail!(
-                    "another msctl run holds the run lock{waited}: {holder}\nhint: wait for it to finish (or pass `--lock-timeout 10m` to wait); if that run died, remove its lock with `msctl force-unlock {}`",
+                    "another msctl run holds the run lock{waited}: {holder}\nhint: wait \
+                            for it to finish (or pass `--lock-timeout 10m` to wait); if that run \
+                            died, remove its lock with `msctl force-unlock {}`",
                     holder.id
                 );
             }
@@ -266,11 +268,13 @@ impl Drop for RunLock<'_> {
         match self.backend.unlock(&self.id) {
             Ok(Some(_)) => {}
             Ok(None) => eprintln!(
-                "warning: msctl's run lock {} was removed by someone else during this run (`msctl force-unlock`?)",
+                "warning: msctl's run lock {} was removed by someone else during this \
+                        run (`msctl force-unlock`?)",
                 self.id
             ),
             Err(e) => eprintln!(
-                "warning: failed to release msctl's run lock {}: {e}\nhint: run `msctl force-unlock {}`",
+                "warning: failed to release msctl's run lock {}: {e}\nhint: run `msctl \
+                        force-unlock {}`",
                 self.id, self.id
             ),
         }
@@ -359,7 +363,10 @@ fn open_aliyun(options: &SessionOptions, config: &Config) -> anyhow::Result<Aliy
     // Once per run: who the credentials are decides who owns the API keys they create.
     if let Err(e) = backend.resolve_caller() {
         eprintln!(
-            "warning: failed to ask STS who the credentials belong to (GetCallerIdentity): {e}\n  = API keys whose creator only that could name are read with an unknown owner, which is not compared; `--caller USER` names the RAM user the credentials act for"
+            "warning: failed to ask STS who the credentials belong to \
+                    (GetCallerIdentity): {e}\n  = API keys whose creator only that could name are \
+                    read with an unknown owner, which is not compared; `--caller USER` names the \
+                    RAM user the credentials act for"
         );
     }
     if let Some(path) = &options.secrets_to {

@@ -97,7 +97,8 @@ pub fn last_applied(cli: &Cli, session: &Session) -> anyhow::Result<Result<Appli
     }
     let (Some(repo), Some(from)) = (repo, &session.checkout.commit) else {
         return Ok(Err(format!(
-            "no apply is recorded in the {} backend's ledger, and `{dir}` is not in a git repository with commits",
+            "no apply is recorded in the {} backend's ledger, and `{dir}` is not in a \
+                    git repository with commits",
             session.backend.name()
         )));
     };

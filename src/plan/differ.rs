@@ -104,7 +104,10 @@ fn unknown_owners_warning(keys: &[Address]) -> String {
         list.push(format!("and {} more", keys.len() - SHOWN));
     }
     format!(
-        "the owner of {} API key(s) could not be read, because the identity that created them is unknown (STS GetCallerIdentity gave none, and no `--caller` or earlier apply names it): {}; their owner is not compared, so no key is replaced or deleted for it. Pass `--caller USER` to compare it",
+        "the owner of {} API key(s) could not be read, because the identity that created \
+                them is unknown (STS GetCallerIdentity gave none, and no `--caller` or earlier \
+                apply names it): {}; their owner is not compared, so no key is replaced or \
+                deleted for it. Pass `--caller USER` to compare it",
         keys.len(),
         list.join(", ")
     )
@@ -191,7 +194,9 @@ impl Differ<'_> {
         {
             if w != h {
                 self.out.warnings.push(format!(
-                    "workspace `{}` is declared with region `{}`, default = {}, but live it has region `{}`, default = {}: msctl never creates, replaces or deletes a default workspace; fix the config",
+                    "workspace `{}` is declared with region `{}`, default = {}, but live \
+                            it has region `{}`, default = {}: msctl never creates, replaces or \
+                            deletes a default workspace; fix the config",
                     w.name, w.region, w.default, h.region, h.default
                 ));
             }
@@ -229,7 +234,10 @@ impl Differ<'_> {
             && w.default
         {
             self.out.warnings.push(format!(
-                "default workspace `{}` (region {}) is declared but missing live: msctl never creates default workspaces (the platform makes one when Model Studio is activated in a region); activate Model Studio in {} — until then the changes inside it will fail",
+                "default workspace `{}` (region {}) is declared but missing live: msctl \
+                        never creates default workspaces (the platform makes one when Model \
+                        Studio is activated in a region); activate Model Studio in {} — until \
+                        then the changes inside it will fail",
                 w.name, w.region, w.region
             ));
             return;
@@ -297,7 +305,8 @@ impl Differ<'_> {
             self.push(change);
         } else {
             self.out.warnings.push(format!(
-                "{what}; msctl does not own its workspace, so it neither adopts nor deletes it: delete the extra one by hand"
+                "{what}; msctl does not own its workspace, so it neither adopts nor \
+                        deletes it: delete the extra one by hand"
             ));
             self.out.unmanaged.push(Unmanaged {
                 address: address.clone(),
@@ -308,11 +317,13 @@ impl Differ<'_> {
     }
 
     fn unmanaged(&self, address: &Address, have: &Resource) -> Option<Unmanaged> {
-        const RAM_NOTE: &str = "not declared; RAM objects are managed only when declared (`safety.prune_ram = true` in msctl.toml deletes them)";
+        const RAM_NOTE: &str = "not declared; RAM objects are managed only when declared \
+            (`safety.prune_ram = true` in msctl.toml deletes them)";
         let (note, governed) = match have {
             Resource::Workspace(w) if w.default => (
                 format!(
-                    "default workspace of {}, not declared; msctl leaves it and everything in it alone",
+                    "default workspace of {}, not declared; msctl leaves it and \
+                            everything in it alone",
                     w.region
                 ),
                 false,
@@ -326,7 +337,8 @@ impl Differ<'_> {
                 };
                 (
                     format!(
-                        "not declared; msctl leaves it and its members, models, limits and keys alone{why}"
+                        "not declared; msctl leaves it and its members, models, limits \
+                                and keys alone{why}"
                     ),
                     governed,
                 )
@@ -421,7 +433,8 @@ impl Differ<'_> {
         let resource = change.after.as_ref().or(change.before.as_ref());
         match resource {
             Some(Resource::Member(m)) if change.action == Action::Delete => out.push(format!(
-                "removes all access of {} in workspace `{}` and disables their API keys there (re-adding them restores the keys)",
+                "removes all access of {} in workspace `{}` and disables their API keys \
+                        there (re-adding them restores the keys)",
                 m.principal, m.workspace
             )),
             Some(Resource::RamUser(u)) if change.action == Action::Delete => out.push(format!(
@@ -442,7 +455,8 @@ impl Differ<'_> {
                 }
                 if creates && self.scope.default_workspaces.contains(k.workspace.as_str()) {
                     out.push(
-                        "a key in the default workspace can call every model: sharing it with sub-workspace users bypasses their model authorization"
+                        "a key in the default workspace can call every model: sharing it \
+                                with sub-workspace users bypasses their model authorization"
                             .to_string(),
                     );
                 }
@@ -453,11 +467,15 @@ impl Differ<'_> {
                 }
             }
             Some(Resource::Workspace(w)) if change.action == Action::Replace => out.push(format!(
-                "replacing workspace `{}` destroys its API keys (for good), model permissions and limits and removes its members; Model Studio cannot move or rename a workspace",
+                "replacing workspace `{}` destroys its API keys (for good), model \
+                        permissions and limits and removes its members; Model Studio cannot move \
+                        or rename a workspace",
                 w.name
             )),
             Some(Resource::Workspace(w)) if change.action == Action::Delete => out.push(format!(
-                "deleting workspace `{}` destroys its API keys (for good), model permissions and limits; the console could not delete workspaces (2025 docs) and the API refuses while keys remain",
+                "deleting workspace `{}` destroys its API keys (for good), model \
+                        permissions and limits; the console could not delete workspaces (2025 \
+                        docs) and the API refuses while keys remain",
                 w.name
             )),
             Some(Resource::PaiWorkspace(w)) if deletes => out.push(format!(
@@ -521,14 +539,18 @@ impl Differ<'_> {
         let region = self.scope.region_note(ws);
         match (action, before, after) {
             (Action::Delete, _, _) => format!(
-                "In the Model Studio console{region}, signed in as the Alibaba Cloud account (only it sees Delete): switch to workspace `{ws}` (workspace switcher, lower left) > Permissions: find {who}, click Delete and confirm."
+                "In the Model Studio console{region}, signed in as the Alibaba Cloud \
+                        account (only it sees Delete): switch to workspace `{ws}` (workspace \
+                        switcher, lower left) > Permissions: find {who}, click Delete and confirm."
             ),
             (Action::Update, Some(b), Some(a)) => {
                 let (was, now) = (page_set(b), page_set(a));
                 let grant: Vec<&str> = now.difference(&was).copied().collect();
                 let revoke: Vec<&str> = was.difference(&now).copied().collect();
                 let mut text = format!(
-                    "In the Model Studio console{region}: switch to workspace `{ws}` (workspace switcher, lower left) > Permissions: find {who} > Permissions > Page Permissions > Edit:"
+                    "In the Model Studio console{region}: switch to workspace `{ws}` \
+                            (workspace switcher, lower left) > Permissions: find {who} > \
+                            Permissions > Page Permissions > Edit:"
                 );
                 if !grant.is_empty() {
                     let _ = write!(text, " check {};", grant.join(", "));
@@ -547,7 +569,10 @@ impl Differ<'_> {
                     pages.into_iter().collect::<Vec<_>>().join(", ")
                 };
                 format!(
-                    "In the Model Studio console{region}, System Administration > Accounts: add {who} if absent (Add User, type RAM User). Then, in the users list, {who} > Permissions > Permission +: workspace `{ws}`, pages: {pages}; click Complete."
+                    "In the Model Studio console{region}, System Administration > \
+                            Accounts: add {who} if absent (Add User, type RAM User). Then, in the \
+                            users list, {who} > Permissions > Permission +: workspace `{ws}`, \
+                            pages: {pages}; click Complete."
                 )
             }
         }
@@ -556,7 +581,8 @@ impl Differ<'_> {
     fn api_key_instructions(&self, action: Action, k: &ApiKey) -> String {
         let region = self.scope.region_note(&k.workspace);
         let mut text = format!(
-            "The API creates keys only for the caller. In the Model Studio console{region}, workspace `{}` > Key Management: ",
+            "The API creates keys only for the caller. In the Model Studio \
+                    console{region}, workspace `{}` > Key Management: ",
             k.workspace
         );
         if action == Action::Replace {

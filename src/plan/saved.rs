@@ -59,18 +59,22 @@ pub enum SavedPlanError {
         source: std::io::Error,
     },
     #[error(
-        "failed to read plan file `{path}`: it is not a plan file saved by `msctl plan --out` ({source})"
+        "failed to read plan file `{path}`: it is not a plan file saved by `msctl plan \
+                --out` ({source})"
     )]
     Parse {
         path: String,
         source: serde_json::Error,
     },
     #[error(
-        "plan file `{path}` was modified after it was saved (checksum mismatch); refusing to apply it\nhint: run `msctl plan --out {path}` again and review the new plan"
+        "plan file `{path}` was modified after it was saved (checksum mismatch); \
+                refusing to apply it\nhint: run `msctl plan --out {path}` again and review the \
+                new plan"
     )]
     Checksum { path: String },
     #[error(
-        "plan file `{path}` has format version {found}, this msctl reads {FORMAT_VERSION}\nhint: run `msctl plan --out {path}` again with this msctl"
+        "plan file `{path}` has format version {found}, this msctl reads \
+                {FORMAT_VERSION}\nhint: run `msctl plan --out {path}` again with this msctl"
     )]
     Version { path: String, found: String },
 }
@@ -198,12 +202,14 @@ impl fmt::Display for Difference {
         match self {
             Difference::Added { address, action } => write!(
                 f,
-                "`{address}` ({}): the plan file has this change; the configuration plans nothing for `{address}`",
+                "`{address}` ({}): the plan file has this change; the configuration \
+                        plans nothing for `{address}`",
                 verb(*action)
             ),
             Difference::Dropped { address, action } => write!(
                 f,
-                "`{address}` ({}): the configuration plans this change; the plan file leaves it out",
+                "`{address}` ({}): the configuration plans this change; the plan file \
+                        leaves it out",
                 verb(*action)
             ),
             Difference::Duplicate { address } => {
@@ -227,7 +233,8 @@ impl fmt::Display for Difference {
                 config,
             } => write!(
                 f,
-                "`{address}` ({}): attribute `{name}` is {} in the plan file, {} from the configuration",
+                "`{address}` ({}): attribute `{name}` is {} in the plan file, {} from \
+                        the configuration",
                 verb(*action),
                 show(file.as_ref()),
                 show(config.as_ref())
@@ -243,7 +250,8 @@ impl fmt::Display for Difference {
             ),
             Difference::Order { position, address } => write!(
                 f,
-                "the changes are the same but in another order (change {} is `{address}` in the plan file)",
+                "the changes are the same but in another order (change {} is `{address}` \
+                        in the plan file)",
                 position + 1
             ),
         }

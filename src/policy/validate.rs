@@ -257,7 +257,8 @@ impl Validator {
     fn statement(&mut self, obj: &Map<String, Value>, pointer: &str) {
         let otherwise = match self.kind {
             PolicyKind::Permission => {
-                "remove it; a statement holds Effect, Action or NotAction, Resource or NotResource, and Condition"
+                "remove it; a statement holds Effect, Action or NotAction, Resource or \
+                        NotResource, and Condition"
             }
             PolicyKind::Trust => {
                 "remove it; a trust statement holds Effect, Action, Principal and Condition"
@@ -391,7 +392,8 @@ impl Validator {
                 pointer,
                 format!("action `{action}` must be `service:Action`"),
                 Some(format!(
-                    "e.g. `{action}:*` for every action of the service, `oss:GetObject`, or `*` for every action"
+                    "e.g. `{action}:*` for every action of the service, `oss:GetObject`, \
+                            or `*` for every action"
                 )),
             );
             return;
@@ -402,7 +404,11 @@ impl Validator {
             self.report(
                 pointer,
                 format!("action `{action}` has an invalid service `{service}`"),
-                Some("the service is a RAM code of letters, digits and `-` (e.g. `oss`, `sfm`), or `*`".to_string()),
+                Some(
+                    "the service is a RAM code of letters, digits and `-` (e.g. `oss`, \
+                        `sfm`), or `*`"
+                        .to_string(),
+                ),
             );
             return;
         }
@@ -421,7 +427,9 @@ impl Validator {
                 pointer,
                 format!("trust policy action `{action}` is not an `sts` action"),
                 Some(
-                    "a trust policy grants `sts:AssumeRole` (optionally `sts:SetSourceIdentity`); permissions belong in a permission policy attached to the role"
+                    "a trust policy grants `sts:AssumeRole` (optionally \
+                            `sts:SetSourceIdentity`); permissions belong in a permission policy \
+                            attached to the role"
                         .to_string(),
                 ),
             );
@@ -491,7 +499,11 @@ impl Validator {
             self.report(
                 pointer,
                 "`Principal` names no principal".to_string(),
-                Some("add `RAM` (accounts, users), `Service` (cloud services) or `Federated` (SAML/OIDC providers)".to_string()),
+                Some(
+                    "add `RAM` (accounts, users), `Service` (cloud services) or `Federated` \
+                        (SAML/OIDC providers)"
+                        .to_string(),
+                ),
             );
         }
         for name in PRINCIPAL_TYPES {
@@ -542,7 +554,10 @@ impl Validator {
                         format!("did you mean `{s}`? operator names are case-sensitive")
                     }
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, NotIpAddress, optionally with an `IfExists` suffix or a `ForAnyValue:`/`ForAllValues:` prefix".to_string(),
+                    None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, \
+                            NotIpAddress, optionally with an `IfExists` suffix or a \
+                            `ForAnyValue:`/`ForAllValues:` prefix"
+                        .to_string(),
                 };
                 self.report(
                     &at,
@@ -554,10 +569,13 @@ impl Validator {
                 self.report(
                     &at,
                     format!(
-                        "condition operator `{operator}` must map condition keys to values, found {}",
+                        "condition operator `{operator}` must map condition keys to \
+                                values, found {}",
                         kind_of(block)
                     ),
-                    Some(format!(r#"e.g. "{operator}": {{"acs:SourceIp": ["192.0.2.0/24"]}}"#)),
+                    Some(format!(
+                        r#"e.g. "{operator}": {{"acs:SourceIp": ["192.0.2.0/24"]}}"#
+                    )),
                 );
                 continue;
             };
@@ -587,7 +605,8 @@ impl Validator {
                         self.report(
                             &format!("{pointer}/{i}"),
                             format!(
-                                "condition value for `{key}` must be a string, number or boolean, found {}",
+                                "condition value for `{key}` must be a string, number or \
+                                        boolean, found {}",
                                 kind_of(item)
                             ),
                             None,
@@ -598,7 +617,8 @@ impl Validator {
             other => self.report(
                 pointer,
                 format!(
-                    "condition value for `{key}` must be a string, number, boolean or a list of them, found {}",
+                    "condition value for `{key}` must be a string, number, boolean or a \
+                            list of them, found {}",
                     kind_of(other)
                 ),
                 None,
@@ -655,9 +675,14 @@ impl Validator {
             self.report(
                 "",
                 format!(
-                    "policy document is {chars} characters long as compact json; ram allows at most {MAX_DOCUMENT_CHARS}"
+                    "policy document is {chars} characters long as compact json; ram \
+                            allows at most {MAX_DOCUMENT_CHARS}"
                 ),
-                Some("split the statements across several policies, or shorten action lists with wildcards such as `oss:Get*`".to_string()),
+                Some(
+                    "split the statements across several policies, or shorten action lists \
+                        with wildcards such as `oss:Get*`"
+                        .to_string(),
+                ),
             );
         }
     }

@@ -82,7 +82,8 @@ fn write_answer(out: &mut String, a: &AccessAnswer, p: &Palette) -> fmt::Result 
         writeln!(out)?;
         writeln!(
             out,
-            "{}From the management layer (super administrators manage every workspace; no membership needed):{:#}",
+            "{}From the management layer (super administrators manage every workspace; \
+                    no membership needed):{:#}",
             p.bold, p.bold
         )?;
         for f in &a.managers {
@@ -244,7 +245,9 @@ pub fn access_markdown(a: &AccessAnswer, max_chars: usize) -> String {
     let models = Section {
         priority: 0,
         max_share: Some(3),
-        intro: "### Models\n\n| Workspace | Model | Authorized | Limit | Quota share |\n| --- | --- | --- | --- | --- |\n".into(),
+        intro: "### Models\n\n| Workspace | Model | Authorized | Limit | Quota share |\n| --- | \
+                --- | --- | --- | --- |\n"
+            .into(),
         outro: "\n".into(),
         len: a.models.len(),
         item: &|i| {

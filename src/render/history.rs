@@ -207,7 +207,8 @@ pub fn status_text(report: &StatusReport) -> String {
         (Some(false), Some(a)) => {
             let _ = writeln!(
                 out,
-                "The checkout does not descend from the last applied commit {} (a rollback, or another branch).",
+                "The checkout does not descend from the last applied commit {} (a \
+                        rollback, or another branch).",
                 a.commit.short
             );
         }

@@ -21,7 +21,12 @@ impl Builder<'_> {
                 None => match &self.settings.default_region {
                     Some(r) => r.clone(),
                     None => {
-                        self.error(model_span, "quota split has no `region` and msctl.toml sets no `project.default_region`", "add `region = \"cn-beijing\"`");
+                        self.error(
+                            model_span,
+                            "quota split has no `region` and msctl.toml sets no \
+                                `project.default_region`",
+                            "add `region = \"cn-beijing\"`",
+                        );
                         continue;
                     }
                 },
@@ -121,7 +126,17 @@ impl Builder<'_> {
                             u128::from(l.requests) * 60 / u128::from(l.request_period.max(1));
                         if per_minute != u128::from(requests) {
                             let lspan = self.origins.get(&addr).cloned().unwrap_or(span.clone());
-                            self.diags.push(Diagnostic::error(format!("explicit limit of `{ws}` for `{}` ({per_minute} requests/min) contradicts the quota split ({requests} requests/min)", v.model)).at(lspan).related(span.clone(), "allocated here").hint("remove the explicit limit; the split derives it"));
+                            self.diags.push(
+                                Diagnostic::error(format!(
+                                    "explicit limit of `{ws}` for `{}` ({per_minute} \
+                                    requests/min) contradicts the quota split ({requests} \
+                                    requests/min)",
+                                    v.model
+                                ))
+                                .at(lspan)
+                                .related(span.clone(), "allocated here")
+                                .hint("remove the explicit limit; the split derives it"),
+                            );
                         }
                     }
                     _ => {
@@ -154,7 +169,15 @@ impl Builder<'_> {
             let used = declared + u128::from(reserve);
             if used > u128::from(total) {
                 let span = self.span(q, &path!["allocations"]);
-                self.error(span, format!("quota for `{}` in {region} is overcommitted: allocations {declared} + reserve {reserve} = {used} > total {total} requests/min", v.model), "lower the allocations or the reserve so they fit the total");
+                self.error(
+                    span,
+                    format!(
+                        "quota for `{}` in {region} is overcommitted: allocations {declared} + \
+                        reserve {reserve} = {used} > total {total} requests/min",
+                        v.model
+                    ),
+                    "lower the allocations or the reserve so they fit the total",
+                );
             }
             split.allocations.sort_by(|a, b| {
                 b.requests_per_minute
@@ -240,7 +263,8 @@ impl Builder<'_> {
         }
         for (ws, model, region, span) in found {
             let msg = format!(
-                "`{ws}` authorizes `{model}` but has no allocation in the {region} split: it can use the whole account quota"
+                "`{ws}` authorizes `{model}` but has no allocation in the {region} \
+                        split: it can use the whole account quota"
             );
             let hint = "add it to the split's `allocations`, or give it an explicit limit";
             if deny {

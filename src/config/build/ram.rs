@@ -206,9 +206,18 @@ impl Builder<'_> {
                     .chain(rules::SYSTEM_POLICIES.iter().copied());
                 let hint = match suggest(&name, candidates) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "declare it with `[[ram.policy]]`, or for a system policy msctl does not know write `{ name = \"...\", type = \"System\" }`".to_string(),
+                    None => "declare it with `[[ram.policy]]`, or for a system policy msctl does \
+                            not know write `{ name = \"...\", type = \"System\" }`"
+                        .to_string(),
                 };
-                self.error(span, format!("unknown policy `{name}`: neither a declared custom policy nor a known system policy"), hint);
+                self.error(
+                    span,
+                    format!(
+                        "unknown policy `{name}`: neither a declared custom policy nor a known \
+                        system policy"
+                    ),
+                    hint,
+                );
                 return;
             }
         };
@@ -263,7 +272,14 @@ impl Builder<'_> {
                             .collect();
                         principal.insert("RAM".into(), json!(arns));
                     }
-                    json!({"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": principal}]})
+                    json!({
+                        "Version": "1",
+                        "Statement": [{
+                            "Action": "sts:AssumeRole",
+                            "Effect": "Allow",
+                            "Principal": principal
+                        }]
+                    })
                 } else if let Some(doc) = &v.trust_policy {
                     let doc = doc.clone();
                     self.check_document(&doc, PolicyKind::Trust, r, &path!["trust_policy"]);
@@ -277,7 +293,12 @@ impl Builder<'_> {
                 }
             }
             0 => {
-                self.error(span, format!("role `{}` has no trust policy", v.name), "add `trust = { services = [\"pai.aliyuncs.com\"] }`, `trust_policy = {...}` or `trust_policy_file = \"...\"`");
+                self.error(
+                    span,
+                    format!("role `{}` has no trust policy", v.name),
+                    "add `trust = { services = [\"pai.aliyuncs.com\"] }`, `trust_policy = \
+                        {...}` or `trust_policy_file = \"...\"`",
+                );
                 return;
             }
             _ => {
@@ -329,7 +350,12 @@ impl Builder<'_> {
                 }
             }
             (None, None) => {
-                self.error(span, format!("policy `{}` has no document", v.name), "add `document = { Version = \"1\", Statement = [...] }` or `file = \"policies/x.json\"`");
+                self.error(
+                    span,
+                    format!("policy `{}` has no document", v.name),
+                    "add `document = { Version = \"1\", Statement = [...] }` or `file = \
+                        \"policies/x.json\"`",
+                );
                 return;
             }
             (Some(_), Some(_)) => {
@@ -402,7 +428,8 @@ impl Builder<'_> {
                 let problem = FileProblem::of_io(&e);
                 let hint = match problem {
                     Some(FileProblem::TooLarge { .. }) => format!(
-                        "RAM takes a policy document of at most {MAX_DOCUMENT_CHARS} characters (as compact JSON); is this the right file?"
+                        "RAM takes a policy document of at most {MAX_DOCUMENT_CHARS} \
+                                characters (as compact JSON); is this the right file?"
                     ),
                     Some(p) => p.hint().to_string(),
                     None if e.kind() == std::io::ErrorKind::NotFound => {

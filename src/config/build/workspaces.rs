@@ -105,7 +105,15 @@ impl Builder<'_> {
             vec![None]
         } else {
             if !templated {
-                self.error(name_span.clone(), format!("`{}` lists environments but its name has no `{{env}}`: every environment would get the same name", v.name), format!("write `name = \"{}-{{env}}\"`", v.name));
+                self.error(
+                    name_span.clone(),
+                    format!(
+                        "`{}` lists environments but its name has no `{{env}}`: every \
+                        environment would get the same name",
+                        v.name
+                    ),
+                    format!("write `name = \"{}-{{env}}\"`", v.name),
+                );
                 return;
             }
             let mut seen = BTreeSet::new();
@@ -171,11 +179,23 @@ impl Builder<'_> {
             }
             let reserved = format!("default-{region}");
             if v.default && name != reserved {
-                self.error(name_span.clone(), format!("the default workspace of {region} is named `{reserved}` by msctl, not `{name}`"), format!("write `name = \"{reserved}\"`"));
+                self.error(
+                    name_span.clone(),
+                    format!(
+                        "the default workspace of {region} is named `{reserved}` by msctl, not \
+                        `{name}`"
+                    ),
+                    format!("write `name = \"{reserved}\"`"),
+                );
                 continue;
             }
             if !v.default && name.starts_with("default-") {
-                self.error(name_span.clone(), format!("`{name}` is reserved for a region's default workspace"), "add `default = true` if you mean the default workspace, or choose another name");
+                self.error(
+                    name_span.clone(),
+                    format!("`{name}` is reserved for a region's default workspace"),
+                    "add `default = true` if you mean the default workspace, or choose \
+                        another name",
+                );
                 continue;
             }
             if let Some(first) = self.workspaces.get(&name) {
@@ -187,7 +207,8 @@ impl Builder<'_> {
                 };
                 let what = match expansion {
                     Some((template, e)) => format!(
-                        "`{template}` expands (environment `{e}`) into `{name}`, a name another declaration has"
+                        "`{template}` expands (environment `{e}`) into `{name}`, a name \
+                                another declaration has"
                     ),
                     None => format!("`workspace.{name}` is defined twice"),
                 };
@@ -242,7 +263,14 @@ impl Builder<'_> {
                 } else {
                     field_span(self, "limits", limits_replaced, &[])
                 };
-                self.error(span, format!("`{name}` is a default workspace: it can call every model, unthrottled, and takes no model permissions or limits"), "remove `models` and `limits` here, or declare a sub-workspace");
+                self.error(
+                    span,
+                    format!(
+                        "`{name}` is a default workspace: it can call every model, unthrottled, \
+                        and takes no model permissions or limits"
+                    ),
+                    "remove `models` and `limits` here, or declare a sub-workspace",
+                );
                 // Members and keys are still meaningful on a default workspace.
             } else {
                 for (i, m) in models.iter().enumerate() {
@@ -317,7 +345,8 @@ impl Builder<'_> {
                     rules::ENV_PLACEHOLDER
                 ),
                 false => format!(
-                    "msctl substitutes only `{}` (in a workspace with `environments`); remove `{found}`",
+                    "msctl substitutes only `{}` (in a workspace with `environments`); \
+                            remove `{found}`",
                     rules::ENV_PLACEHOLDER
                 ),
             };
@@ -407,7 +436,15 @@ impl Builder<'_> {
             (Some(n), None) => (n, 60),
             (None, Some(n)) => (n, 1),
             _ => {
-                self.error(span, format!("limit for `{}` needs exactly one of `requests_per_minute` or `requests_per_second`", l.model), "keep one of the two");
+                self.error(
+                    span,
+                    format!(
+                        "limit for `{}` needs exactly one of `requests_per_minute` or \
+                        `requests_per_second`",
+                        l.model
+                    ),
+                    "keep one of the two",
+                );
                 return;
             }
         };
@@ -554,7 +591,18 @@ impl Builder<'_> {
         let is_member = members.get(ws).is_some_and(|m| m.contains(&k.owner));
         if !is_member {
             if self.users.contains_key(&k.owner) {
-                self.warn(owner_span.clone(), format!("API key `{}` is owned by `{}`, who is not a member of `{ws}`", k.name, k.owner), format!("the platform disables a key whose owner is not a member; add `{{ user = \"{}\" }}` to the workspace's members", k.owner));
+                self.warn(
+                    owner_span.clone(),
+                    format!(
+                        "API key `{}` is owned by `{}`, who is not a member of `{ws}`",
+                        k.name, k.owner
+                    ),
+                    format!(
+                        "the platform disables a key whose owner is not a member; add `{{ user = \
+                        \"{}\" }}` to the workspace's members",
+                        k.owner
+                    ),
+                );
             } else {
                 let hint = match suggest(
                     &k.owner,
@@ -603,7 +651,15 @@ impl Builder<'_> {
             None => None,
             Some(list) => {
                 if list.is_empty() {
-                    self.error(span.clone(), format!("API key `{}` has an empty `models` list: it could call nothing", k.name), "list models, or omit `models` to allow every model the workspace authorizes");
+                    self.error(
+                        span.clone(),
+                        format!(
+                            "API key `{}` has an empty `models` list: it could call nothing",
+                            k.name
+                        ),
+                        "list models, or omit `models` to allow every model the workspace \
+                            authorizes",
+                    );
                 }
                 let mut set = BTreeSet::new();
                 for m in list {

@@ -5,7 +5,8 @@ use super::*;
 /// Checks the structure `acs:<service>:<region>:<account-id>:<relative-id>`; region and account
 /// may be empty, `*` or masked, the relative id may contain `:` (`kms` tag keys do).
 pub(crate) fn check_arn(arn: &str) -> Result<(), (String, Option<String>)> {
-    const FORMAT: &str = "an arn is `acs:<service>:<region>:<account-id>:<relative-id>`, e.g. `acs:oss:*:*:mybucket/*`";
+    const FORMAT: &str = "an arn is `acs:<service>:<region>:<account-id>:<relative-id>`, e.g. \
+            `acs:oss:*:*:mybucket/*`";
     if arn.chars().any(char::is_whitespace) {
         return Err((
             format!("resource `{arn}` must not contain whitespace"),
