@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::model::State;
 use crate::plan::saved::{self, SavedPlan};
-use crate::plan::{Action, Plan, Source, fingerprint};
+use crate::plan::{Action, Plan, Source};
 use crate::render;
 use crate::render::text::{one_line, short_commit};
 
@@ -410,77 +410,31 @@ fn rebuild_saved(
         }
         _ => {
             let here = format!("the configuration in `{}`", cli.dir.display());
-            let Some(recorded) = &saved.inputs.config_digest else {
-                anyhow::bail!(
-                    "plan file `{}` records no digest of its configuration (it was saved \
-                            by an older msctl), and {}, so nothing ties it to a reviewed \
-                            configuration; refusing to apply it\nhint: run `msctl plan --out {}` \
-                            again and review the new plan",
-                    path.display(),
-                    if source.dirty {
-                        "it was made from uncommitted changes"
-                    } else {
-                        "it was made outside git"
-                    },
-                    path.display()
-                );
-            };
-            let current =
-                saved::config_digest(&session.config.desired, session.config.settings.prune_ram);
-            if &current != recorded {
-                anyhow::bail!(
-                    "{here} is not the one plan file `{}` was made from (its digest \
-                            differs); refusing to apply it\nhint: restore that configuration, or \
-                            run `msctl plan --out {}` again and review the new plan",
-                    path.display(),
-                    path.display()
-                );
-            }
+            saved.check_config(
+                path,
+                &session.config.desired,
+                session.config.settings.prune_ram,
+                &here,
+            )?;
             (&session.config, here)
         }
     };
     let live = session.live_for(&config.desired, &session.read_live()?)?;
-    if saved.plan.live_fingerprint != fingerprint(&live) {
-        anyhow::bail!(
-            "the live state changed since plan file `{}` was made; refusing to apply a \
-                    stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
+    saved.check_live(path, &live)?;
     let ledger = session.backend.load_ledger().with_context(|| {
         format!(
             "failed to read msctl's ledger from the {} backend",
             session.backend.name()
         )
     })?;
-    if let Some(recorded) = &saved.inputs.ledger_digest
-        && recorded != &saved::ledger_digest(&ledger)
-    {
-        anyhow::bail!(
-            "msctl's ledger changed since plan file `{}` was made (another apply or \
-                    `msctl ack` ran); refusing to apply a stale plan\nhint: run `msctl plan --out \
-                    {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
+    saved.check_ledger(path, &ledger)?;
     let rebuilt = session.plan_for(
         &config.desired,
         source.clone(),
         &live,
         config.settings.prune_ram,
     )?;
-    if let Some(difference) = saved::first_difference(&saved.plan.changes, &rebuilt.changes) {
-        anyhow::bail!(
-            "plan file `{}` is not what {from} produces against the live state now; \
-                    refusing to apply it\n  first difference: {difference}\nhint: the file was \
-                    edited after `msctl plan` wrote it, or made by another msctl version; run \
-                    `msctl plan --out {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
+    saved.check_rebuilt(path, &rebuilt, &from)?;
     Ok((rebuilt, live))
 }
 
