@@ -531,7 +531,8 @@ fn an_emulator_killed_mid_apply_restarts_on_its_state() {
         kill(&mut server);
         // SIGKILL the apply too (the watcher holds its handle and reaps it).
         let _ = Command::new("kill").args(["-9", &apply_pid]).status();
-        let _ = watcher.join().unwrap();
+        // Reaped by the watcher already: this wait returns its recorded status at once.
+        let _ = watcher.join().unwrap().wait();
         let restarted = trial.emulator(FaultConfig::default());
         trial.force_unlock(&restarted.url());
         let again = trial.apply(&restarted.url(), 2);

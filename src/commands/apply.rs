@@ -132,7 +132,7 @@ fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Resu
                 path,
                 args.allow_dirty,
             )?;
-            rebuild_saved(cli, &session, &saved, path)?
+            rebuild_saved(cli, session, &saved, path)?
         }
         None => {
             session

@@ -109,7 +109,8 @@ pub enum SavedPlanError {
     Differs {
         path: String,
         from: String,
-        difference: Difference,
+        /// Boxed: a difference carries two attribute values.
+        difference: Box<Difference>,
     },
 }
 
@@ -180,7 +181,7 @@ impl SavedPlan {
             Some(difference) => Err(SavedPlanError::Differs {
                 path: path.display().to_string(),
                 from: from.to_string(),
-                difference,
+                difference: Box::new(difference),
             }),
             None => Ok(()),
         }
