@@ -305,6 +305,7 @@ fn manual_changes_are_not_sent_and_do_not_block_their_dependents() {
         .collect();
     let caps = Capabilities {
         missing: [Capability::WorkspaceMembers].into(),
+        ..Capabilities::default()
     };
     let mut changes = diff(&desired, &live, &DiffOptions::default(), &caps).changes;
     // An artificial dependent of the manual member change.

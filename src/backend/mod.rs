@@ -58,6 +58,18 @@ pub enum Capability {
     WorkspaceMembers,
     /// Binding an API key to an owner other than the caller (console-only on Alibaba Cloud).
     ApiKeyOwner,
+    /// Creating an API key hands out its secret once, which `apply --secrets-to` keeps (the
+    /// cloud does; the local backend makes no secrets). Optional: a backend has it only when it
+    /// says so in [`Capabilities::optional`].
+    IssuesSecrets,
+}
+
+impl Capability {
+    /// Whether a backend has this capability only when it declares it (rather than unless it
+    /// declares it missing).
+    pub fn is_optional(self) -> bool {
+        matches!(self, Capability::IssuesSecrets)
+    }
 }
 
 /// What a backend can do through its API.
@@ -65,15 +77,22 @@ pub enum Capability {
 pub struct Capabilities {
     /// Capabilities the backend lacks: changes needing them become manual steps.
     pub missing: BTreeSet<Capability>,
+    /// Optional capabilities ([`Capability::is_optional`]) the backend has.
+    pub optional: BTreeSet<Capability>,
 }
 
 impl Capabilities {
+    /// Every common capability and no optional one.
     pub fn full() -> Self {
         Self::default()
     }
 
     pub fn has(&self, capability: Capability) -> bool {
-        !self.missing.contains(&capability)
+        if capability.is_optional() {
+            self.optional.contains(&capability)
+        } else {
+            !self.missing.contains(&capability)
+        }
     }
 }
 
@@ -147,6 +166,17 @@ pub struct RecordedCaller {
     pub name: String,
 }
 
+/// What [`Ledger::settle`] needs of one planned change (the plan's `Change` implements it): the
+/// backend layer sits below planning and does not import it.
+pub trait Settled {
+    fn address(&self) -> &Address;
+    /// The object as the change leaves it; `None` for a delete.
+    fn after(&self) -> Option<&Resource>;
+    /// Whether the change creates an object (a create or a replace), so that a failed attempt
+    /// may still have made it (a lost reply).
+    fn may_create(&self) -> bool;
+}
+
 /// How one planned change ended, for [`Ledger::settle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOutcome {
@@ -167,17 +197,15 @@ impl Ledger {
     /// a deleted object is gone, a created or updated one exists, a failed create may exist
     /// (kept, and dropped by the next run if it does not), anything else is as it was read.
     /// `live` must cover the regions of every owned workspace (see [`Ledger::scope`]).
-    pub fn settle<'a>(
+    pub fn settle<'a, C: Settled + 'a>(
         &mut self,
         declared: &State,
         live: &State,
-        changes: impl IntoIterator<Item = (&'a crate::plan::Change, ChangeOutcome)>,
+        changes: impl IntoIterator<Item = (&'a C, ChangeOutcome)>,
     ) {
-        use crate::plan::Action;
-        let mut outcome: BTreeMap<&Address, (&crate::plan::Change, ChangeOutcome)> =
-            BTreeMap::new();
+        let mut outcome: BTreeMap<&Address, (&C, ChangeOutcome)> = BTreeMap::new();
         for (change, result) in changes {
-            outcome.insert(&change.address, (change, result));
+            outcome.insert(change.address(), (change, result));
         }
         let candidates: BTreeSet<Address> = self
             .owned
@@ -191,12 +219,8 @@ impl Ledger {
         let mut regions = BTreeMap::new();
         for address in candidates {
             let after = match outcome.get(&address) {
-                Some((c, ChangeOutcome::Applied)) => c.after.as_ref(),
-                Some((c, ChangeOutcome::Failed))
-                    if matches!(c.action, Action::Create | Action::Replace) =>
-                {
-                    c.after.as_ref()
-                }
+                Some((c, ChangeOutcome::Applied)) => c.after(),
+                Some((c, ChangeOutcome::Failed)) if c.may_create() => c.after(),
                 _ => live.get(&address),
             };
             let Some(after) = after else { continue };
@@ -303,7 +327,7 @@ impl std::fmt::Display for LockInfo {
             self.command,
             self.host,
             self.pid,
-            crate::render::history::utc(i64::try_from(self.started).unwrap_or(i64::MAX))
+            crate::model::time::utc(i64::try_from(self.started).unwrap_or(i64::MAX))
         )?;
         if let Some(commit) = &self.commit {
             write!(f, ", applying commit {commit}")?;
@@ -473,6 +497,24 @@ mod tests {
     }
 
     #[test]
+    fn optional_capabilities_are_had_only_when_declared() {
+        let full = Capabilities::full();
+        assert!(full.has(Capability::WorkspaceMembers));
+        assert!(!full.has(Capability::IssuesSecrets));
+        let issuing = Capabilities {
+            optional: [Capability::IssuesSecrets].into(),
+            ..Capabilities::default()
+        };
+        assert!(issuing.has(Capability::IssuesSecrets));
+        // Declaring an optional capability missing does not grant it.
+        let odd = Capabilities {
+            missing: [Capability::IssuesSecrets].into(),
+            ..Capabilities::default()
+        };
+        assert!(!odd.has(Capability::IssuesSecrets));
+    }
+
+    #[test]
     fn intend_owns_creates_before_they_run_and_settle_drops_what_never_came() {
         let ws = workspace("ml", "cn-beijing");
         let mut ledger = Ledger::default();
@@ -480,7 +522,7 @@ mod tests {
         assert_eq!(addresses(&ledger), vec!["workspace.ml"]);
         assert_eq!(ledger.scope().regions, ["cn-beijing".to_string()].into());
         // The run died before creating it; the next one finds nothing and nothing declared.
-        ledger.settle(&State::default(), &State::default(), []);
+        ledger.settle::<Change>(&State::default(), &State::default(), []);
         assert!(ledger.owned.is_empty());
         assert!(ledger.regions.is_empty());
     }

@@ -6,10 +6,9 @@ use super::checkout::Checkout;
 use super::session::Session;
 use super::{CommandError, Outcome, output};
 use crate::access::{self, AccessQuery, Subject};
-use crate::cli::{AccessArgs, Cli, Format};
+use crate::cli::{AccessArgs, Cli};
 use crate::config::Config;
 use crate::model::{Resource, State};
-use crate::render;
 
 pub fn run(cli: &Cli, args: &AccessArgs) -> Result<Outcome, CommandError> {
     let input = Input::load(cli, args.live)?;
@@ -21,12 +20,7 @@ pub fn run(cli: &Cli, args: &AccessArgs) -> Result<Outcome, CommandError> {
     let query = query(args, &input.state, where_)?;
     let model = access::build(&input.state, &input.config.quotas);
     let answer = access::query::answer(&model, &query, input.source.clone());
-    let text = match cli.format {
-        Format::Text => render::access_text(&answer, super::use_color(cli)),
-        Format::Markdown => render::access_markdown(&answer, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::access_json(&answer),
-    };
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &answer)?;
     Ok(Outcome::Success)
 }
 
@@ -53,8 +47,8 @@ impl Input {
                 source,
             });
         }
-        let mut checkout = Checkout::open(cli)?;
-        let loaded = super::load_config(cli, &mut checkout)?;
+        let mut checkout = Checkout::open(&cli.dir, cli.rev.as_deref())?;
+        let loaded = super::load_config(&cli.dir, &mut checkout)?;
         let Some(config) = loaded.config else {
             // Warnings are `validate`'s business; an answer only needs a usable config.
             super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
@@ -67,7 +61,7 @@ impl Input {
                     .unwrap_or_default(),
             });
         };
-        let s = checkout.source(cli);
+        let s = checkout.source(&cli.dir);
         let mut source = format!("configuration `{}`", s.config_dir);
         let short = s.commit.as_ref().map(|c| c.get(..12).unwrap_or(c));
         match (&cli.rev, short) {

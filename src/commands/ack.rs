@@ -21,7 +21,7 @@ pub fn run(cli: &Cli, args: &AckArgs) -> Result<Outcome, CommandError> {
     // The ledger is read, changed and written back: one run at a time.
     let _lock = session.lock("ack", args.lock_timeout)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
+    let plan = session.plan(&live)?;
     let mut ledger = session.backend.load_ledger().with_context(|| {
         format!(
             "failed to read msctl's ledger from the {} backend",

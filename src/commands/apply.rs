@@ -16,10 +16,10 @@ use super::checkout::Checkout;
 use super::interrupt::Interrupt;
 use super::output;
 use super::plan::{print_plan, refusals};
-use super::session::{Session, fingerprint};
+use super::session::Session;
 use super::{CommandError, Outcome};
 use crate::apply::{self, ApplyReport, ApplyResult, Event, Stop};
-use crate::backend::{AppliedRecord, ChangeOutcome};
+use crate::backend::{AppliedRecord, Capability, ChangeOutcome};
 use crate::cli::{ApplyArgs, Cli, Format};
 use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
@@ -31,11 +31,18 @@ use crate::render::text::{one_line, short_commit};
 
 pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
-    if args.secrets_to.is_some() && session.backend.name() != "aliyun" {
+    if args.secrets_to.is_some()
+        && !session
+            .backend
+            .capabilities()
+            .has(Capability::IssuesSecrets)
+    {
         // Before anything runs: a pipeline that expects the file must not find it missing after
         // a "successful" apply.
         return Err(CommandError::Usage(format!(
-            "--secrets-to is used by the aliyun backend only; the {} backend hands out no secrets, so no file would be written\nhint: drop --secrets-to, or apply with --backend aliyun",
+            "--secrets-to is used by the aliyun backend only; the {} backend hands out \
+                    no secrets, so no file would be written\nhint: drop --secrets-to, or apply \
+                    with --backend aliyun",
             session.backend.name()
         )));
     }
@@ -75,7 +82,8 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     deliver_owed_secrets(&session, args);
     if !report.manual.is_empty() {
         diag!(
-            "hint: msctl cannot make the {} manual step(s) through the API: do them as the plan says, then record them with `msctl ack ADDRESS...`",
+            "hint: msctl cannot make the {} manual step(s) through the API: do them as \
+                    the plan says, then record them with `msctl ack ADDRESS...`",
             report.manual.len()
         );
     }
@@ -85,7 +93,8 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     if let Some(signal) = interrupt.signal() {
         if !report.not_started.is_empty() {
             diag!(
-                "note: the apply was stopped by {signal}: {} change(s) not started; the partial apply is recorded, and the next `msctl apply` converges",
+                "note: the apply was stopped by {signal}: {} change(s) not started; the \
+                        partial apply is recorded, and the next `msctl apply` converges",
                 report.not_started.len()
             );
         }
@@ -128,9 +137,9 @@ fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Resu
         None => {
             session
                 .checkout
-                .refuse_unrecordable(cli, args.allow_dirty)?;
+                .refuse_unrecordable(&cli.dir, args.allow_dirty)?;
             let live = session.read_live()?;
-            let plan = session.plan(cli, &live)?;
+            let plan = session.plan(&live)?;
             (plan, live)
         }
     })
@@ -229,7 +238,9 @@ fn execute(
                         None => reason.clone(),
                     };
                     diag!(
-                        "Stopping ({why}): no new change starts; waiting for the {in_flight} in flight to finish. Send the signal again to exit at once (nothing more is recorded)."
+                        "Stopping ({why}): no new change starts; waiting for the \
+                                {in_flight} in flight to finish. Send the signal again to exit at \
+                                once (nothing more is recorded)."
                     );
                 }
                 Event::Started { .. } | Event::Finished { .. } => {}
@@ -248,14 +259,21 @@ fn secrets_note(args: &ApplyArgs, session: &Session, plan: &Plan, report: &Apply
             )
             && report.applied.contains(&c.address)
     });
-    if created_keys && session.backend.name() == "aliyun" {
+    if created_keys
+        && session
+            .backend
+            .capabilities()
+            .has(Capability::IssuesSecrets)
+    {
         match &args.secrets_to {
             Some(path) => diag!(
-                "The secrets of the new API keys are in `{}` (mode 0600); move them to a secret store.",
+                "The secrets of the new API keys are in `{}` (mode 0600); move them to a \
+                        secret store.",
                 path.display()
             ),
             None => diag!(
-                "note: the secrets of the new API keys were not kept (pass --secrets-to FILE to save them); reset a key in the console to get a new one"
+                "note: the secrets of the new API keys were not kept (pass --secrets-to \
+                        FILE to save them); reset a key in the console to get a new one"
             ),
         }
     }
@@ -280,14 +298,16 @@ fn deliver_owed_secrets(session: &Session, args: &ApplyArgs) {
         // The records stay in the ledger: the next apply tries again.
         Err(e) => {
             diag!(
-                "warning: failed to deliver the API-key secrets an earlier run owed: {e}\nhint: run `msctl apply --secrets-to FILE` again"
+                "warning: failed to deliver the API-key secrets an earlier run owed: \
+                        {e}\nhint: run `msctl apply --secrets-to FILE` again"
             );
             return;
         }
     };
     if let (false, Some(path)) = (delivery.delivered.is_empty(), &args.secrets_to) {
         diag!(
-            "Reset {} API key(s) whose secret an earlier run never wrote; their new secrets are in `{}`: {}",
+            "Reset {} API key(s) whose secret an earlier run never wrote; their new \
+                    secrets are in `{}`: {}",
             delivery.delivered.len(),
             path.display(),
             delivery.delivered.join(", ")
@@ -317,7 +337,9 @@ fn check_saved_source(
 ) -> anyhow::Result<()> {
     if source.dirty && !allow_dirty {
         anyhow::bail!(
-            "plan file `{}` was made from a working tree with uncommitted changes; refusing to apply it\nhint: commit the changes and run `msctl plan --out {}` again, or pass --allow-dirty",
+            "plan file `{}` was made from a working tree with uncommitted changes; \
+                    refusing to apply it\nhint: commit the changes and run `msctl plan --out {}` \
+                    again, or pass --allow-dirty",
             path.display(),
             path.display()
         );
@@ -333,7 +355,9 @@ fn check_saved_source(
     match &checkout.commit {
         Some(current) if &current.id == planned => Ok(()),
         Some(current) => anyhow::bail!(
-            "plan file `{}` was made from commit {}, but {here} is commit {} ({}); refusing to apply it\nhint: check out {} to apply this plan, or run `msctl plan --out {}` again at {}",
+            "plan file `{}` was made from commit {}, but {here} is commit {} ({}); \
+                    refusing to apply it\nhint: check out {} to apply this plan, or run `msctl \
+                    plan --out {}` again at {}",
             path.display(),
             short_commit(planned),
             current.short,
@@ -343,7 +367,8 @@ fn check_saved_source(
             current.short
         ),
         None => anyhow::bail!(
-            "plan file `{}` was made from commit {}, but `{}` is not in a git repository with commits; refusing to apply it\nhint: apply it from a clone at commit {}",
+            "plan file `{}` was made from commit {}, but `{}` is not in a git repository \
+                    with commits; refusing to apply it\nhint: apply it from a clone at commit {}",
             path.display(),
             short_commit(planned),
             cli.dir.display(),
@@ -367,10 +392,11 @@ fn rebuild_saved(
     let at_commit;
     let (config, from): (&Config, String) = match &source.commit {
         Some(commit) if !source.dirty => {
-            let loaded = session.checkout.load_at(cli, commit)?;
+            let loaded = session.checkout.load_at(&cli.dir, commit)?;
             let Some(config) = loaded.config else {
                 anyhow::bail!(
-                    "failed to rebuild plan file `{}`: the configuration at commit {} has errors\nhint: `msctl validate --rev {}` shows them",
+                    "failed to rebuild plan file `{}`: the configuration at commit {} \
+                            has errors\nhint: `msctl validate --rev {}` shows them",
                     path.display(),
                     short_commit(commit),
                     short_commit(commit)
@@ -384,66 +410,31 @@ fn rebuild_saved(
         }
         _ => {
             let here = format!("the configuration in `{}`", cli.dir.display());
-            let Some(recorded) = &saved.inputs.config_digest else {
-                anyhow::bail!(
-                    "plan file `{}` records no digest of its configuration (it was saved by an older msctl), and {}, so nothing ties it to a reviewed configuration; refusing to apply it\nhint: run `msctl plan --out {}` again and review the new plan",
-                    path.display(),
-                    if source.dirty {
-                        "it was made from uncommitted changes"
-                    } else {
-                        "it was made outside git"
-                    },
-                    path.display()
-                );
-            };
-            let current =
-                saved::config_digest(&session.config.desired, session.config.settings.prune_ram);
-            if &current != recorded {
-                anyhow::bail!(
-                    "{here} is not the one plan file `{}` was made from (its digest differs); refusing to apply it\nhint: restore that configuration, or run `msctl plan --out {}` again and review the new plan",
-                    path.display(),
-                    path.display()
-                );
-            }
+            saved.check_config(
+                path,
+                &session.config.desired,
+                session.config.settings.prune_ram,
+                &here,
+            )?;
             (&session.config, here)
         }
     };
     let live = session.live_for(&config.desired, &session.read_live()?)?;
-    if saved.plan.live_fingerprint != fingerprint(&live) {
-        anyhow::bail!(
-            "the live state changed since plan file `{}` was made; refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
+    saved.check_live(path, &live)?;
     let ledger = session.backend.load_ledger().with_context(|| {
         format!(
             "failed to read msctl's ledger from the {} backend",
             session.backend.name()
         )
     })?;
-    if let Some(recorded) = &saved.inputs.ledger_digest
-        && recorded != &saved::ledger_digest(&ledger)
-    {
-        anyhow::bail!(
-            "msctl's ledger changed since plan file `{}` was made (another apply or `msctl ack` ran); refusing to apply a stale plan\nhint: run `msctl plan --out {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
+    saved.check_ledger(path, &ledger)?;
     let rebuilt = session.plan_for(
         &config.desired,
         source.clone(),
         &live,
         config.settings.prune_ram,
     )?;
-    if let Some(difference) = saved::first_difference(&saved.plan.changes, &rebuilt.changes) {
-        anyhow::bail!(
-            "plan file `{}` is not what {from} produces against the live state now; refusing to apply it\n  first difference: {difference}\nhint: the file was edited after `msctl plan` wrote it, or made by another msctl version; run `msctl plan --out {}` again and review the new plan",
-            path.display(),
-            path.display()
-        );
-    }
+    saved.check_rebuilt(path, &rebuilt, &from)?;
     Ok((rebuilt, live))
 }
 
@@ -523,11 +514,14 @@ fn record(
         let note = super::status::note_json(session.backend.name(), &record);
         match repo.write_note(commit, DEFAULT_NOTES_REF, &note) {
             Ok(()) => diag!(
-                "Recorded commit {} as applied (ledger, and a git note under {DEFAULT_NOTES_REF}; CI pushes it with `git push origin {DEFAULT_NOTES_REF}`).",
+                "Recorded commit {} as applied (ledger, and a git note under \
+                        {DEFAULT_NOTES_REF}; CI pushes it with `git push origin \
+                        {DEFAULT_NOTES_REF}`).",
                 short_commit(commit)
             ),
             Err(e) => diag!(
-                "warning: the apply is recorded in the {} backend's ledger, but not as a git note: {e}",
+                "warning: the apply is recorded in the {} backend's ledger, but not as a \
+                        git note: {e}",
                 session.backend.name()
             ),
         }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Cli;
 use crate::config::files::WalkError;
 use crate::config::{self, Config, Loaded};
 use crate::diagnostic::SourceSet;
@@ -37,7 +36,9 @@ pub struct Checkout {
 }
 
 /// What is lost when the repository cannot be read, as commands say it.
-const GIT_FEATURES_OFF: &str = "git features are off for this run: the commit a plan comes from, the uncommitted-changes check, blame, the applied-commit record and its git note; `apply` refuses unless --allow-dirty";
+const GIT_FEATURES_OFF: &str = "git features are off for this run: the commit a plan comes \
+        from, the uncommitted-changes check, blame, the applied-commit record and its git note; `apply` \
+        refuses unless --allow-dirty";
 
 impl Checkout {
     /// Discovers the repository around `-C DIR`. With `--rev` a repository is required.
@@ -45,19 +46,21 @@ impl Checkout {
     /// repository that is there and cannot be read turns the GitOps guarantees off: that is a
     /// warning naming what is off for reading commands, and a refusal for `apply`
     /// ([`Checkout::refuse_unrecordable`]).
-    pub fn open(cli: &Cli) -> anyhow::Result<Checkout> {
-        if let Some(rev) = &cli.rev {
-            let repo = Repo::open(&cli.dir).map_err(|e| match e {
+    pub fn open(dir: &Path, rev: Option<&str>) -> anyhow::Result<Checkout> {
+        if let Some(rev) = rev {
+            let repo = Repo::open(dir).map_err(|e| match e {
                 GitError::Io { .. } => anyhow::anyhow!(
-                    "failed to open config directory `{}` for `--rev {rev}`: {e}\nhint: `-C DIR` must exist in the working tree; msctl reads its contents at the revision",
-                    cli.dir.display()
+                    "failed to open config directory `{}` for `--rev {rev}`: {e}\nhint: \
+                            `-C DIR` must exist in the working tree; msctl reads its contents at \
+                            the revision",
+                    dir.display()
                 ),
                 e => anyhow::anyhow!("{e}"),
             })?;
             let commit = repo.resolve(rev).map_err(|e| anyhow::anyhow!("{e}"))?;
             return Ok(Checkout {
                 repo: Some(repo),
-                rev: Some(rev.clone()),
+                rev: Some(rev.to_string()),
                 commit: Some(commit),
                 dirty: false,
                 dirty_files: Vec::new(),
@@ -81,7 +84,7 @@ impl Checkout {
                 git_unavailable: Some(e),
             }
         };
-        let repo = match Repo::discover(&cli.dir) {
+        let repo = match Repo::discover(dir) {
             Ok(repo) => repo,
             // A missing directory: the loader reports it with a better message.
             Err(GitError::Io { .. }) => None,
@@ -141,7 +144,7 @@ impl Checkout {
     /// uncommitted changes (in the config directory or any file it reads), or one in a
     /// repository git cannot read (the dirty check, the applied-commit record and the git note
     /// would all be off).
-    pub fn refuse_unrecordable(&self, cli: &Cli, allow_dirty: bool) -> anyhow::Result<()> {
+    pub fn refuse_unrecordable(&self, dir: &Path, allow_dirty: bool) -> anyhow::Result<()> {
         if allow_dirty {
             return Ok(());
         }
@@ -152,15 +155,18 @@ impl Checkout {
                 None => (text.as_str(), String::new()),
             };
             anyhow::bail!(
-                "refusing to apply: git cannot read the repository holding `{}`, so uncommitted changes cannot be detected and no commit would record this apply\n  = {cause}\nhint: {hint}or pass --allow-dirty to apply without these guarantees (the apply is recorded without a commit)",
-                cli.dir.display()
+                "refusing to apply: git cannot read the repository holding `{}`, so \
+                        uncommitted changes cannot be detected and no commit would record this \
+                        apply\n  = {cause}\nhint: {hint}or pass --allow-dirty to apply without \
+                        these guarantees (the apply is recorded without a commit)",
+                dir.display()
             );
         }
         if self.dirty {
             let what = if self.dirty_files.is_empty() {
-                format!("the config directory `{}`", cli.dir.display())
+                format!("the config directory `{}`", dir.display())
             } else {
-                format!("the configuration in `{}`", cli.dir.display())
+                format!("the configuration in `{}`", dir.display())
             };
             let files: String = self
                 .dirty_files
@@ -173,20 +179,22 @@ impl Checkout {
                 _ => String::new(),
             };
             anyhow::bail!(
-                "{what} has uncommitted changes; refusing to apply a configuration no commit records{files}{more}\nhint: commit them first (the ledger records the applied commit), or pass --allow-dirty"
+                "{what} has uncommitted changes; refusing to apply a configuration no \
+                        commit records{files}{more}\nhint: commit them first (the ledger records \
+                        the applied commit), or pass --allow-dirty"
             );
         }
         Ok(())
     }
 
     /// The config files: at `--rev` from the object database, else from the working tree.
-    pub fn sources(&self, cli: &Cli) -> anyhow::Result<SourceSet> {
+    pub fn sources(&self, dir: &Path) -> anyhow::Result<SourceSet> {
         if let (Some(rev), Some(repo)) = (&self.rev, &self.repo) {
             return repo
                 .sources_at(rev, repo.config_dir())
                 .map_err(|e| anyhow::anyhow!("{e}"));
         }
-        config::sources_from_dir(&cli.dir).map_err(|e| match e {
+        config::sources_from_dir(dir).map_err(|e| match e {
             // The folder message says which folder; the file message says which file and why.
             WalkError::Folder { .. } => {
                 anyhow::anyhow!("{e}\nhint: pass the directory holding msctl.toml with `-C DIR`")
@@ -196,19 +204,20 @@ impl Checkout {
     }
 
     /// The repository, or an error saying why `what` needs one.
-    pub fn require_repo(&self, cli: &Cli, what: &str) -> anyhow::Result<&Repo> {
+    pub fn require_repo(&self, dir: &Path, what: &str) -> anyhow::Result<&Repo> {
         self.repo.as_ref().ok_or_else(|| {
             anyhow::anyhow!(
-                "{what} needs a git repository, but `{}` is in none\nhint: run msctl in a clone of the repository holding the config",
-                cli.dir.display()
+                "{what} needs a git repository, but `{}` is in none\nhint: run msctl in \
+                        a clone of the repository holding the config",
+                dir.display()
             )
         })
     }
 
     /// Loads the configuration at another revision of the same config directory (`--base`,
     /// the last applied commit).
-    pub fn load_at(&self, cli: &Cli, rev: &str) -> anyhow::Result<Loaded> {
-        let repo = self.require_repo(cli, &format!("reading revision `{rev}`"))?;
+    pub fn load_at(&self, dir: &Path, rev: &str) -> anyhow::Result<Loaded> {
+        let repo = self.require_repo(dir, &format!("reading revision `{rev}`"))?;
         let sources = repo
             .sources_at(rev, repo.config_dir())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -216,9 +225,9 @@ impl Checkout {
     }
 
     /// Where the plan's desired state came from, for plan headers and JSON.
-    pub fn source(&self, cli: &Cli) -> Source {
+    pub fn source(&self, dir: &Path) -> Source {
         Source {
-            config_dir: cli.dir.display().to_string(),
+            config_dir: dir.display().to_string(),
             commit: self.commit.as_ref().map(|c| c.id.clone()),
             dirty: self.dirty,
         }

@@ -11,11 +11,10 @@ use super::session::Session;
 use super::status::{commits_since, last_applied};
 use super::{CommandError, Outcome, output};
 use crate::backend::Capability;
-use crate::cli::{Cli, Format};
+use crate::cli::Cli;
 use crate::model::{Resource, State};
 use crate::plan::drift::DriftReport;
 use crate::plan::{Action, AppliedCommit, History, Source, desired_changes};
-use crate::render;
 
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
@@ -23,9 +22,9 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let report = match last_applied(cli, &session)? {
         Ok(applied) => match against_applied(cli, &session, &live, &applied)? {
             Ok(report) => report,
-            Err(why) => fallback(cli, &session, &live, why)?,
+            Err(why) => fallback(&session, &live, why)?,
         },
-        Err(why) => fallback(cli, &session, &live, why)?,
+        Err(why) => fallback(&session, &live, why)?,
     };
     let declares_members = session
         .config
@@ -41,17 +40,14 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     {
         // Said on stderr so the report (stdout) stays the document its schema describes.
         diag!(
-            "note: workspace members cannot be read through the {} backend's API: they are compared with the memberships acknowledged in msctl's ledger (`msctl ack`), so changes made in the console are not detected",
+            "note: workspace members cannot be read through the {} backend's API: they \
+                    are compared with the memberships acknowledged in msctl's ledger (`msctl \
+                    ack`), so changes made in the console are not detected",
             session.backend.name()
         );
     }
-    let text = match cli.format {
-        Format::Text => render::drift_text(&report, super::use_color(cli)),
-        Format::Markdown => render::drift_markdown(&report, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::drift_json(&report),
-    };
     // A closed stdout (`msctl drift | head -1`) drops the report, not the verdict.
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &report)?;
     Ok(if report.in_sync() {
         Outcome::Success
     } else {
@@ -72,7 +68,7 @@ fn against_applied(
     let Some(head) = session.checkout.commit.as_ref().map(commit_ref) else {
         return Ok(Err("the checkout has no commit to compare".to_string()));
     };
-    let loaded = match session.checkout.load_at(cli, &applied.commit.id) {
+    let loaded = match session.checkout.load_at(&cli.dir, &applied.commit.id) {
         Ok(loaded) => loaded,
         Err(e) => {
             return Ok(Err(format!(
@@ -83,7 +79,8 @@ fn against_applied(
     let Some(applied_config) = loaded.config.as_ref() else {
         let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         return Ok(Err(format!(
-            "the configuration at the last applied commit {short} has {errors} error{} (`msctl validate --rev {short}`)",
+            "the configuration at the last applied commit {short} has {errors} error{} \
+                    (`msctl validate --rev {short}`)",
             if errors == 1 { "" } else { "s" }
         )));
     };
@@ -123,12 +120,14 @@ fn against_applied(
     let mut notes = Vec::new();
     if applied.dirty {
         notes.push(format!(
-            "commit {short} was applied with uncommitted changes (`--allow-dirty`): out-of-band changes may include them"
+            "commit {short} was applied with uncommitted changes (`--allow-dirty`): \
+                    out-of-band changes may include them"
         ));
     }
     if applied.failed > 0 {
         notes.push(format!(
-            "{} change{} failed in the last apply: live state may differ from commit {short} because of {}",
+            "{} change{} failed in the last apply: live state may differ from commit \
+                    {short} because of {}",
             applied.failed,
             if applied.failed == 1 { "" } else { "s" },
             if applied.failed == 1 { "it" } else { "them" }
@@ -147,13 +146,8 @@ fn against_applied(
 }
 
 /// Today's comparison (live against the configuration as read), saying why.
-fn fallback(
-    cli: &Cli,
-    session: &Session,
-    live: &State,
-    why: String,
-) -> anyhow::Result<DriftReport> {
-    let plan = session.plan(cli, live)?;
+fn fallback(session: &Session, live: &State, why: String) -> anyhow::Result<DriftReport> {
+    let plan = session.plan(live)?;
     let mut report = DriftReport::from_plan(&plan);
     let mut blame = Blamer::for_checkout(&session.checkout);
     for item in &mut report.items {

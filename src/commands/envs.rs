@@ -5,9 +5,8 @@
 use super::access::Input;
 use super::{CommandError, Outcome, output};
 use crate::access::{self, Wanted};
-use crate::cli::{Cli, EnvsArgs, Format};
+use crate::cli::{Cli, EnvsArgs};
 use crate::config::{self, Config};
-use crate::render;
 
 pub fn run(cli: &Cli, args: &EnvsArgs) -> Result<Outcome, CommandError> {
     let input = Input::load(cli, args.live)?;
@@ -16,12 +15,7 @@ pub fn run(cli: &Cli, args: &EnvsArgs) -> Result<Outcome, CommandError> {
     let model = access::build(&input.state, &input.config.quotas);
     let compared = access::envs::compare(&input.state, &model, &sets);
     let matrix = access::envs::matrix(input.source.clone(), compared);
-    let text = match cli.format {
-        Format::Text => render::envs_text(&matrix, super::use_color(cli)),
-        Format::Markdown => render::envs_markdown(&matrix, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::envs_json(&matrix),
-    };
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &matrix)?;
     Ok(Outcome::Success)
 }
 

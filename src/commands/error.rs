@@ -10,7 +10,8 @@ use crate::exit_code;
 pub enum CommandError {
     /// The configuration has errors; the diagnostics are already on stderr.
     #[error(
-        "the configuration has errors; nothing was planned\nhint: run `msctl validate -C {dir}{rev}` for details"
+        "the configuration has errors; nothing was planned\nhint: run `msctl validate -C \
+                {dir}{rev}` for details"
     )]
     InvalidConfig {
         dir: String,
@@ -22,7 +23,8 @@ pub enum CommandError {
     Refused(Vec<String>),
     /// Apply needs consent and could not get it.
     #[error(
-        "refusing to apply without approval: no terminal to ask on\nhint: pass --auto-approve in pipelines, or apply a reviewed plan file"
+        "refusing to apply without approval: no terminal to ask on\nhint: pass \
+                --auto-approve in pipelines, or apply a reviewed plan file"
     )]
     NoApproval,
     /// The person at the terminal did not answer `yes`.
@@ -125,7 +127,8 @@ fn apply_failed(failed: usize, skipped: usize, not_started: usize) -> String {
         parts.push(format!("{not_started} not started"));
     }
     format!(
-        "the apply did not complete: {}\nhint: fix the failures and run `msctl apply` again; applied changes are not repeated",
+        "the apply did not complete: {}\nhint: fix the failures and run `msctl apply` \
+                again; applied changes are not repeated",
         parts.join(", ")
     )
 }

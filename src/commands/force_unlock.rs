@@ -29,12 +29,14 @@ pub fn run(cli: &Cli, args: &ForceUnlockArgs) -> Result<Outcome, CommandError> {
     })?;
     Err(match current {
         Some(holder) => anyhow::anyhow!(
-            "failed to remove lock {}: the run lock is {holder}\nhint: check that run is dead, then `msctl force-unlock {}`",
+            "failed to remove lock {}: the run lock is {holder}\nhint: check that run is \
+                    dead, then `msctl force-unlock {}`",
             args.lock_id,
             holder.id
         ),
         None => anyhow::anyhow!(
-            "failed to remove lock {}: no run lock is held\nhint: nothing to do; the run may have finished and released it",
+            "failed to remove lock {}: no run lock is held\nhint: nothing to do; the run \
+                    may have finished and released it",
             args.lock_id
         ),
     }

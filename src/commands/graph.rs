@@ -4,9 +4,10 @@
 use serde::Serialize;
 
 use super::{CommandError, Outcome, output};
-use crate::cli::{Cli, Format};
+use crate::cli::Cli;
 use crate::model::Address;
 use crate::plan::{Action, Plan};
+use crate::render::Document;
 
 /// The format version of [`GraphDocument`].
 pub const GRAPH_FORMAT_VERSION: &str = "1";
@@ -67,15 +68,25 @@ impl GraphDocument {
     }
 }
 
+/// The graph of a plan: DOT as text (in a code block for markdown), [`GraphDocument`] as JSON.
+struct GraphView<'a>(&'a Plan);
+
+impl Document for GraphView<'_> {
+    fn text(&self, _color: bool) -> String {
+        crate::graph::to_dot(self.0)
+    }
+    fn markdown(&self, _max_chars: usize) -> String {
+        format!("```dot\n{}```\n", crate::graph::to_dot(self.0))
+    }
+    fn json(&self) -> String {
+        crate::render::json::to_pretty_json(&GraphDocument::of(self.0))
+    }
+}
+
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
-    let text = match cli.format {
-        Format::Text => crate::graph::to_dot(&plan),
-        Format::Json => crate::render::json::to_pretty_json(&GraphDocument::of(&plan)),
-        Format::Markdown => format!("```dot\n{}```\n", crate::graph::to_dot(&plan)),
-    };
-    output::stdout(&text)?;
+    let plan = session.plan(&live)?;
+    output::emit(super::output_format(cli), &GraphView(&plan))?;
     Ok(Outcome::Success)
 }

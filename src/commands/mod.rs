@@ -32,7 +32,7 @@ use crate::config::{self, Loaded};
 use crate::exit_code;
 use checkout::Checkout;
 pub use error::{CommandError, Signal};
-use session::{Session, Start};
+use session::{Session, SessionOptions, Start};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
 /// Starts a session: a configuration with errors (its diagnostics printed) is
 /// [`CommandError::InvalidConfig`].
 pub fn start(cli: &Cli) -> Result<Box<Session>, CommandError> {
-    match Session::start(cli)? {
+    match Session::start(SessionOptions::from_cli(cli))? {
         Start::Ready(session) => Ok(session),
         Start::Invalid => Err(CommandError::InvalidConfig {
             dir: cli.dir.display().to_string(),
@@ -87,8 +87,8 @@ pub fn start(cli: &Cli) -> Result<Box<Session>, CommandError> {
 
 /// Loads the config directory given by `-C`, from the working tree or at `--rev`; the dirty
 /// check then covers every file the configuration read.
-pub fn load_config(cli: &Cli, checkout: &mut Checkout) -> anyhow::Result<Loaded> {
-    let loaded = config::load(checkout.sources(cli)?);
+pub fn load_config(dir: &std::path::Path, checkout: &mut Checkout) -> anyhow::Result<Loaded> {
+    let loaded = config::load(checkout.sources(dir)?);
     checkout.cover_reads(loaded.sources());
     Ok(loaded)
 }
@@ -107,6 +107,19 @@ pub fn report_diagnostics(loaded: &Loaded, revision_note: Option<&str>) -> bool 
         diag!("{}", d.render(sources));
     }
     loaded.diagnostics.iter().any(|d| d.is_error())
+}
+
+/// The output format `--format` and the terminal ask for.
+pub fn output_format(cli: &Cli) -> crate::render::OutputFormat {
+    use crate::cli::Format;
+    use crate::render::OutputFormat;
+    match cli.format {
+        Format::Text => OutputFormat::Text {
+            color: use_color(cli),
+        },
+        Format::Markdown => OutputFormat::Markdown,
+        Format::Json => OutputFormat::Json,
+    }
 }
 
 /// Colour only on a terminal, never with `--no-color` or NO_COLOR.

@@ -10,6 +10,8 @@
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::render::{self, Document, OutputFormat};
+
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
@@ -64,4 +66,9 @@ pub fn stderr_prompt(text: &str) {
     }
     let mut err = io::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// Prints `document` in `format` to stdout: the one place a command's format is chosen.
+pub fn emit(format: OutputFormat, document: &dyn Document) -> io::Result<()> {
+    stdout(&render::document::render(format, document))
 }

@@ -8,16 +8,15 @@ use anyhow::Context as _;
 use super::checkout::{Blamer, commit_ref};
 use super::session::Session;
 use super::{CommandError, Outcome, output};
-use crate::cli::{Cli, Format, PlanArgs};
+use crate::cli::{Cli, PlanArgs};
 use crate::model::State;
 use crate::plan::safety::{self, SafetyOptions};
 use crate::plan::{Action, DriftReport, Plan, Review, Source, desired_changes, saved};
-use crate::render;
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
+    let plan = session.plan(&live)?;
     match &args.base {
         Some(base) => {
             let review = review(cli, &session, base, &plan, &live)?;
@@ -46,12 +45,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<Outcome, CommandError> {
 
 /// Renders a plan to stdout in the chosen format (a closed stdout drops it quietly).
 pub fn print_plan(cli: &Cli, plan: &Plan) -> std::io::Result<()> {
-    let text = match cli.format {
-        Format::Text => render::plan_text(plan, super::use_color(cli)),
-        Format::Markdown => render::plan_markdown(plan, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::plan_json(plan),
-    };
-    output::stdout(&text)
+    output::emit(super::output_format(cli), plan)
 }
 
 /// The pull-request review against `base_rev`: the semantic change from the base's desired state
@@ -64,9 +58,11 @@ fn review(
     plan: &Plan,
     live: &State,
 ) -> anyhow::Result<Review> {
-    let repo = session.checkout.require_repo(cli, "`msctl plan --base`")?;
+    let repo = session
+        .checkout
+        .require_repo(&cli.dir, "`msctl plan --base`")?;
     let base = repo.resolve(base_rev).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let loaded = session.checkout.load_at(cli, base_rev)?;
+    let loaded = session.checkout.load_at(&cli.dir, base_rev)?;
     let Some(base_config) = loaded.config.as_ref() else {
         let note = format!(
             "the configuration was read from the base revision `{base_rev}` ({})",
@@ -74,7 +70,9 @@ fn review(
         );
         super::report_diagnostics(&loaded, Some(&note));
         anyhow::bail!(
-            "the configuration at base `{base_rev}` has errors; cannot review against it\nhint: `msctl validate --rev {base_rev}` shows them; review against another base with `--base REV`"
+            "the configuration at base `{base_rev}` has errors; cannot review against \
+                    it\nhint: `msctl validate --rev {base_rev}` shows them; review against \
+                    another base with `--base REV`"
         );
     };
     // Declarations are located (file:line) but not blamed: in a review the last change to a
@@ -114,12 +112,7 @@ fn review(
 }
 
 fn print_review(cli: &Cli, review: &Review) -> std::io::Result<()> {
-    let text = match cli.format {
-        Format::Text => render::review_text(review, super::use_color(cli)),
-        Format::Markdown => render::review_markdown(review, render::DEFAULT_MARKDOWN_MAX_CHARS),
-        Format::Json => render::review_json(review),
-    };
-    output::stdout(&text)
+    output::emit(super::output_format(cli), review)
 }
 
 /// The safety rails: refusals as messages (empty when the plan may proceed).

@@ -5,23 +5,72 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 
 use super::checkout::Checkout;
 use crate::backend::aliyun::{AliyunBackend, Credentials, Endpoint};
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, LockInfo, ReadScope};
 use crate::cli::{BackendArg, Cli, Command};
+
 use crate::config::{BackendKind, Config};
 use crate::exit_code;
 use crate::model::{Resource, State};
-use crate::plan::{self, FORMAT_VERSION, Plan, Source, Summary};
+use crate::plan::{self, Plan, Source};
+
+/// The command line resolved once into what a session needs: below the commands nothing reads
+/// `Cli` (nor asks which subcommand runs).
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// `-C DIR`: the config directory.
+    pub dir: PathBuf,
+    /// `--rev`: read the config at this revision.
+    pub rev: Option<String>,
+    /// `--backend`, overriding msctl.toml's.
+    pub backend: Option<BackendKind>,
+    /// `--state`, overriding msctl.toml's `[backend] state`.
+    pub state: Option<PathBuf>,
+    /// `--ledger`, else DIR/.msctl/ledger.db.
+    pub ledger: PathBuf,
+    /// `--endpoint`, overriding msctl.toml's.
+    pub endpoint: Option<String>,
+    /// `--caller`: the RAM user the credentials act for.
+    pub caller: Option<String>,
+    /// `apply --secrets-to`: where the aliyun backend writes the secrets it issues.
+    pub secrets_to: Option<PathBuf>,
+    /// `apply --parallelism`: bounds every call the aliyun backend makes, reads included.
+    pub parallelism: Option<usize>,
+}
+
+impl SessionOptions {
+    /// Resolves the global flags and, for `apply`, the flags that configure the backend.
+    pub fn from_cli(cli: &Cli) -> SessionOptions {
+        let (secrets_to, parallelism) = match &cli.command {
+            Command::Apply(args) => (args.secrets_to.clone(), Some(args.parallelism)),
+            _ => (None, None),
+        };
+        SessionOptions {
+            dir: cli.dir.clone(),
+            rev: cli.rev.clone(),
+            backend: cli.backend.map(|b| match b {
+                BackendArg::Local => BackendKind::Local,
+                BackendArg::Aliyun => BackendKind::Aliyun,
+            }),
+            state: cli.state.clone(),
+            ledger: ledger_path(cli),
+            endpoint: cli.endpoint.clone(),
+            caller: cli.caller.clone(),
+            secrets_to,
+            parallelism,
+        }
+    }
+}
 
 /// A loaded config, where it came from, and an open backend.
 pub struct Session {
     pub config: Config,
     pub backend: Box<dyn Backend>,
     pub checkout: Checkout,
+    pub options: SessionOptions,
 }
 
 /// Why a session could not start: the config has errors (diagnostics printed), or another error.
@@ -31,20 +80,21 @@ pub enum Start {
 }
 
 impl Session {
-    pub fn start(cli: &Cli) -> anyhow::Result<Start> {
-        let mut checkout = Checkout::open(cli)?;
-        let loaded = super::load_config(cli, &mut checkout)?;
+    pub fn start(options: SessionOptions) -> anyhow::Result<Start> {
+        let mut checkout = Checkout::open(&options.dir, options.rev.as_deref())?;
+        let loaded = super::load_config(&options.dir, &mut checkout)?;
         let has_errors = super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
         let Some(config) = loaded.config else {
             // The caller reports it (`CommandError::InvalidConfig`).
             debug_assert!(has_errors);
             return Ok(Start::Invalid);
         };
-        let backend = open_backend(cli, &config)?;
+        let backend = open_backend(&options, &config)?;
         Ok(Start::Ready(Box::new(Session {
             config,
             backend,
             checkout,
+            options,
         })))
     }
 
@@ -116,7 +166,9 @@ impl Session {
                     format!(" after waiting {}", humantime(timeout))
                 };
                 anyhow::bail!(
-                    "another msctl run holds the run lock{waited}: {holder}\nhint: wait for it to finish (or pass `--lock-timeout 10m` to wait); if that run died, remove its lock with `msctl force-unlock {}`",
+                    "another msctl run holds the run lock{waited}: {holder}\nhint: wait \
+                            for it to finish (or pass `--lock-timeout 10m` to wait); if that run \
+                            died, remove its lock with `msctl force-unlock {}`",
                     holder.id
                 );
             }
@@ -162,10 +214,10 @@ impl Session {
     }
 
     /// Computes the plan of the loaded config against the current live state.
-    pub fn plan(&self, cli: &Cli, live: &State) -> anyhow::Result<Plan> {
+    pub fn plan(&self, live: &State) -> anyhow::Result<Plan> {
         self.plan_for(
             &self.config.desired,
-            self.checkout.source(cli),
+            self.checkout.source(&self.options.dir),
             live,
             self.config.settings.prune_ram,
         )
@@ -181,32 +233,15 @@ impl Session {
         prune_ram: bool,
     ) -> anyhow::Result<Plan> {
         let ledger = self.ledger()?;
-        let options = plan::DiffOptions {
-            prune_ram,
-            owned: ledger.owned.clone(),
-            caller: self.backend.caller(),
-        };
-        let mut diff = plan::diff(desired, live, &options, &self.backend.capabilities());
-        diff.warnings
-            .extend(undelivered_secrets(&ledger.owed_secrets, live));
-        crate::graph::link(&mut diff.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let changes = diff.changes;
-        let summary = Summary::of(&changes);
-        let access = plan::access::access_changes(live, &changes);
-        Ok(Plan {
-            format_version: FORMAT_VERSION.to_string(),
-            msctl_version: env!("CARGO_PKG_VERSION").to_string(),
-            backend: self.backend.name().to_string(),
+        let input = plan::PlanInput {
+            desired,
+            live,
             source,
-            changes,
-            unmanaged: diff.unmanaged,
-            warnings: diff.warnings,
-            summary,
-            live_fingerprint: fingerprint(live),
-            api_calls: self.backend.api_calls(),
-            managed_live: diff.managed_live,
-            access,
-        })
+            prune_ram,
+            ledger: &ledger,
+        };
+        plan::assemble(input, self.backend.as_ref(), crate::graph::link)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -233,11 +268,13 @@ impl Drop for RunLock<'_> {
         match self.backend.unlock(&self.id) {
             Ok(Some(_)) => {}
             Ok(None) => eprintln!(
-                "warning: msctl's run lock {} was removed by someone else during this run (`msctl force-unlock`?)",
+                "warning: msctl's run lock {} was removed by someone else during this \
+                        run (`msctl force-unlock`?)",
                 self.id
             ),
             Err(e) => eprintln!(
-                "warning: failed to release msctl's run lock {}: {e}\nhint: run `msctl force-unlock {}`",
+                "warning: failed to release msctl's run lock {}: {e}\nhint: run `msctl \
+                        force-unlock {}`",
                 self.id, self.id
             ),
         }
@@ -256,24 +293,6 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{secs}s")
     }
-}
-
-/// Warnings for API keys that exist but whose secret a run owed and never wrote (issue 14):
-/// addresses only, never secrets.
-fn undelivered_secrets(
-    owed: &std::collections::BTreeMap<String, crate::backend::OwedSecret>,
-    live: &State,
-) -> Vec<String> {
-    owed.keys()
-        .filter(|address| live.resources.keys().any(|a| a.to_string() == **address))
-        .map(|address| {
-            format!(
-                "API key `{address}` has an undelivered secret: a run created it but stopped \
-                 before writing its secret; `msctl apply --secrets-to FILE` resets the key and \
-                 writes the new secret"
-            )
-        })
-        .collect()
 }
 
 /// The scopes a desired state governs: its workspaces' regions, RAM, its PAI regions.
@@ -296,35 +315,28 @@ fn scope_of(desired: &State) -> ReadScope {
     scope
 }
 
-/// SHA-256 of the live state: a saved plan applies only to the state it was computed from.
-pub fn fingerprint(live: &State) -> String {
-    let bytes = serde_json::to_vec(live).expect("live state serialises");
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn open_backend(cli: &Cli, config: &Config) -> anyhow::Result<Box<dyn Backend>> {
-    let kind = match cli.backend {
-        Some(BackendArg::Local) => BackendKind::Local,
-        Some(BackendArg::Aliyun) => BackendKind::Aliyun,
-        None => config.settings.backend,
-    };
-    match kind {
+fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box<dyn Backend>> {
+    match options.backend.unwrap_or(config.settings.backend) {
         BackendKind::Local => {
-            let path = state_path(cli, config);
+            let path = state_path(options, config);
             // The store's errors already say "failed to open state database `PATH`" and why:
             // wrapping them in the same words again doubled the message.
             let backend = LocalBackend::open(&path).map_err(anyhow::Error::new)?;
             Ok(Box::new(backend))
         }
-        BackendKind::Aliyun => Ok(Box::new(open_aliyun(cli, config)?)),
+        BackendKind::Aliyun => Ok(Box::new(open_aliyun(options, config)?)),
     }
 }
 
 /// The aliyun backend: credentials from the environment, `--endpoint` (or msctl.toml's), the
 /// regions the config governs, the ledger file and, for apply, the secrets file.
-fn open_aliyun(cli: &Cli, config: &Config) -> anyhow::Result<AliyunBackend> {
+fn open_aliyun(options: &SessionOptions, config: &Config) -> anyhow::Result<AliyunBackend> {
     let credentials = Credentials::from_env()?;
-    let endpoint = match cli.endpoint.as_ref().or(config.settings.endpoint.as_ref()) {
+    let endpoint = match options
+        .endpoint
+        .as_ref()
+        .or(config.settings.endpoint.as_ref())
+    {
         Some(url) => Some(Endpoint::parse(url)?),
         None => None,
     };
@@ -346,23 +358,24 @@ fn open_aliyun(cli: &Cli, config: &Config) -> anyhow::Result<AliyunBackend> {
     }
     let mut backend = AliyunBackend::new(credentials, endpoint, regions)
         .with_pai_regions(pai_regions)
-        .with_ledger(ledger_path(cli))
-        .with_caller(cli.caller.clone());
+        .with_ledger(options.ledger.clone())
+        .with_caller(options.caller.clone());
     // Once per run: who the credentials are decides who owns the API keys they create.
     if let Err(e) = backend.resolve_caller() {
         eprintln!(
-            "warning: failed to ask STS who the credentials belong to (GetCallerIdentity): {e}\n  = API keys whose creator only that could name are read with an unknown owner, which is not compared; `--caller USER` names the RAM user the credentials act for"
+            "warning: failed to ask STS who the credentials belong to \
+                    (GetCallerIdentity): {e}\n  = API keys whose creator only that could name are \
+                    read with an unknown owner, which is not compared; `--caller USER` names the \
+                    RAM user the credentials act for"
         );
     }
-    if let Command::Apply(args) = &cli.command
-        && let Some(path) = &args.secrets_to
-    {
+    if let Some(path) = &options.secrets_to {
         backend = backend.with_secrets_to(path);
     }
-    if let Command::Apply(args) = &cli.command {
+    if let Some(parallelism) = options.parallelism {
         // `--parallelism` bounds every call apply makes, its reads of live state included: the
         // throttling hint says to lower it, and with 1 the calls go one at a time, in order.
-        backend = backend.with_parallelism(args.parallelism);
+        backend = backend.with_parallelism(parallelism);
     }
     Ok(backend)
 }
@@ -376,13 +389,13 @@ pub fn ledger_path(cli: &Cli) -> PathBuf {
 }
 
 /// `--state`, else msctl.toml's `[backend] state` (relative to the config dir), else DIR/.msctl/local.db.
-pub fn state_path(cli: &Cli, config: &Config) -> PathBuf {
-    if let Some(p) = &cli.state {
+pub fn state_path(options: &SessionOptions, config: &Config) -> PathBuf {
+    if let Some(p) = &options.state {
         return p.clone();
     }
     match &config.settings.state {
-        Some(s) => cli.dir.join(s),
-        None => cli.dir.join(".msctl").join("local.db"),
+        Some(s) => options.dir.join(s),
+        None => options.dir.join(".msctl").join("local.db"),
     }
 }
 

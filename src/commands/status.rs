@@ -5,16 +5,15 @@ use super::checkout::commit_ref;
 use super::session::Session;
 use super::{CommandError, Outcome, output};
 use crate::backend::AppliedRecord;
-use crate::cli::{Cli, Format};
+use crate::cli::Cli;
 use crate::git::DEFAULT_NOTES_REF;
 use crate::plan::history::STATUS_FORMAT_VERSION;
 use crate::plan::{AppliedCommit, CommitRef, LedgerSource, StatusReport};
-use crate::render;
 
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let plan = session.plan(cli, &live)?;
+    let plan = session.plan(&live)?;
     let (last_applied, note) = match last_applied(cli, &session)? {
         Ok(applied) => (Some(applied), None),
         Err(why) => (None, Some(why)),
@@ -39,13 +38,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         pending: plan.summary,
         note,
     };
-    let text = match cli.format {
-        Format::Json => render::status_json(&report),
-        // A status is a few lines; markdown readers get the text in a code block.
-        Format::Markdown => format!("```text\n{}```\n", render::status_text(&report)),
-        Format::Text => render::status_text(&report),
-    };
-    output::stdout(&text)?;
+    output::emit(super::output_format(cli), &report)?;
     Ok(Outcome::Success)
 }
 
@@ -104,7 +97,8 @@ pub fn last_applied(cli: &Cli, session: &Session) -> anyhow::Result<Result<Appli
     }
     let (Some(repo), Some(from)) = (repo, &session.checkout.commit) else {
         return Ok(Err(format!(
-            "no apply is recorded in the {} backend's ledger, and `{dir}` is not in a git repository with commits",
+            "no apply is recorded in the {} backend's ledger, and `{dir}` is not in a \
+                    git repository with commits",
             session.backend.name()
         )));
     };

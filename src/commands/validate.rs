@@ -7,8 +7,8 @@ use super::{CommandError, Outcome, output};
 use crate::cli::{Cli, Format, ValidateArgs};
 
 pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
-    let mut checkout = super::checkout::Checkout::open(cli)?;
-    let loaded = super::load_config(cli, &mut checkout)?;
+    let mut checkout = super::checkout::Checkout::open(&cli.dir, cli.rev.as_deref())?;
+    let loaded = super::load_config(&cli.dir, &mut checkout)?;
     // `examples/quickstart`, or `HEAD~1 (1a2b3c4):examples/quickstart` at a revision.
     let origin = loaded.sources().origin.clone();
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();

@@ -90,11 +90,15 @@ pub fn load(sources: SourceSet) -> Loaded {
     for folder in sources.skipped.iter().filter(|f| f.holds_toml) {
         diags.push(
             Diagnostic::warning(format!(
-                "folder `{}` is skipped ({}), but it holds *.toml files: what they declare is not part of the configuration",
+                "folder `{}` is skipped ({}), but it holds *.toml files: what they \
+                        declare is not part of the configuration",
                 folder.path.display(),
                 folder.reason
             ))
-            .hint("msctl skips hidden folders and `target`; move config files out of it, or rename it"),
+            .hint(
+                "msctl skips hidden folders and `target`; move config files out of it, or \
+                    rename it",
+            ),
         );
     }
     let parsed = parse::parse(&sources, &mut diags);

@@ -19,7 +19,8 @@ impl Amount {
         let t = s.trim();
         let Some(num) = t.strip_suffix('%') else {
             return Err(format!(
-                "`{s}` is neither a number nor a share; write an absolute number like 600 or a share like \"60%\""
+                "`{s}` is neither a number nor a share; write an absolute number like \
+                        600 or a share like \"60%\""
             ));
         };
         let num = num.trim();

@@ -4,6 +4,7 @@ pub mod address;
 pub mod platform;
 pub mod resource;
 pub mod state;
+pub mod time;
 
 pub use address::{Address, Principal};
 pub use resource::{

@@ -72,7 +72,8 @@ pub fn acknowledge(
         },
         None if ledger.acknowledged.contains_key(address) => Ok(AckOutcome::AlreadyAcknowledged),
         None => Err(format!(
-            "no manual step is pending at `{address}`\nhint: `msctl plan` lists manual steps (marked `!`) with their addresses"
+            "no manual step is pending at `{address}`\nhint: `msctl plan` lists manual \
+                    steps (marked `!`) with their addresses"
         )),
     }
 }
@@ -156,6 +157,7 @@ mod tests {
             missing: [Capability::WorkspaceMembers, Capability::ApiKeyOwner]
                 .into_iter()
                 .collect(),
+            ..Capabilities::default()
         }
     }
 

@@ -23,6 +23,9 @@ use super::{Action, AttributeChange, Change, ManualStep, Unmanaged};
 use crate::backend::{Capabilities, Capability};
 use crate::model::{Address, ApiKey, Member, Principal, Resource, State};
 use crate::policy::documents_equal;
+mod scope;
+
+use scope::*;
 
 /// How far the differ's ownership reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,237 +105,13 @@ fn unknown_owners_warning(keys: &[Address]) -> String {
         list.push(format!("and {} more", keys.len() - SHOWN));
     }
     format!(
-        "the owner of {} API key(s) could not be read, because the identity that created them is unknown (STS GetCallerIdentity gave none, and no `--caller` or earlier apply names it): {}; their owner is not compared, so no key is replaced or deleted for it. Pass `--caller USER` to compare it",
+        "the owner of {} API key(s) could not be read, because the identity that created \
+                them is unknown (STS GetCallerIdentity gave none, and no `--caller` or earlier \
+                apply names it): {}; their owner is not compared, so no key is replaced or \
+                deleted for it. Pass `--caller USER` to compare it",
         keys.len(),
         list.join(", ")
     )
-}
-
-/// How a system policy name matters to Model Studio access control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PolicyRisk {
-    /// Model Studio related, RAM administration or billing: a principal holding it is governed.
-    Governed,
-    /// Governed, and attaching it deserves a warning (super admin, RAM admin, billing, full admin).
-    Warn(&'static str),
-}
-
-/// Classifies a system policy by name.
-fn policy_risk(policy: &str) -> Option<PolicyRisk> {
-    use crate::policy::Risk;
-    match crate::policy::system_policy_risk(policy)? {
-        risk @ (Risk::SuperAdmin | Risk::RamAdmin | Risk::Billing) => {
-            Some(PolicyRisk::Warn(risk.describe()))
-        }
-        Risk::ModelStudioManagement | Risk::Data => Some(PolicyRisk::Governed),
-    }
-}
-
-/// Who owns what, computed once from both states so each address is decided by map lookups.
-struct Scope<'a> {
-    desired: &'a State,
-    /// The ledger's owned addresses: undeclared, they are deleted wherever they live.
-    owned: &'a BTreeSet<Address>,
-    /// Regions of declared Model Studio (resp. PAI) workspaces.
-    regions: HashSet<&'a str>,
-    pai_regions: HashSet<&'a str>,
-    /// Workspace name -> region, desired first then live (for console instructions).
-    workspace_regions: HashMap<&'a str, &'a str>,
-    default_workspaces: HashSet<&'a str>,
-    /// Undeclared live workspaces the ledger owns: deleted with everything in them.
-    deleted_workspaces: HashSet<&'a str>,
-    /// Workspace names two live workspaces share: what is inside cannot be told apart.
-    duplicated_workspaces: HashSet<&'a str>,
-    deleted_pai: HashSet<&'a str>,
-    /// Workspaces whose immutable attributes changed: everything in them is recreated.
-    replaced_workspaces: HashSet<&'a str>,
-    replaced_pai: HashSet<&'a str>,
-    /// Undeclared live RAM users, groups, roles and policies to delete.
-    deleted_ram: HashSet<&'a Address>,
-    /// Live principals holding a governed policy, directly or through a group: the policy.
-    risky: HashMap<Principal, String>,
-}
-
-impl<'a> Scope<'a> {
-    fn new(desired: &'a State, live: &'a State, options: &'a DiffOptions) -> Self {
-        let mut s = Scope {
-            desired,
-            owned: &options.owned,
-            regions: HashSet::new(),
-            pai_regions: HashSet::new(),
-            workspace_regions: HashMap::new(),
-            default_workspaces: HashSet::new(),
-            deleted_workspaces: HashSet::new(),
-            duplicated_workspaces: HashSet::new(),
-            deleted_pai: HashSet::new(),
-            replaced_workspaces: HashSet::new(),
-            replaced_pai: HashSet::new(),
-            deleted_ram: HashSet::new(),
-            risky: HashMap::new(),
-        };
-        for (address, r) in desired.iter() {
-            match r {
-                Resource::Workspace(w) => {
-                    s.regions.insert(&w.region);
-                    s.workspace_regions.insert(&w.name, &w.region);
-                    if w.default {
-                        s.default_workspaces.insert(&w.name);
-                    }
-                    if let Some(Resource::Workspace(have)) = live.get(address)
-                        && !w.default
-                        && !have.default
-                        && w.region != have.region
-                    {
-                        s.replaced_workspaces.insert(&w.name);
-                    }
-                }
-                Resource::PaiWorkspace(w) => {
-                    s.pai_regions.insert(&w.region);
-                    if let Some(have @ Resource::PaiWorkspace(_)) = live.get(address)
-                        && immutable_changed(r, have)
-                    {
-                        s.replaced_pai.insert(&w.name);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut group_members = Vec::new();
-        for (address, r) in live.iter() {
-            let declared = desired.resources.contains_key(address);
-            match r {
-                Resource::Workspace(w) if matches!(address, Address::Duplicate { .. }) => {
-                    s.duplicated_workspaces.insert(&w.name);
-                }
-                Resource::Workspace(w) => {
-                    s.workspace_regions.entry(&w.name).or_insert(&w.region);
-                    if w.default {
-                        s.default_workspaces.insert(&w.name);
-                    } else if !declared && options.owned.contains(address) {
-                        s.deleted_workspaces.insert(&w.name);
-                    }
-                }
-                Resource::PaiWorkspace(w) if !declared && options.owned.contains(address) => {
-                    s.deleted_pai.insert(&w.name);
-                }
-                Resource::RamUser(_)
-                | Resource::RamGroup(_)
-                | Resource::RamRole(_)
-                | Resource::RamPolicy(_)
-                    if !declared && (options.prune_ram || options.owned.contains(address)) =>
-                {
-                    s.deleted_ram.insert(address);
-                }
-                Resource::Attachment(a) if policy_risk(&a.policy).is_some() => {
-                    s.risky
-                        .entry(a.principal.clone())
-                        .or_insert_with(|| a.policy.clone());
-                }
-                Resource::GroupMember(m) => group_members.push(m),
-                _ => {}
-            }
-        }
-        // A user in a group holding a super-admin policy is a super admin too.
-        for m in group_members {
-            if let Some(policy) = s.risky.get(&Principal::Group(m.group.clone())) {
-                let via = format!("{policy} (via group `{}`)", m.group);
-                s.risky
-                    .entry(Principal::User(m.user.clone()))
-                    .or_insert(via);
-            }
-        }
-        s
-    }
-
-    fn declared(&self, address: &Address) -> bool {
-        self.desired.resources.contains_key(address)
-    }
-
-    fn ram_deleted(&self, address: &Address) -> bool {
-        self.deleted_ram.contains(address)
-    }
-
-    /// A declared Model Studio workspace owns this live child.
-    fn workspace_owns(&self, workspace: &str) -> bool {
-        self.deleted_workspaces.contains(workspace)
-            || self.declared(&Address::Workspace {
-                name: workspace.to_string(),
-            })
-    }
-
-    /// May msctl delete this live object that is not declared? Whatever the ledger owns, except
-    /// default workspaces (never deleted) and duplicates (see [`Differ::duplicate`]).
-    fn deletable(&self, address: &Address) -> bool {
-        if !matches!(
-            address,
-            Address::Workspace { .. } | Address::PaiWorkspace { .. } | Address::Duplicate { .. }
-        ) && self.owned.contains(address)
-        {
-            return true;
-        }
-        match address {
-            Address::Workspace { name } => self.deleted_workspaces.contains(name.as_str()),
-            Address::ModelPermission { workspace, .. }
-            | Address::ModelLimit { workspace, .. }
-            | Address::Member { workspace, .. }
-            | Address::ApiKey { workspace, .. } => self.workspace_owns(workspace),
-            Address::RamUser { .. }
-            | Address::RamGroup { .. }
-            | Address::RamRole { .. }
-            | Address::RamPolicy { .. } => self.ram_deleted(address),
-            Address::Attachment { principal, policy } => {
-                let owner = principal.ram_address();
-                // A policy or principal about to be deleted must be detached first.
-                self.declared(&owner)
-                    || self.ram_deleted(&owner)
-                    || self.ram_deleted(&Address::RamPolicy {
-                        name: policy.clone(),
-                    })
-            }
-            Address::GroupMember { group, user } => {
-                let group = Address::RamGroup {
-                    name: group.clone(),
-                };
-                self.declared(&group)
-                    || self.ram_deleted(&group)
-                    || self.ram_deleted(&Address::RamUser { name: user.clone() })
-            }
-            Address::PaiWorkspace { name } => self.deleted_pai.contains(name.as_str()),
-            Address::PaiMember { workspace, .. } => {
-                self.deleted_pai.contains(workspace.as_str())
-                    || self.declared(&Address::PaiWorkspace {
-                        name: workspace.clone(),
-                    })
-            }
-            Address::Duplicate { .. } => false,
-        }
-    }
-
-    /// The replaced container this address lives in, if any: it is recreated with it.
-    fn replaced_container(&self, address: &Address) -> Option<Address> {
-        match address {
-            Address::Workspace { .. } => None,
-            Address::PaiMember { workspace, .. } => self
-                .replaced_pai
-                .contains(workspace.as_str())
-                .then(|| Address::PaiWorkspace {
-                    name: workspace.clone(),
-                }),
-            other => other
-                .workspace()
-                .filter(|w| self.replaced_workspaces.contains(w))
-                .map(|w| Address::Workspace {
-                    name: w.to_string(),
-                }),
-        }
-    }
-
-    fn region_note(&self, workspace: &str) -> String {
-        match self.workspace_regions.get(workspace) {
-            Some(region) => format!(" (region {region})"),
-            None => String::new(),
-        }
-    }
 }
 
 fn immutable_changed(want: &Resource, have: &Resource) -> bool {
@@ -410,7 +189,9 @@ impl Differ<'_> {
         {
             if w != h {
                 self.out.warnings.push(format!(
-                    "workspace `{}` is declared with region `{}`, default = {}, but live it has region `{}`, default = {}: msctl never creates, replaces or deletes a default workspace; fix the config",
+                    "workspace `{}` is declared with region `{}`, default = {}, but live \
+                            it has region `{}`, default = {}: msctl never creates, replaces or \
+                            deletes a default workspace; fix the config",
                     w.name, w.region, w.default, h.region, h.default
                 ));
             }
@@ -448,7 +229,10 @@ impl Differ<'_> {
             && w.default
         {
             self.out.warnings.push(format!(
-                "default workspace `{}` (region {}) is declared but missing live: msctl never creates default workspaces (the platform makes one when Model Studio is activated in a region); activate Model Studio in {} — until then the changes inside it will fail",
+                "default workspace `{}` (region {}) is declared but missing live: msctl \
+                        never creates default workspaces (the platform makes one when Model \
+                        Studio is activated in a region); activate Model Studio in {} — until \
+                        then the changes inside it will fail",
                 w.name, w.region, w.region
             ));
             return;
@@ -516,7 +300,8 @@ impl Differ<'_> {
             self.push(change);
         } else {
             self.out.warnings.push(format!(
-                "{what}; msctl does not own its workspace, so it neither adopts nor deletes it: delete the extra one by hand"
+                "{what}; msctl does not own its workspace, so it neither adopts nor \
+                        deletes it: delete the extra one by hand"
             ));
             self.out.unmanaged.push(Unmanaged {
                 address: address.clone(),
@@ -527,11 +312,13 @@ impl Differ<'_> {
     }
 
     fn unmanaged(&self, address: &Address, have: &Resource) -> Option<Unmanaged> {
-        const RAM_NOTE: &str = "not declared; RAM objects are managed only when declared (`safety.prune_ram = true` in msctl.toml deletes them)";
+        const RAM_NOTE: &str = "not declared; RAM objects are managed only when declared \
+            (`safety.prune_ram = true` in msctl.toml deletes them)";
         let (note, governed) = match have {
             Resource::Workspace(w) if w.default => (
                 format!(
-                    "default workspace of {}, not declared; msctl leaves it and everything in it alone",
+                    "default workspace of {}, not declared; msctl leaves it and \
+                            everything in it alone",
                     w.region
                 ),
                 false,
@@ -545,7 +332,8 @@ impl Differ<'_> {
                 };
                 (
                     format!(
-                        "not declared; msctl leaves it and its members, models, limits and keys alone{why}"
+                        "not declared; msctl leaves it and its members, models, limits \
+                                and keys alone{why}"
                     ),
                     governed,
                 )
@@ -640,7 +428,8 @@ impl Differ<'_> {
         let resource = change.after.as_ref().or(change.before.as_ref());
         match resource {
             Some(Resource::Member(m)) if change.action == Action::Delete => out.push(format!(
-                "removes all access of {} in workspace `{}` and disables their API keys there (re-adding them restores the keys)",
+                "removes all access of {} in workspace `{}` and disables their API keys \
+                        there (re-adding them restores the keys)",
                 m.principal, m.workspace
             )),
             Some(Resource::RamUser(u)) if change.action == Action::Delete => out.push(format!(
@@ -661,7 +450,8 @@ impl Differ<'_> {
                 }
                 if creates && self.scope.default_workspaces.contains(k.workspace.as_str()) {
                     out.push(
-                        "a key in the default workspace can call every model: sharing it with sub-workspace users bypasses their model authorization"
+                        "a key in the default workspace can call every model: sharing it \
+                                with sub-workspace users bypasses their model authorization"
                             .to_string(),
                     );
                 }
@@ -672,11 +462,15 @@ impl Differ<'_> {
                 }
             }
             Some(Resource::Workspace(w)) if change.action == Action::Replace => out.push(format!(
-                "replacing workspace `{}` destroys its API keys (for good), model permissions and limits and removes its members; Model Studio cannot move or rename a workspace",
+                "replacing workspace `{}` destroys its API keys (for good), model \
+                        permissions and limits and removes its members; Model Studio cannot move \
+                        or rename a workspace",
                 w.name
             )),
             Some(Resource::Workspace(w)) if change.action == Action::Delete => out.push(format!(
-                "deleting workspace `{}` destroys its API keys (for good), model permissions and limits; the console could not delete workspaces (2025 docs) and the API refuses while keys remain",
+                "deleting workspace `{}` destroys its API keys (for good), model \
+                        permissions and limits; the console could not delete workspaces (2025 \
+                        docs) and the API refuses while keys remain",
                 w.name
             )),
             Some(Resource::PaiWorkspace(w)) if deletes => out.push(format!(
@@ -740,14 +534,18 @@ impl Differ<'_> {
         let region = self.scope.region_note(ws);
         match (action, before, after) {
             (Action::Delete, _, _) => format!(
-                "In the Model Studio console{region}, signed in as the Alibaba Cloud account (only it sees Delete): switch to workspace `{ws}` (workspace switcher, lower left) > Permissions: find {who}, click Delete and confirm."
+                "In the Model Studio console{region}, signed in as the Alibaba Cloud \
+                        account (only it sees Delete): switch to workspace `{ws}` (workspace \
+                        switcher, lower left) > Permissions: find {who}, click Delete and confirm."
             ),
             (Action::Update, Some(b), Some(a)) => {
                 let (was, now) = (page_set(b), page_set(a));
                 let grant: Vec<&str> = now.difference(&was).copied().collect();
                 let revoke: Vec<&str> = was.difference(&now).copied().collect();
                 let mut text = format!(
-                    "In the Model Studio console{region}: switch to workspace `{ws}` (workspace switcher, lower left) > Permissions: find {who} > Permissions > Page Permissions > Edit:"
+                    "In the Model Studio console{region}: switch to workspace `{ws}` \
+                            (workspace switcher, lower left) > Permissions: find {who} > \
+                            Permissions > Page Permissions > Edit:"
                 );
                 if !grant.is_empty() {
                     let _ = write!(text, " check {};", grant.join(", "));
@@ -766,7 +564,10 @@ impl Differ<'_> {
                     pages.into_iter().collect::<Vec<_>>().join(", ")
                 };
                 format!(
-                    "In the Model Studio console{region}, System Administration > Accounts: add {who} if absent (Add User, type RAM User). Then, in the users list, {who} > Permissions > Permission +: workspace `{ws}`, pages: {pages}; click Complete."
+                    "In the Model Studio console{region}, System Administration > \
+                            Accounts: add {who} if absent (Add User, type RAM User). Then, in the \
+                            users list, {who} > Permissions > Permission +: workspace `{ws}`, \
+                            pages: {pages}; click Complete."
                 )
             }
         }
@@ -775,7 +576,8 @@ impl Differ<'_> {
     fn api_key_instructions(&self, action: Action, k: &ApiKey) -> String {
         let region = self.scope.region_note(&k.workspace);
         let mut text = format!(
-            "The API creates keys only for the caller. In the Model Studio console{region}, workspace `{}` > Key Management: ",
+            "The API creates keys only for the caller. In the Model Studio \
+                    console{region}, workspace `{}` > Key Management: ",
             k.workspace
         );
         if action == Action::Replace {

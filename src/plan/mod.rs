@@ -12,6 +12,7 @@ use crate::model::{Address, Resource};
 
 pub mod access;
 pub mod ack;
+pub mod assemble;
 pub mod differ;
 pub mod drift;
 pub mod history;
@@ -20,6 +21,7 @@ pub mod safety;
 pub mod saved;
 
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
+pub use assemble::{PlanInput, assemble, fingerprint};
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
 pub use history::{
@@ -99,6 +101,21 @@ pub struct Change {
     pub warnings: Vec<String>,
     /// Set when the backend cannot make this change: it is shown, never reported as applied.
     pub manual: Option<ManualStep>,
+}
+
+/// The ledger settles ownership from changes and how they ended.
+impl crate::backend::Settled for Change {
+    fn address(&self) -> &Address {
+        &self.address
+    }
+
+    fn after(&self) -> Option<&Resource> {
+        self.after.as_ref()
+    }
+
+    fn may_create(&self) -> bool {
+        matches!(self.action, Action::Create | Action::Replace)
+    }
 }
 
 /// A live object msctl saw but does not manage.

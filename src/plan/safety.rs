@@ -106,7 +106,8 @@ pub fn check(
             refusals.push(Refusal {
                 rail: Rail::Delete,
                 message: format!(
-                    "delete or replace {} workspace(s), RAM user(s) or duplicate object(s), which destroys API keys for good",
+                    "delete or replace {} workspace(s), RAM user(s) or duplicate \
+                            object(s), which destroys API keys for good",
                     destroyed.len()
                 ),
                 addresses: destroyed,
@@ -128,7 +129,8 @@ pub fn check(
             refusals.push(Refusal {
                 rail: Rail::ChangeShare,
                 message: format!(
-                    "change or delete {} of {existing} managed objects ({:.0}%, above the {:.0}% limit)",
+                    "change or delete {} of {existing} managed objects ({:.0}%, above \
+                            the {:.0}% limit)",
                     touched.len(),
                     100.0 * touched.len() as f64 / existing as f64,
                     100.0 * options.max_change_share

@@ -59,20 +59,133 @@ pub enum SavedPlanError {
         source: std::io::Error,
     },
     #[error(
-        "failed to read plan file `{path}`: it is not a plan file saved by `msctl plan --out` ({source})"
+        "failed to read plan file `{path}`: it is not a plan file saved by `msctl plan \
+                --out` ({source})"
     )]
     Parse {
         path: String,
         source: serde_json::Error,
     },
     #[error(
-        "plan file `{path}` was modified after it was saved (checksum mismatch); refusing to apply it\nhint: run `msctl plan --out {path}` again and review the new plan"
+        "plan file `{path}` was modified after it was saved (checksum mismatch); \
+                refusing to apply it\nhint: run `msctl plan --out {path}` again and review the \
+                new plan"
     )]
     Checksum { path: String },
     #[error(
-        "plan file `{path}` has format version {found}, this msctl reads {FORMAT_VERSION}\nhint: run `msctl plan --out {path}` again with this msctl"
+        "plan file `{path}` has format version {found}, this msctl reads \
+                {FORMAT_VERSION}\nhint: run `msctl plan --out {path}` again with this msctl"
     )]
     Version { path: String, found: String },
+    #[error(
+        "plan file `{path}` records no digest of its configuration (it was saved by an older \
+         msctl), and {why}, so nothing ties it to a reviewed configuration; refusing to apply \
+         it\nhint: run `msctl plan --out {path}` again and review the new plan"
+    )]
+    NoConfigDigest { path: String, why: &'static str },
+    #[error(
+        "{here} is not the one plan file `{path}` was made from (its digest differs); refusing \
+         to apply it\nhint: restore that configuration, or run `msctl plan --out {path}` again \
+         and review the new plan"
+    )]
+    ConfigChanged { path: String, here: String },
+    #[error(
+        "the live state changed since plan file `{path}` was made; refusing to apply a stale \
+         plan\nhint: run `msctl plan --out {path}` again and review the new plan"
+    )]
+    LiveChanged { path: String },
+    #[error(
+        "msctl's ledger changed since plan file `{path}` was made (another apply or `msctl ack` \
+         ran); refusing to apply a stale plan\nhint: run `msctl plan --out {path}` again and \
+         review the new plan"
+    )]
+    LedgerChanged { path: String },
+    #[error(
+        "plan file `{path}` is not what {from} produces against the live state now; refusing to \
+         apply it\n  first difference: {difference}\nhint: the file was edited after `msctl \
+         plan` wrote it, or made by another msctl version; run `msctl plan --out {path}` again \
+         and review the new plan"
+    )]
+    Differs {
+        path: String,
+        from: String,
+        /// Boxed: a difference carries two attribute values.
+        difference: Box<Difference>,
+    },
+}
+
+/// The checks a saved plan passes before it is applied: each ties the file to what it was
+/// made from (`path` names the file in the refusal).
+impl SavedPlan {
+    /// A plan made outside git or from uncommitted changes is held to the digest of its
+    /// configuration: `desired` (named `here`) must be the one it was made from.
+    pub fn check_config(
+        &self,
+        path: &Path,
+        desired: &State,
+        prune_ram: bool,
+        here: &str,
+    ) -> Result<(), SavedPlanError> {
+        let path = path.display().to_string();
+        let Some(recorded) = &self.inputs.config_digest else {
+            let why = if self.plan.source.dirty {
+                "it was made from uncommitted changes"
+            } else {
+                "it was made outside git"
+            };
+            return Err(SavedPlanError::NoConfigDigest { path, why });
+        };
+        if &config_digest(desired, prune_ram) != recorded {
+            return Err(SavedPlanError::ConfigChanged {
+                path,
+                here: here.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The live state must be the one the plan was computed from.
+    pub fn check_live(&self, path: &Path, live: &State) -> Result<(), SavedPlanError> {
+        if self.plan.live_fingerprint != super::fingerprint(live) {
+            return Err(SavedPlanError::LiveChanged {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// msctl's ledger must be the one the plan was computed with (when the file records it).
+    pub fn check_ledger(
+        &self,
+        path: &Path,
+        ledger: &crate::backend::Ledger,
+    ) -> Result<(), SavedPlanError> {
+        match &self.inputs.ledger_digest {
+            Some(recorded) if recorded != &ledger_digest(ledger) => {
+                Err(SavedPlanError::LedgerChanged {
+                    path: path.display().to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The plan rebuilt from `from` (a configuration, named) must make the file's changes.
+    pub fn check_rebuilt(
+        &self,
+        path: &Path,
+        rebuilt: &Plan,
+        from: &str,
+    ) -> Result<(), SavedPlanError> {
+        match first_difference(&self.plan.changes, &rebuilt.changes) {
+            Some(difference) => Err(SavedPlanError::Differs {
+                path: path.display().to_string(),
+                from: from.to_string(),
+                difference: Box::new(difference),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// SHA-256 of a plan's JSON.
@@ -194,12 +307,14 @@ impl fmt::Display for Difference {
         match self {
             Difference::Added { address, action } => write!(
                 f,
-                "`{address}` ({}): the plan file has this change; the configuration plans nothing for `{address}`",
+                "`{address}` ({}): the plan file has this change; the configuration \
+                        plans nothing for `{address}`",
                 verb(*action)
             ),
             Difference::Dropped { address, action } => write!(
                 f,
-                "`{address}` ({}): the configuration plans this change; the plan file leaves it out",
+                "`{address}` ({}): the configuration plans this change; the plan file \
+                        leaves it out",
                 verb(*action)
             ),
             Difference::Duplicate { address } => {
@@ -223,7 +338,8 @@ impl fmt::Display for Difference {
                 config,
             } => write!(
                 f,
-                "`{address}` ({}): attribute `{name}` is {} in the plan file, {} from the configuration",
+                "`{address}` ({}): attribute `{name}` is {} in the plan file, {} from \
+                        the configuration",
                 verb(*action),
                 show(file.as_ref()),
                 show(config.as_ref())
@@ -239,7 +355,8 @@ impl fmt::Display for Difference {
             ),
             Difference::Order { position, address } => write!(
                 f,
-                "the changes are the same but in another order (change {} is `{address}` in the plan file)",
+                "the changes are the same but in another order (change {} is `{address}` \
+                        in the plan file)",
                 position + 1
             ),
         }
@@ -487,6 +604,80 @@ mod tests {
         assert_ne!(config_digest(&a, false), config_digest(&b, false));
         assert_ne!(config_digest(&a, false), config_digest(&a, true));
         assert_eq!(config_digest(&a, false), config_digest(&a.clone(), false));
+    }
+
+    #[test]
+    fn a_saved_plan_is_held_to_its_configuration_live_state_ledger_and_changes() {
+        let mut desired = State::default();
+        desired.insert(user("alice", None));
+        let live = State::default();
+        let ledger = crate::backend::Ledger::default();
+        let p = Plan {
+            format_version: FORMAT_VERSION.into(),
+            msctl_version: "0".into(),
+            backend: "local".into(),
+            source: Default::default(),
+            changes: plan(),
+            unmanaged: Vec::new(),
+            warnings: Vec::new(),
+            summary: crate::plan::Summary::of(&plan()),
+            live_fingerprint: crate::plan::fingerprint(&live),
+            api_calls: 0,
+            managed_live: 0,
+            access: Default::default(),
+        };
+        let saved = SavedPlan {
+            checksum: checksum(&p),
+            plan: p.clone(),
+            inputs: Inputs {
+                config_digest: Some(config_digest(&desired, false)),
+                ledger_digest: Some(ledger_digest(&ledger)),
+            },
+        };
+        let path = Path::new("plan.json");
+        saved.check_config(path, &desired, false, "here").unwrap();
+        saved.check_live(path, &live).unwrap();
+        saved.check_ledger(path, &ledger).unwrap();
+        saved.check_rebuilt(path, &p, "there").unwrap();
+
+        let mut other = desired.clone();
+        other.insert(user("bob", None));
+        let e = saved.check_config(path, &other, false, "the configuration in `x`");
+        assert!(
+            matches!(e, Err(SavedPlanError::ConfigChanged { .. })),
+            "{e:?}"
+        );
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .starts_with("the configuration in `x` is not the one plan file `plan.json`")
+        );
+        let e = saved.check_live(path, &other).unwrap_err();
+        assert!(matches!(e, SavedPlanError::LiveChanged { .. }), "{e:?}");
+        let mut moved = ledger.clone();
+        moved.intend([other.resources.values().next().unwrap()]);
+        let e = saved.check_ledger(path, &moved).unwrap_err();
+        assert!(matches!(e, SavedPlanError::LedgerChanged { .. }), "{e:?}");
+        let mut rebuilt = p.clone();
+        rebuilt.changes.pop();
+        let e = saved
+            .check_rebuilt(path, &rebuilt, "the configuration at commit abc")
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is not what the configuration at commit abc produces")
+                && e.to_string().contains("\n  first difference: "),
+            "{e}"
+        );
+        // A file from an older msctl names no configuration: refused, saying why.
+        let older = SavedPlan {
+            inputs: Inputs::default(),
+            ..saved
+        };
+        let e = older
+            .check_config(path, &desired, false, "here")
+            .unwrap_err();
+        assert!(e.to_string().contains("it was made outside git"), "{e}");
     }
 
     #[test]

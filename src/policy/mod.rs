@@ -12,7 +12,6 @@
 //! - [`system_policy_risk`] and [`document_risk`] classify what a policy grants, for plan and
 //!   validation warnings and for deciding which live principals are governed.
 
-mod arn;
 mod names;
 mod normal;
 mod risk;

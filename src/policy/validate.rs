@@ -10,8 +10,10 @@
 
 use serde_json::{Map, Value};
 
-use super::arn::check_arn;
 use super::{MAX_DOCUMENT_CHARS, PolicyKind, PolicyProblem};
+mod syntax;
+
+pub(crate) use syntax::*;
 
 const TOP_LEVEL: &[&str] = &["Version", "Statement"];
 
@@ -255,7 +257,8 @@ impl Validator {
     fn statement(&mut self, obj: &Map<String, Value>, pointer: &str) {
         let otherwise = match self.kind {
             PolicyKind::Permission => {
-                "remove it; a statement holds Effect, Action or NotAction, Resource or NotResource, and Condition"
+                "remove it; a statement holds Effect, Action or NotAction, Resource or \
+                        NotResource, and Condition"
             }
             PolicyKind::Trust => {
                 "remove it; a trust statement holds Effect, Action, Principal and Condition"
@@ -389,7 +392,8 @@ impl Validator {
                 pointer,
                 format!("action `{action}` must be `service:Action`"),
                 Some(format!(
-                    "e.g. `{action}:*` for every action of the service, `oss:GetObject`, or `*` for every action"
+                    "e.g. `{action}:*` for every action of the service, `oss:GetObject`, \
+                            or `*` for every action"
                 )),
             );
             return;
@@ -401,8 +405,8 @@ impl Validator {
                 pointer,
                 format!("action `{action}` has an invalid service `{service}`"),
                 Some(
-                    "the service is a RAM code of letters, digits and `-` (e.g. `oss`, `sfm`), \
-                     or `*`"
+                    "the service is a RAM code of letters, digits and `-` (e.g. `oss`, \
+                        `sfm`), or `*`"
                         .to_string(),
                 ),
             );
@@ -423,7 +427,9 @@ impl Validator {
                 pointer,
                 format!("trust policy action `{action}` is not an `sts` action"),
                 Some(
-                    "a trust policy grants `sts:AssumeRole` (optionally `sts:SetSourceIdentity`); permissions belong in a permission policy attached to the role"
+                    "a trust policy grants `sts:AssumeRole` (optionally \
+                            `sts:SetSourceIdentity`); permissions belong in a permission policy \
+                            attached to the role"
                         .to_string(),
                 ),
             );
@@ -495,7 +501,7 @@ impl Validator {
                 "`Principal` names no principal".to_string(),
                 Some(
                     "add `RAM` (accounts, users), `Service` (cloud services) or `Federated` \
-                     (SAML/OIDC providers)"
+                        (SAML/OIDC providers)"
                         .to_string(),
                 ),
             );
@@ -549,8 +555,8 @@ impl Validator {
                     }
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "known operators: String*, Numeric*, Date*, Bool, IpAddress, \
-                             NotIpAddress, optionally with an `IfExists` suffix or a \
-                             `ForAnyValue:`/`ForAllValues:` prefix"
+                            NotIpAddress, optionally with an `IfExists` suffix or a \
+                            `ForAnyValue:`/`ForAllValues:` prefix"
                         .to_string(),
                 };
                 self.report(
@@ -563,10 +569,13 @@ impl Validator {
                 self.report(
                     &at,
                     format!(
-                        "condition operator `{operator}` must map condition keys to values, found {}",
+                        "condition operator `{operator}` must map condition keys to \
+                                values, found {}",
                         kind_of(block)
                     ),
-                    Some(format!(r#"e.g. "{operator}": {{"acs:SourceIp": ["192.0.2.0/24"]}}"#)),
+                    Some(format!(
+                        r#"e.g. "{operator}": {{"acs:SourceIp": ["192.0.2.0/24"]}}"#
+                    )),
                 );
                 continue;
             };
@@ -596,7 +605,8 @@ impl Validator {
                         self.report(
                             &format!("{pointer}/{i}"),
                             format!(
-                                "condition value for `{key}` must be a string, number or boolean, found {}",
+                                "condition value for `{key}` must be a string, number or \
+                                        boolean, found {}",
                                 kind_of(item)
                             ),
                             None,
@@ -607,7 +617,8 @@ impl Validator {
             other => self.report(
                 pointer,
                 format!(
-                    "condition value for `{key}` must be a string, number, boolean or a list of them, found {}",
+                    "condition value for `{key}` must be a string, number, boolean or a \
+                            list of them, found {}",
                     kind_of(other)
                 ),
                 None,
@@ -661,125 +672,19 @@ impl Validator {
         // Value serialisation cannot fail (keys are strings); treat a failure as "not measured".
         let chars = serde_json::to_string(doc).map_or(0, |s| s.chars().count());
         if chars > MAX_DOCUMENT_CHARS {
-            let hint = "split the statements across several policies, or shorten action lists \
-                        with wildcards such as `oss:Get*`";
             self.report(
                 "",
                 format!(
-                    "policy document is {chars} characters long as compact json; ram allows at \
-                     most {MAX_DOCUMENT_CHARS}"
+                    "policy document is {chars} characters long as compact json; ram \
+                            allows at most {MAX_DOCUMENT_CHARS}"
                 ),
-                Some(hint.to_string()),
+                Some(
+                    "split the statements across several policies, or shorten action lists \
+                        with wildcards such as `oss:Get*`"
+                        .to_string(),
+                ),
             );
         }
-    }
-}
-
-/// `Ok` for a known operator; otherwise the closest known spelling, if any.
-fn check_operator(operator: &str) -> Result<(), Option<String>> {
-    let (prefix, rest) = OPERATOR_PREFIXES
-        .iter()
-        .find_map(|p| operator.strip_prefix(p).map(|rest| (*p, rest)))
-        .unwrap_or(("", operator));
-    let base = rest.strip_suffix(OPERATOR_SUFFIX).unwrap_or(rest);
-    if OPERATORS.contains(&base) {
-        return Ok(());
-    }
-    // Suggest among the operators with and without the suffix, so that a typo in either part
-    // (`StringEqualIfExists`, `StringLikeIfExits`) finds its fix.
-    let spelled: Vec<String> = OPERATORS
-        .iter()
-        .flat_map(|o| [o.to_string(), format!("{o}{OPERATOR_SUFFIX}")])
-        .collect();
-    let candidates: Vec<&str> = spelled.iter().map(String::as_str).collect();
-    if prefix.is_empty()
-        && let Some((qualifier, rest)) = operator.split_once(':')
-    {
-        // A misspelt qualifier (`ForAnyValues:StringEquals`): suggest both halves.
-        let qualifiers: Vec<&str> = OPERATOR_PREFIXES
-            .iter()
-            .map(|p| p.trim_end_matches(':'))
-            .collect();
-        return Err(suggest(qualifier, &qualifiers)
-            .zip(suggest(rest, &candidates))
-            .map(|(q, r)| format!("{q}:{r}")));
-    }
-    Err(suggest(rest, &candidates).map(|s| format!("{prefix}{s}")))
-}
-
-/// The candidate `input` most likely meant: an exact match ignoring case, or the closest one by
-/// edit distance when it is close enough to be a typo rather than a different word.
-pub(crate) fn suggest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    if let Some(exact) = candidates.iter().find(|c| c.eq_ignore_ascii_case(input)) {
-        return Some(exact);
-    }
-    let input = input.to_ascii_lowercase();
-    candidates
-        .iter()
-        .map(|c| {
-            let score = strsim::normalized_damerau_levenshtein(&input, &c.to_ascii_lowercase());
-            (*c, score)
-        })
-        .filter(|(_, score)| *score >= 0.7)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
-}
-
-/// Whether a statement allows `sts:AssumeRole` (directly or by wildcard).
-fn allows_assume_role(statement: &Value) -> bool {
-    if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
-        return false;
-    }
-    let matches = |s: &str| super::risk::wildcard_match(s, "sts:AssumeRole");
-    match statement.get("Action") {
-        Some(Value::String(s)) => matches(s),
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).any(matches),
-        _ => false,
-    }
-}
-
-/// A RAM code: letters, digits and `-`.
-fn is_code(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-fn is_scalar(v: &Value) -> bool {
-    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
-}
-
-/// Appends one reference token to a JSON pointer, escaped as RFC 6901 requires (`~` → `~0`,
-/// `/` → `~1`): condition keys such as `oss:BucketTag/Product` contain slashes.
-pub(crate) fn child(pointer: &str, token: &str) -> String {
-    format!("{pointer}/{}", token.replace('~', "~0").replace('/', "~1"))
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A value as it appears in JSON, shortened so one bad value cannot flood the output.
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => show_str(s),
-        Value::Array(_) | Value::Object(_) => kind_of(v).to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn show_str(s: &str) -> String {
-    const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        format!("{s:?}")
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head:?}...")
     }
 }
 

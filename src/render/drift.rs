@@ -165,7 +165,8 @@ fn write_unapplied(out: &mut String, h: &History, p: &Palette) -> fmt::Result {
     if !h.ahead {
         writeln!(
             out,
-            "  the checkout does not descend from the last applied commit (a rollback, or another branch)"
+            "  the checkout does not descend from the last applied commit (a rollback, \
+                    or another branch)"
         )?;
     } else if !h.unapplied_commits.is_empty() {
         let n = h.unapplied_commits.len();

@@ -7,7 +7,7 @@ use super::attributes::{Shown, attr_lines};
 use super::json::to_pretty_json;
 use super::markdown::{code, html, table_code, text, write_attribute_blocks};
 use super::text::{Palette, one_line, plural, write_attr_lines};
-use crate::git::CommitTime;
+pub(crate) use crate::model::time::utc;
 use crate::plan::{
     Action, AppliedCommit, CommitRef, Declaration, DesiredChange, LedgerSource, StatusReport,
 };
@@ -29,18 +29,6 @@ pub(crate) fn verb(action: Action) -> &'static str {
         Action::Replace => "changed (forces replacement)",
         Action::Delete => "removed",
     }
-}
-
-/// `2023-11-14 22:13:20 UTC`.
-pub(crate) fn utc(seconds: i64) -> String {
-    let t = CommitTime {
-        seconds,
-        offset_minutes: 0,
-    }
-    .to_string();
-    // CommitTime renders the offset as `+0000`; UTC reads better for machine-made times.
-    t.strip_suffix(" +0000")
-        .map_or(t.clone(), |s| format!("{s} UTC"))
 }
 
 /// `1a2b3c4 Change the quota (Alice, 2023-11-14 22:13:20 UTC)`
@@ -219,7 +207,8 @@ pub fn status_text(report: &StatusReport) -> String {
         (Some(false), Some(a)) => {
             let _ = writeln!(
                 out,
-                "The checkout does not descend from the last applied commit {} (a rollback, or another branch).",
+                "The checkout does not descend from the last applied commit {} (a \
+                        rollback, or another branch).",
                 a.commit.short
             );
         }

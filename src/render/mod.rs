@@ -7,6 +7,7 @@
 pub mod access;
 pub mod apply;
 mod attributes;
+pub mod document;
 pub mod drift;
 pub mod history;
 pub mod json;
@@ -22,6 +23,7 @@ pub use access::{
     envs_schema, envs_text,
 };
 pub use apply::{apply_result_json, apply_result_markdown, apply_result_schema};
+pub use document::{Document, OutputFormat};
 pub use drift::{drift_json, drift_markdown, drift_schema, drift_text};
 pub use history::{status_json, status_text};
 pub use json::{plan_json, plan_schema};

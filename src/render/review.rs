@@ -43,7 +43,8 @@ fn drift_line(review: &Review) -> String {
             .filter(|i| review.changed_by_pr(i))
             .count();
         format!(
-            "{n} resource{} where live already differs from the base ({pr} also changed by this pull request)",
+            "{n} resource{} where live already differs from the base ({pr} also changed \
+                    by this pull request)",
             plural(n)
         )
     }
@@ -176,7 +177,8 @@ pub fn review_markdown(review: &Review, max_chars: usize) -> String {
         priority: 1,
         max_share: Some(2),
         intro: format!(
-            "### 3. Drift from the base that merging would overwrite\n\n{}\n\n| Drift | Address | What differs (live -> base) |\n| --- | --- | --- |\n",
+            "### 3. Drift from the base that merging would overwrite\n\n{}\n\n| Drift | \
+                    Address | What differs (live -> base) |\n| --- | --- | --- |\n",
             text(&items_line(drift))
         ),
         outro: "\n".into(),

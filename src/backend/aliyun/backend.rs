@@ -177,6 +177,7 @@ impl Backend for AliyunBackend {
             missing: [Capability::WorkspaceMembers, Capability::ApiKeyOwner]
                 .into_iter()
                 .collect(),
+            optional: [Capability::IssuesSecrets].into(),
         }
     }
 

@@ -33,6 +33,7 @@ fn actions(d: &Diff) -> Vec<(String, Action)> {
 fn members_caps_missing() -> Capabilities {
     Capabilities {
         missing: [Capability::WorkspaceMembers].into(),
+        ..Capabilities::default()
     }
 }
 
@@ -469,6 +470,7 @@ fn keys_for_someone_else_are_manual_without_the_owner_capability() {
     desired.insert(key("chatbot-dev", "bob-2", "bob", Some(&["qwen-plus"])));
     let caps = Capabilities {
         missing: [Capability::ApiKeyOwner].into(),
+        ..Capabilities::default()
     };
     let options = DiffOptions {
         caller: Some("alice".into()),

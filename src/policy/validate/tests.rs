@@ -1,4 +1,4 @@
-//! Tests of the policy document grammar.
+//! Unit tests of policy document validation.
 
 use serde_json::json;
 

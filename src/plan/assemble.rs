@@ -1,0 +1,79 @@
+//! Plan assembly: the diff, the dependency links, the summary, the access changes and the
+//! fingerprints, into one [`Plan`]. Preview, apply, drift and saved-plan checks all call
+//! [`assemble`], so a plan shows exactly what apply does.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use super::{Change, DiffOptions, FORMAT_VERSION, Plan, Source, Summary};
+use crate::backend::{Backend, Ledger, OwedSecret};
+use crate::model::State;
+
+/// What a plan is computed from.
+pub struct PlanInput<'a> {
+    pub desired: &'a State,
+    pub live: &'a State,
+    /// Where `desired` came from.
+    pub source: Source,
+    /// `safety.prune_ram`: undeclared RAM objects are deleted.
+    pub prune_ram: bool,
+    /// msctl's ledger in the backend: what it owns, secrets it owes.
+    pub ledger: &'a Ledger,
+}
+
+/// Computes the plan of `input` against the backend's capabilities and identity. `link` orders
+/// the changes (`graph::link`: the graph layer sits above this one, as it orders plan changes).
+pub fn assemble<E>(
+    input: PlanInput<'_>,
+    backend: &dyn Backend,
+    link: impl FnOnce(&mut [Change]) -> Result<(), E>,
+) -> Result<Plan, E> {
+    let options = DiffOptions {
+        prune_ram: input.prune_ram,
+        owned: input.ledger.owned.clone(),
+        caller: backend.caller(),
+    };
+    let mut diff = super::diff(input.desired, input.live, &options, &backend.capabilities());
+    diff.warnings
+        .extend(undelivered_secrets(&input.ledger.owed_secrets, input.live));
+    link(&mut diff.changes)?;
+    let changes = diff.changes;
+    let summary = Summary::of(&changes);
+    let access = super::access::access_changes(input.live, &changes);
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_string(),
+        msctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        backend: backend.name().to_string(),
+        source: input.source,
+        changes,
+        unmanaged: diff.unmanaged,
+        warnings: diff.warnings,
+        summary,
+        live_fingerprint: fingerprint(input.live),
+        api_calls: backend.api_calls(),
+        managed_live: diff.managed_live,
+        access,
+    })
+}
+
+/// SHA-256 of the live state: a saved plan applies only to the state it was computed from.
+pub fn fingerprint(live: &State) -> String {
+    let bytes = serde_json::to_vec(live).expect("live state serialises");
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Warnings for API keys that exist but whose secret a run owed and never wrote (issue 14):
+/// addresses only, never secrets.
+fn undelivered_secrets(owed: &BTreeMap<String, OwedSecret>, live: &State) -> Vec<String> {
+    owed.keys()
+        .filter(|address| live.resources.keys().any(|a| a.to_string() == **address))
+        .map(|address| {
+            format!(
+                "API key `{address}` has an undelivered secret: a run created it but stopped \
+                 before writing its secret; `msctl apply --secrets-to FILE` resets the key and \
+                 writes the new secret"
+            )
+        })
+        .collect()
+}
