@@ -1,6 +1,7 @@
 //! msctl: a declarative GitOps reconciler for Alibaba Cloud Model Studio access control.
 //!
-//! Layers, lowest first: `model` (resources and addresses), `config` (TOML desired state and its
+//! Layers, lowest first: `model` (resources and addresses, the error kinds of live state), `ledger`
+//! (msctl's own records and the ownership rule), `config` (TOML desired state and its
 //! validation), `access` (who can do what, and why), `plan` (differ, safety), `graph` (ordering),
 //! `apply` (executor), `acs` (the cloud's wire contract: signing, verification, encodings),
 //! `store` (the platform and msctl's ledger in SQLite), `backend` (local on the store, aliyun),
@@ -20,6 +21,7 @@ pub mod emulator;
 pub mod exit_code;
 pub mod git;
 pub mod graph;
+pub mod ledger;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -4,25 +4,19 @@
 //! What a backend cannot do through its API is declared in [`Capabilities`], so plans show it as a
 //! manual step instead of pretending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
+use crate::model::{Resource, State};
 
-use crate::model::{Address, Resource, State};
+// The ledger and the error kinds live below both the store and the backends; their paths under
+// `backend` stay for the callers.
+pub use crate::ledger::{
+    AppliedRecord, ChangeOutcome, Ledger, LockInfo, OwedSecret, RecordedCaller, Settled,
+};
+pub use crate::model::{BackendError, ReadScope};
 
 pub mod aliyun;
 pub mod local;
-
-/// What to read: the regions msctl governs and whether RAM and PAI are in scope.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadScope {
-    /// Model Studio regions whose workspaces (and their models, limits, members, keys) are read.
-    pub regions: BTreeSet<String>,
-    /// Read RAM users, groups, roles, custom policies and attachments.
-    pub ram: bool,
-    /// PAI regions whose workspaces and members are read.
-    pub pai_regions: BTreeSet<String>,
-}
 
 /// One change for a backend to carry out. Replacements arrive as a delete, then a create.
 #[derive(Debug, Clone, Copy)]
@@ -96,269 +90,6 @@ impl Capabilities {
     }
 }
 
-/// How a backend call failed, in kinds the caller can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    /// The object the operation needs does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The object already exists, or the operation conflicts with live state.
-    #[error("{0}")]
-    Conflict(String),
-    /// The platform refused the operation by one of its rules (e.g. deleting a default workspace).
-    #[error("{0}")]
-    Refused(String),
-    /// The state store is locked by another msctl process.
-    #[error("{0}")]
-    Locked(String),
-    /// The platform throttled the call; retrying later may succeed.
-    #[error("{0}")]
-    Throttled(String),
-    /// Transport or storage failure (I/O, network, database).
-    #[error("{0}")]
-    Transport(String),
-    /// The service looks down (a circuit breaker opened): stop starting new work, retry later.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The input cannot be applied as given (a bug in msctl or a platform limit).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// msctl's own records beside the live state (design-notes §1): what it owns, and what it last
-/// applied. Kept by the backend so that every run against the same live state sees the same
-/// ledger (the local database; git notes for the cloud, later).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Ledger {
-    /// Addresses msctl applied and still manages: when their declaration disappears from the
-    /// config, the plan deletes them (instead of listing them as unmanaged).
-    pub owned: BTreeSet<Address>,
-    /// The last successful or partial apply.
-    pub last_apply: Option<AppliedRecord>,
-    /// Manual steps a person confirmed done (`msctl ack`), as the resource they made: what the
-    /// API cannot read (workspace members, an API key's owner) is compared against these
-    /// (design-notes §2).
-    #[serde(default)]
-    pub acknowledged: BTreeMap<Address, Resource>,
-    /// Who the backend's credentials were when the ledger was last written (aliyun: STS
-    /// `GetCallerIdentity`, or `--caller`), so that later runs read the API keys those
-    /// credentials created as owned by the same RAM user, whatever flags they are given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caller: Option<RecordedCaller>,
-    /// The region of every owned Model Studio and PAI workspace: reads cover these regions even
-    /// when the config names them no more, so an owned workspace is never out of sight.
-    #[serde(default)]
-    pub regions: BTreeMap<Address, String>,
-    /// API keys whose secret a run owes (issue 14), by address: recorded before the key is
-    /// created, cleared once its secret is written to `--secrets-to`. A record that outlives its
-    /// run means the key may exist with a secret nobody has. Backends keep these records as the
-    /// creates happen: [`Backend::save_ledger`] neither writes nor drops them, so a ledger loaded
-    /// at the start of an apply and saved at its end cannot undo them.
-    #[serde(default)]
-    pub owed_secrets: BTreeMap<String, OwedSecret>,
-}
-
-/// An identity as the ledger records it: the id API keys it creates carry as `createdBy`, and
-/// the RAM user they are owned by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedCaller {
-    pub user_id: String,
-    pub name: String,
-}
-
-/// What [`Ledger::settle`] needs of one planned change (the plan's `Change` implements it): the
-/// backend layer sits below planning and does not import it.
-pub trait Settled {
-    fn address(&self) -> &Address;
-    /// The object as the change leaves it; `None` for a delete.
-    fn after(&self) -> Option<&Resource>;
-    /// Whether the change creates an object (a create or a replace), so that a failed attempt
-    /// may still have made it (a lost reply).
-    fn may_create(&self) -> bool;
-}
-
-/// How one planned change ended, for [`Ledger::settle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeOutcome {
-    /// Carried out: the object now exists as planned (or is gone, for a delete).
-    Applied,
-    /// Failed: a create may still have happened (a lost reply), so its object counts as live.
-    Failed,
-    /// Not attempted (skipped, manual, or the run stopped first): live is as it was.
-    NotRun,
-}
-
-impl Ledger {
-    /// The ownership rule. msctl owns every address it declared or owned before that exists
-    /// live after the run; an owned address leaves the ledger only when it is gone live.
-    ///
-    /// "Live after" is derived from the live state the plan was built on and what the run did,
-    /// not from a re-read, so an apply whose final read fails still records what it made:
-    /// a deleted object is gone, a created or updated one exists, a failed create may exist
-    /// (kept, and dropped by the next run if it does not), anything else is as it was read.
-    /// `live` must cover the regions of every owned workspace (see [`Ledger::scope`]).
-    pub fn settle<'a, C: Settled + 'a>(
-        &mut self,
-        declared: &State,
-        live: &State,
-        changes: impl IntoIterator<Item = (&'a C, ChangeOutcome)>,
-    ) {
-        let mut outcome: BTreeMap<&Address, (&C, ChangeOutcome)> = BTreeMap::new();
-        for (change, result) in changes {
-            outcome.insert(change.address(), (change, result));
-        }
-        let candidates: BTreeSet<Address> = self
-            .owned
-            .iter()
-            .chain(declared.resources.keys())
-            .chain(outcome.keys().copied())
-            .filter(|a| !matches!(a, Address::Duplicate { .. }))
-            .cloned()
-            .collect();
-        let mut owned = BTreeSet::new();
-        let mut regions = BTreeMap::new();
-        for address in candidates {
-            let after = match outcome.get(&address) {
-                Some((c, ChangeOutcome::Applied)) => c.after(),
-                Some((c, ChangeOutcome::Failed)) if c.may_create() => c.after(),
-                _ => live.get(&address),
-            };
-            let Some(after) = after else { continue };
-            match after {
-                Resource::Workspace(w) => {
-                    regions.insert(address.clone(), w.region.clone());
-                }
-                Resource::PaiWorkspace(w) => {
-                    regions.insert(address.clone(), w.region.clone());
-                }
-                _ => {}
-            }
-            owned.insert(address);
-        }
-        self.owned = owned;
-        self.regions = regions;
-    }
-
-    /// Adds what a run is about to create to the owned set before it runs (a write-ahead
-    /// record): a run killed half-way forgets nothing it made, and [`Ledger::settle`] drops
-    /// what was never made.
-    pub fn intend<'a>(&mut self, creates: impl IntoIterator<Item = &'a Resource>) {
-        for r in creates {
-            let address = r.address();
-            match r {
-                Resource::Workspace(w) => {
-                    self.regions.insert(address.clone(), w.region.clone());
-                }
-                Resource::PaiWorkspace(w) => {
-                    self.regions.insert(address.clone(), w.region.clone());
-                }
-                _ => {}
-            }
-            self.owned.insert(address);
-        }
-    }
-
-    /// The Model Studio and PAI regions of the workspaces msctl owns.
-    pub fn scope(&self) -> ReadScope {
-        let mut scope = ReadScope::default();
-        for (address, region) in &self.regions {
-            if !self.owned.contains(address) {
-                continue;
-            }
-            match address {
-                Address::Workspace { .. } => {
-                    scope.regions.insert(region.clone());
-                }
-                Address::PaiWorkspace { .. } => {
-                    scope.pai_regions.insert(region.clone());
-                }
-                _ => {}
-            }
-        }
-        scope
-    }
-}
-
-/// Who holds msctl's run lock: `apply` and `ack` take it for their whole run, so two runs that
-/// share a state (local backend) or a ledger (aliyun backend) never overlap.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockInfo {
-    /// Random id, the argument of `msctl force-unlock`.
-    pub id: String,
-    pub host: String,
-    pub pid: u32,
-    /// Seconds since the Unix epoch.
-    pub started: u64,
-    /// The git commit of the config being applied, when known.
-    pub commit: Option<String>,
-    /// `apply` or `ack`.
-    pub command: String,
-}
-
-impl LockInfo {
-    /// A holder record for this process, with a fresh random id.
-    pub fn for_this_process(command: &str, commit: Option<String>) -> LockInfo {
-        let mut bytes = [0u8; 8];
-        // Without OS randomness, the pid and clock still tell two holders apart.
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        if getrandom::fill(&mut bytes).is_err() {
-            bytes = (started.as_nanos() as u64 ^ u64::from(std::process::id())).to_be_bytes();
-        }
-        let id = hex::encode(bytes);
-        LockInfo {
-            id,
-            host: hostname(),
-            pid: std::process::id(),
-            started: started.as_secs(),
-            commit,
-            command: command.to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for LockInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "lock {} held by `msctl {}` on host {} (pid {}) since {}",
-            self.id,
-            self.command,
-            self.host,
-            self.pid,
-            crate::model::time::utc(i64::try_from(self.started).unwrap_or(i64::MAX))
-        )?;
-        if let Some(commit) = &self.commit {
-            write!(f, ", applying commit {commit}")?;
-        }
-        Ok(())
-    }
-}
-
-/// This machine's name, for lock records (best effort: no extra dependency for it).
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// One owed secret (see [`Ledger::owed_secrets`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwedSecret {
-    /// The key's `apiKeyId`, once its create was answered.
-    #[serde(default)]
-    pub key_id: Option<i64>,
-}
-
 /// What [`Backend::deliver_owed_secrets`] did, by address (never secrets).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretDelivery {
@@ -366,23 +97,6 @@ pub struct SecretDelivery {
     pub delivered: Vec<String>,
     /// Keys that exist and still owe a secret: no secrets file was given.
     pub owed: Vec<String>,
-}
-
-/// One apply, as recorded in the ledger.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedRecord {
-    /// The git commit of the config that was applied, when known.
-    pub commit: Option<String>,
-    /// Seconds since the Unix epoch.
-    pub time: u64,
-    /// The summary line of the apply (`Apply complete: 5 applied, ...`).
-    pub summary: String,
-    pub applied: usize,
-    pub failed: usize,
-    /// The working tree had uncommitted changes (`apply --allow-dirty`): `commit` does not hold
-    /// exactly what was applied.
-    #[serde(default)]
-    pub dirty: bool,
 }
 
 /// A source of live state and a sink for changes.

@@ -1,14 +1,18 @@
 //! The resource model shared by desired state, live state, plans and backends.
 
 pub mod address;
+pub mod error;
 pub mod platform;
 pub mod resource;
+pub mod scope;
 pub mod state;
 pub mod time;
 
 pub use address::{Address, Principal};
+pub use error::BackendError;
 pub use resource::{
     ApiKey, Attachment, Attribute, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PaiWorkspace, PolicyType, RamGroup, RamPolicy, RamRole, RamUser, Resource, Workspace,
 };
+pub use scope::ReadScope;
 pub use state::State;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::backend::{AppliedRecord, Ledger, LockInfo, OwedSecret};
+use crate::ledger::{AppliedRecord, Ledger, LockInfo, OwedSecret};
 
 /// One write of msctl's ledger (see [`Store::write_ledger`]).
 #[derive(Debug, Default)]

@@ -25,11 +25,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::backend::{BackendError, ReadScope};
 use crate::model::{
     ApiKey, Attachment, GroupMember, Member, ModelLimit, ModelPermission, PaiMember, PaiWorkspace,
     PolicyType, Principal, RamGroup, RamPolicy, RamRole, RamUser, Resource, State, Workspace,
 };
+use crate::model::{BackendError, ReadScope};
 
 /// How long a write waits for another process's transaction before giving up as `Locked`.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,14 @@
+//! What a read of live state covers.
+
+use std::collections::BTreeSet;
+
+/// What to read: the regions msctl governs and whether RAM and PAI are in scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadScope {
+    /// Model Studio regions whose workspaces (and their models, limits, members, keys) are read.
+    pub regions: BTreeSet<String>,
+    /// Read RAM users, groups, roles, custom policies and attachments.
+    pub ram: bool,
+    /// PAI regions whose workspaces and members are read.
+    pub pai_regions: BTreeSet<String>,
+}
