@@ -259,3 +259,6 @@ pub struct AppliedRecord {
     #[serde(default)]
     pub dirty: bool,
 }
+
+#[cfg(test)]
+mod tests;
