@@ -370,6 +370,58 @@ pub fn arb_state() -> impl Strategy<Value = State> {
     })
 }
 
+/// A backend whose only behaviour is its `apply` closure: empty reads, no ledger, a lock always
+/// free. For executor tests that need one odd answer (a panic, an unavailable service).
+pub struct ScriptedBackend<F> {
+    name: &'static str,
+    apply: F,
+}
+
+impl<F> ScriptedBackend<F>
+where
+    F: Fn(Operation<'_>) -> Result<(), BackendError> + Send + Sync,
+{
+    pub fn new(name: &'static str, apply: F) -> Self {
+        ScriptedBackend { name, apply }
+    }
+}
+
+impl<F> Backend for ScriptedBackend<F>
+where
+    F: Fn(Operation<'_>) -> Result<(), BackendError> + Send + Sync,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full()
+    }
+    fn read(&self, _: &ReadScope) -> Result<State, BackendError> {
+        Ok(State::default())
+    }
+    fn load_ledger(&self) -> Result<crate::backend::Ledger, BackendError> {
+        Ok(Default::default())
+    }
+    fn save_ledger(&self, _: &crate::backend::Ledger) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn try_lock(
+        &self,
+        _: &crate::backend::LockInfo,
+    ) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+        Ok(None)
+    }
+    fn unlock(&self, _: &str) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+        Ok(None)
+    }
+    fn lock_holder(&self) -> Result<Option<crate::backend::LockInfo>, BackendError> {
+        Ok(None)
+    }
+    fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
+        (self.apply)(operation)
+    }
+}
+
 /// An in-memory backend that behaves like the platform where ordering matters: creating needs
 /// the parents, deleting needs no children, a default workspace cannot be deleted.
 #[derive(Default)]

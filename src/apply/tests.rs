@@ -476,47 +476,17 @@ fn a_malformed_change_fails_without_panicking() {
 
 #[test]
 fn a_panicking_backend_fails_the_change_instead_of_hanging() {
-    struct Panicky;
-    impl Backend for Panicky {
-        fn name(&self) -> &'static str {
-            "panicky"
+    let panicky = ScriptedBackend::new("panicky", |operation| {
+        if operation.resource().address() == user("a").address() {
+            panic!("injected panic");
         }
-        fn capabilities(&self) -> Capabilities {
-            Capabilities::full()
-        }
-        fn read(&self, _: &crate::backend::ReadScope) -> Result<State, BackendError> {
-            Ok(State::default())
-        }
-        fn load_ledger(&self) -> Result<crate::backend::Ledger, BackendError> {
-            Ok(Default::default())
-        }
-        fn save_ledger(&self, _: &crate::backend::Ledger) -> Result<(), BackendError> {
-            Ok(())
-        }
-        fn try_lock(
-            &self,
-            _: &crate::backend::LockInfo,
-        ) -> Result<Option<crate::backend::LockInfo>, BackendError> {
-            Ok(None)
-        }
-        fn unlock(&self, _: &str) -> Result<Option<crate::backend::LockInfo>, BackendError> {
-            Ok(None)
-        }
-        fn lock_holder(&self) -> Result<Option<crate::backend::LockInfo>, BackendError> {
-            Ok(None)
-        }
-        fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
-            if operation.resource().address() == user("a").address() {
-                panic!("injected panic");
-            }
-            Ok(())
-        }
-    }
+        Ok(())
+    });
     let plan = plan_of(vec![
         bare_change(user("a"), Action::Create, &[]),
         bare_change(user("b"), Action::Create, &[]),
     ]);
-    let report = execute(&plan, &Panicky, 2, &|_| {});
+    let report = execute(&plan, &panicky, 2, &|_| {});
     assert_eq!(names(&report.applied), vec!["ram.user.b"]);
     assert_eq!(
         report.failed[0].1,
@@ -526,59 +496,29 @@ fn a_panicking_backend_fails_the_change_instead_of_hanging() {
 
 #[test]
 fn an_unavailable_service_stops_new_changes_and_reports_the_rest_not_started() {
-    /// Applies changes until the third, which finds the service unavailable; counts the calls.
-    struct Dying(Mutex<usize>);
-    impl Backend for Dying {
-        fn name(&self) -> &'static str {
-            "dying"
-        }
-        fn capabilities(&self) -> Capabilities {
-            Capabilities::full()
-        }
-        fn read(&self, _: &crate::backend::ReadScope) -> Result<State, BackendError> {
-            Ok(State::default())
-        }
-        fn load_ledger(&self) -> Result<crate::backend::Ledger, BackendError> {
-            Ok(Default::default())
-        }
-        fn save_ledger(&self, _: &crate::backend::Ledger) -> Result<(), BackendError> {
+    // Applies changes until the third, which finds the service unavailable; counts the calls.
+    let calls = Mutex::new(0usize);
+    let backend = ScriptedBackend::new("dying", |_| {
+        let mut calls = calls.lock().unwrap();
+        *calls += 1;
+        if *calls >= 3 {
+            Err(BackendError::Unavailable(
+                "the API looks unavailable".into(),
+            ))
+        } else {
             Ok(())
         }
-        fn try_lock(
-            &self,
-            _: &crate::backend::LockInfo,
-        ) -> Result<Option<crate::backend::LockInfo>, BackendError> {
-            Ok(None)
-        }
-        fn unlock(&self, _: &str) -> Result<Option<crate::backend::LockInfo>, BackendError> {
-            Ok(None)
-        }
-        fn lock_holder(&self) -> Result<Option<crate::backend::LockInfo>, BackendError> {
-            Ok(None)
-        }
-        fn apply(&self, _: Operation<'_>) -> Result<(), BackendError> {
-            let mut calls = self.0.lock().unwrap();
-            *calls += 1;
-            if *calls >= 3 {
-                Err(BackendError::Unavailable(
-                    "the API looks unavailable".into(),
-                ))
-            } else {
-                Ok(())
-            }
-        }
-    }
+    });
     let plan = plan_of(
         ["a", "b", "c", "d", "e", "f"]
             .into_iter()
             .map(|n| bare_change(user(n), Action::Create, &[]))
             .collect(),
     );
-    let backend = Dying(Mutex::new(0));
     let events = Mutex::new(Vec::new());
     let report = execute(&plan, &backend, 1, &|e| events.lock().unwrap().push(e));
     assert_eq!(
-        *backend.0.lock().unwrap(),
+        *calls.lock().unwrap(),
         3,
         "no change started after the failure"
     );

@@ -67,7 +67,12 @@ pub fn fingerprint(live: &State) -> String {
 /// addresses only, never secrets.
 fn undelivered_secrets(owed: &BTreeMap<String, OwedSecret>, live: &State) -> Vec<String> {
     owed.keys()
-        .filter(|address| live.resources.keys().any(|a| a.to_string() == **address))
+        // A lookup per owed key, not a scan of the live state: an unparsable record names no key.
+        .filter(|address| {
+            address
+                .parse::<crate::model::Address>()
+                .is_ok_and(|a| live.resources.contains_key(&a))
+        })
         .map(|address| {
             format!(
                 "API key `{address}` has an undelivered secret: a run created it but stopped \
