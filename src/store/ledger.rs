@@ -252,26 +252,6 @@ impl Store {
         self.db.write_ledger(update)
     }
 
-    /// Takes the run lock for `id` (holder record `holder_json`) unless someone holds it:
-    /// `None` when taken, else the holder's `(id, holder JSON)`.
-    pub fn try_lock(
-        &mut self,
-        id: &str,
-        holder_json: &str,
-    ) -> Result<Option<(String, String)>, BackendError> {
-        self.db.try_lock_json(id, holder_json)
-    }
-
-    /// Removes the run lock if its id is `id`; returns the removed holder's JSON.
-    pub fn unlock(&mut self, id: &str) -> Result<Option<String>, BackendError> {
-        self.db.unlock_json(id)
-    }
-
-    /// The run lock's holder: `(id, holder JSON)`.
-    pub fn lock_holder(&self) -> Result<Option<(String, String)>, BackendError> {
-        self.db.lock_holder_json()
-    }
-
     /// Records a manual step as done: `resource_json` is the resource as acknowledged.
     pub fn ack(&mut self, address: &str, resource_json: &str) -> Result<(), BackendError> {
         self.db.ack(address, resource_json)
