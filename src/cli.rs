@@ -210,7 +210,8 @@ pub struct PlanArgs {
     /// Allow deleting workspaces and RAM users.
     #[arg(long)]
     pub allow_delete: bool,
-    /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
+    /// Allow plans that change a large share of managed objects or remove a workspace's last
+    /// administrator.
     #[arg(long)]
     pub force: bool,
     /// Review a pull request: also show what changes in the desired state since revision REV
@@ -231,7 +232,8 @@ pub struct ApplyArgs {
     /// Allow deleting workspaces and RAM users.
     #[arg(long)]
     pub allow_delete: bool,
-    /// Allow plans that change a large share of managed objects or remove a workspace's last administrator.
+    /// Allow plans that change a large share of managed objects or remove a workspace's last
+    /// administrator.
     #[arg(long)]
     pub force: bool,
     /// Apply although the config directory has uncommitted changes (the ledger then records a

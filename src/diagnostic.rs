@@ -77,7 +77,8 @@ pub struct SkippedFolder {
 
 /// The config files of one desired state, from a directory or a git revision.
 pub struct SourceSet {
-    /// Where the files came from, for messages (`examples/quickstart`, `HEAD~2:examples/quickstart`).
+    /// Where the files came from, for messages (`examples/quickstart`,
+    /// `HEAD~2:examples/quickstart`).
     pub origin: String,
     pub files: Vec<SourceFile>,
     /// Folders the walk skipped.
@@ -465,7 +466,9 @@ mod tests {
             .hint("did you mean `cn-beijing`?");
         assert_eq!(
             d.render(&sources),
-            "error: unknown region `cn-beijng`\n --> ws.toml:3:10\n  |\n3 | region = \"cn-beijng\"\n  |          ^^^^^^^^^^^\n  = hint: did you mean `cn-beijing`?\n"
+            "error: unknown region `cn-beijng`\n --> ws.toml:3:10\n  |\n\
+                3 | region = \"cn-beijng\"\n  |          ^^^^^^^^^^^\n  = hint: did you mean \
+                `cn-beijing`?\n"
         );
     }
 

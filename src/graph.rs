@@ -46,7 +46,8 @@ pub enum GraphError {
     #[error("{}", cycle_message(.0))]
     Cycle(Vec<Vec<Address>>),
     #[error(
-        "change `{change}` depends on `{missing}`, which is not in the plan\nhint: recompute the plan"
+        "change `{change}` depends on `{missing}`, which is not in the plan\n\
+            hint: recompute the plan"
     )]
     UnknownDependency {
         // Boxed: addresses are large and errors are rare.

@@ -6,7 +6,8 @@
 //! `apply` (executor), `acs` (the cloud's wire contract: signing, verification, encodings),
 //! `store` (the platform and msctl's ledger in SQLite), `backend` (local on the store, aliyun),
 //! `emulator` (the cloud APIs over HTTP, on the store), `render` (text, markdown, JSON),
-//! `commands` (the CLI). `calendar` turns day numbers into dates for any layer.
+//! `commands` (the CLI). For any layer: `calendar` turns day numbers into dates, `pool` runs
+//! blocking work on a few worker threads, `http` reads and writes HTTP/1.1 on a socket.
 
 pub mod access;
 pub mod acs;
@@ -21,10 +22,12 @@ pub mod emulator;
 pub mod exit_code;
 pub mod git;
 pub mod graph;
+pub mod http;
 pub mod ledger;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod pool;
 pub mod render;
 pub mod store;
 pub mod synthetic;

@@ -55,7 +55,8 @@ pub fn generate(
     std::fs::create_dir_all(args.out.join("workspaces"))?;
     std::fs::write(
         args.out.join("msctl.toml"),
-        "[project]\nname = \"synthetic\"\ndefault_region = \"cn-beijing\"\n\n[backend]\nkind = \"local\"\n",
+        "[project]\nname = \"synthetic\"\ndefault_region = \"cn-beijing\"\n\n[backend]\n\
+            kind = \"local\"\n",
     )?;
 
     // Users, 1000 per file, each with one policy.
@@ -64,7 +65,8 @@ pub fn generate(
         for u in start..(start + 1000).min(users) {
             let _ = writeln!(
                 s,
-                "[[ram.user]]\nname = \"user{u:06}\"\ndisplay_name = \"User {u}\"\npolicies = [\"{}\"]\n",
+                "[[ram.user]]\nname = \"user{u:06}\"\ndisplay_name = \"User {u}\"\n\
+                    policies = [\"{}\"]\n",
                 POLICIES[u % POLICIES.len()]
             );
         }
@@ -72,7 +74,8 @@ pub fn generate(
     }
     // Groups of 100 users, and the custom policy.
     let mut s = String::from(
-        "[[ram.policy]]\nname = \"sfm-readers\"\ndocument = { Version = \"1\", Statement = [{ Effect = \"Allow\", Action = [\"sfm:Get*\", \"sfm:List*\"], Resource = \"*\" }] }\n\n",
+        "[[ram.policy]]\nname = \"sfm-readers\"\ndocument = { Version = \"1\", Statement = [{ \
+            Effect = \"Allow\", Action = [\"sfm:Get*\", \"sfm:List*\"], Resource = \"*\" }] }\n\n",
     );
     for (g, start) in (0..users).step_by(100).enumerate() {
         let members: Vec<String> = (start..(start + 100).min(users))
@@ -113,7 +116,11 @@ pub fn generate(
             let owner = picked.iter().next().copied().unwrap_or(0);
             let _ = writeln!(
                 s,
-                "[[workspace]]\nname = \"svc{t:05}-{{env}}\"\nenvironments = [\"dev\", \"test\", \"prod\"]\nmodels = [{}]\nmembers = [\n{}\n]\napi_keys = [\n  {{ name = \"backend\", owner = \"user{owner:06}\", models = [\"qwen-plus\"] }},\n  {{ name = \"batch\", owner = \"user{owner:06}\", description = \"batch jobs\" }},\n]\n",
+                "[[workspace]]\nname = \"svc{t:05}-{{env}}\"\n\
+                    environments = [\"dev\", \"test\", \"prod\"]\nmodels = [{}]\nmembers = [\n{}\n\
+                    ]\napi_keys = [\n  {{ name = \"backend\", owner = \"user{owner:06}\", models = \
+                    [\"qwen-plus\"] }},\n  {{ name = \"batch\", owner = \"user{owner:06}\", \
+                    description = \"batch jobs\" }},\n]\n",
                 MODELS
                     .iter()
                     .map(|m| format!("{{ model = \"{m}\" }}"))
@@ -134,7 +141,8 @@ pub fn generate(
         let total = names.len() as u64 * 1000;
         let _ = writeln!(
             s,
-            "[[quota]]\nregion = \"cn-beijing\"\nmodel = \"{m}\"\nrequests_per_minute = {total}\ntokens_per_minute = {}\nreserve = \"10%\"\n\n[quota.allocations]",
+            "[[quota]]\nregion = \"cn-beijing\"\nmodel = \"{m}\"\nrequests_per_minute = {total}\n\
+                tokens_per_minute = {}\nreserve = \"10%\"\n\n[quota.allocations]",
             total * 1000
         );
         for n in &names {

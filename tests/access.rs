@@ -214,7 +214,11 @@ fn what_a_user_can_do_with_deny_precedence_and_risks() {
     );
     assert!(
         text.contains(
-            "    API sfm:DeleteIndex allowed (overridden: an explicit Deny wins)\n        why: alice holds data-writers (ram.user.alice.policy.data-writers)\n             statement 1 of data-writers allows sfm:DeleteIndex (ram.policy.data-writers)\n        denied by: alice is in group developers (ram.group.developers.member.alice)\n"
+            "    API sfm:DeleteIndex allowed (overridden: an explicit Deny wins)\n        why: \
+                alice holds data-writers (ram.user.alice.policy.data-writers)\n             \
+                statement 1 of data-writers allows sfm:DeleteIndex \
+                (ram.policy.data-writers)\n        denied by: alice is in group developers \
+                (ram.group.developers.member.alice)\n"
         ),
         "{text}"
     );
@@ -316,7 +320,8 @@ fn plans_list_a_new_super_administrator_first_and_the_users_a_group_change_affec
             "  ! new super administrator: bob: + super administrator (every workspace)",
             "    alice: - management policy AliyunBailianReadOnlyAccess",
             "    bob: - management policy AliyunBailianReadOnlyAccess",
-            "    group chatbot-developers: - management policy AliyunBailianReadOnlyAccess -> alice, bob lose it",
+            "    group chatbot-developers: - management policy AliyunBailianReadOnlyAccess -> \
+                alice, bob lose it",
             "",
         ]
     );
@@ -326,7 +331,10 @@ fn plans_list_a_new_super_administrator_first_and_the_users_a_group_change_affec
     assert_eq!(first["subject"]["name"], "bob");
     let md = p.ok(&["plan", "--format", "markdown"]);
     assert!(
-        md.contains("### Access changes\n\n**1 escalation listed first.**\n\n- ⚠️ **new super administrator**: bob: + super administrator (every workspace)"),
+        md.contains(
+            "### Access changes\n\n**1 escalation listed first.**\n\n\
+            - ⚠️ **new super administrator**: bob: + super administrator (every workspace)"
+        ),
         "{md}"
     );
     // No change, no section; and the JSON plan keeps its shape without one.

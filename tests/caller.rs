@@ -27,7 +27,9 @@ const SECRET: &str = "caller-Secret-8d2b6e";
 
 const MSCTL: &str = "[project]\nname = \"caller\"\ndefault_region = \"cn-beijing\"\n";
 const RAM: &str = "[[ram.user]]\nname = \"alice\"\n";
-const WORKSPACE: &str = "[[workspace]]\nname = \"team\"\nregion = \"cn-beijing\"\napi_keys = [\n  { name = \"backend\", owner = \"alice\", description = \"team service\" },\n]\n";
+const WORKSPACE: &str = "[[workspace]]\nname = \"team\"\nregion = \"cn-beijing\"\n\
+    api_keys = [\n  { name = \"backend\", owner = \"alice\", description = \"team service\" },\n\
+    ]\n";
 
 /// A config directory and an emulator whose access key belongs to `caller_user` (the account's
 /// own key when `None`).

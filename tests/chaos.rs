@@ -379,7 +379,8 @@ fn seeded_applies_under_faults_converge_without_duplicates() {
         by_applies[*applies] += 1;
     }
     println!(
-        "chaos: {runs} runs, {} converged after one apply, {} after two; duplicates 0; lost secrets 0",
+        "chaos: {runs} runs, {} converged after one apply, {} after two; duplicates 0; lost \
+            secrets 0",
         by_applies[1], by_applies[2]
     );
 }

@@ -179,7 +179,8 @@ fn exit_1_for_secrets_to_on_the_local_backend_before_anything_is_applied() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "error: --secrets-to is used by the aliyun backend only; the local backend hands out no secrets"
+            "error: --secrets-to is used by the aliyun backend only; the local backend hands out \
+                no secrets"
         ),
         "{}",
         stderr(&out)
@@ -201,7 +202,10 @@ fn failing_project() -> Project {
         ),
     ]);
     assert_eq!(code(&p.msctl(&["plan"])), 0); // creates the database
-    p.sql("INSERT INTO ms_workspace (id, name, region, is_default, gmt_create) VALUES ('ws-00000000000000ff', 'taken', 'us-east-1', 0, 0);");
+    p.sql(
+        "INSERT INTO ms_workspace (id, name, region, is_default, gmt_create) VALUES \
+        ('ws-00000000000000ff', 'taken', 'us-east-1', 0, 0);",
+    );
     p
 }
 

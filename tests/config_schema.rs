@@ -18,7 +18,8 @@ fn config_schema_is_fresh() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "schema/config.schema.json is stale: run MSCTL_UPDATE_SCHEMAS=1 cargo test --test config_schema"
+        "schema/config.schema.json is stale: run MSCTL_UPDATE_SCHEMAS=1 cargo test --test \
+            config_schema"
     );
 }
 

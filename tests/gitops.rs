@@ -263,7 +263,8 @@ fn plan_base_ignores_moved_blocks_and_reports_changed_allocations() {
     fx.write("ws.toml", WORKSPACES);
     fx.write(
         "people/ram.toml",
-        "# people\n[[ram.user]]\ncomments    = \"developer\"\ndisplay_name = 'Alice'\nname = \"alice\"\n",
+        "# people\n[[ram.user]]\ncomments    = \"developer\"\ndisplay_name = 'Alice'\n\
+            name = \"alice\"\n",
     );
     fx.write("quota.toml", &quota("50%"));
     fx.commit("Bob", "move alice, shrink prod");
@@ -338,7 +339,8 @@ fn the_markdown_cap_holds_on_a_huge_review() {
     let mut users = String::new();
     for i in 0..3000 {
         users.push_str(&format!(
-            "[[ram.user]]\nname = \"user-{i:04}\"\ndisplay_name = \"User number {i} with a long display name\"\ncomments = \"generated to overflow the comment\"\n\n"
+            "[[ram.user]]\nname = \"user-{i:04}\"\ndisplay_name = \"User number {i} with a long \
+                display name\"\ncomments = \"generated to overflow the comment\"\n\n"
         ));
     }
     fx.write("users.toml", &users);

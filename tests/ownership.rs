@@ -181,7 +181,8 @@ fn moving_a_workspace_to_another_region_replaces_it() {
     // And once undeclared, it is deleted from where it lives now.
     std::fs::write(
         cfg.join("msctl.toml"),
-        "[project]\nname = \"move\"\naccount_uid = \"1378030599924858\"\n\n[[ram.user]]\nname = \"alice\"\n",
+        "[project]\nname = \"move\"\naccount_uid = \"1378030599924858\"\n\n[[ram.user]]\n\
+            name = \"alice\"\n",
     )
     .unwrap();
     let o = local(

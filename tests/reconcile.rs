@@ -291,7 +291,10 @@ fn a_failure_skips_its_dependents_and_a_rerun_converges() {
     drop(conn);
     assert_eq!(code(&p.msctl(&["validate"])), 0);
     p.msctl(&["plan"]); // creates the database
-    p.sql("INSERT INTO ms_workspace (id, name, region, is_default, gmt_create) VALUES ('ws-00000000000000ff', 'chatbot-prod', 'us-east-1', 0, 0);");
+    p.sql(
+        "INSERT INTO ms_workspace (id, name, region, is_default, gmt_create) VALUES \
+        ('ws-00000000000000ff', 'chatbot-prod', 'us-east-1', 0, 0);",
+    );
     let apply = p.msctl(&["apply", "--auto-approve"]);
     assert_eq!(code(&apply), 1, "{}", stderr(&apply));
     let log = stdout(&apply);
@@ -350,7 +353,10 @@ fn a_saved_plan_applies_exactly_and_refuses_when_stale_or_tampered() {
     std::fs::write(file, &original).unwrap();
 
     // Stale: live state moved since the plan was made.
-    p.sql("INSERT INTO ram_user (name, id, display_name, comments, create_date) VALUES ('zed', '7', NULL, NULL, 0);");
+    p.sql(
+        "INSERT INTO ram_user (name, id, display_name, comments, create_date) VALUES ('zed', \
+        '7', NULL, NULL, 0);",
+    );
     let out = p.msctl(&["apply", file]);
     assert_eq!(code(&out), 1);
     assert!(
@@ -410,7 +416,10 @@ fn undeclared_live_objects_are_listed_not_touched() {
         ("ram.toml", "[[ram.user]]\nname = \"alice\"\n"),
     ]);
     p.msctl(&["plan"]);
-    p.sql("INSERT INTO ram_user (name, id, display_name, comments, create_date) VALUES ('legacy', '8', NULL, NULL, 0);");
+    p.sql(
+        "INSERT INTO ram_user (name, id, display_name, comments, create_date) VALUES ('legacy', \
+        '8', NULL, NULL, 0);",
+    );
     let plan = p.plan_json(&[]);
     assert_eq!(addresses(&plan), vec!["ram.user.alice"]);
     let unmanaged: Vec<&str> = plan["unmanaged"]

@@ -126,10 +126,13 @@ fn a_forged_plan_with_a_recomputed_checksum_is_refused_naming_the_first_differen
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("plan file `{file}` is not what the configuration in `"))
-            && err.contains(
-                "first difference: `ram.user.alice.policy.AdministratorAccess` (create): the plan file has this change; the configuration plans nothing for `ram.user.alice.policy.AdministratorAccess`"
-            ),
+        err.contains(&format!(
+            "plan file `{file}` is not what the configuration in `"
+        )) && err.contains(
+            "first difference: `ram.user.alice.policy.AdministratorAccess` (create): the plan \
+                    file has this change; the configuration plans nothing for \
+                    `ram.user.alice.policy.AdministratorAccess`"
+        ),
         "{err}"
     );
     assert!(err.contains("hint: "), "{err}");
@@ -155,7 +158,8 @@ fn a_forged_plan_with_a_recomputed_checksum_is_refused_naming_the_first_differen
     assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains(
-            "first difference: `workspace.chatbot-prod.limit.qwen-plus` (create): attribute `requests` is 100000 in the plan file, 600 from the configuration"
+            "first difference: `workspace.chatbot-prod.limit.qwen-plus` (create): attribute \
+                `requests` is 100000 in the plan file, 600 from the configuration"
         ),
         "{}",
         stderr(&out)
@@ -172,7 +176,8 @@ fn a_forged_plan_with_a_recomputed_checksum_is_refused_naming_the_first_differen
     assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains(
-            "first difference: `workspace.chatbot-prod.member.carol` (create): the configuration plans this change; the plan file leaves it out"
+            "first difference: `workspace.chatbot-prod.member.carol` (create): the configuration \
+                plans this change; the plan file leaves it out"
         ),
         "{}",
         stderr(&out)
@@ -246,7 +251,8 @@ fn a_plan_is_stale_when_msctls_ledger_changed_since() {
     assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains(&format!(
-            "msctl's ledger changed since plan file `{file}` was made (another apply or `msctl ack` ran); refusing to apply a stale plan"
+            "msctl's ledger changed since plan file `{file}` was made (another apply or `msctl \
+                ack` ran); refusing to apply a stale plan"
         )),
         "{}",
         stderr(&out)

@@ -74,7 +74,11 @@ fn venv() -> PathBuf {
         }
     }
     let installed = Command::new(&python)
-        .args(["-c", "import sys, importlib.metadata as m; sys.exit(0 if all(m.version(n) == v for n, v in [a.split('==') for a in sys.argv[1:]]) else 1)"])
+        .args([
+            "-c",
+            "import sys, importlib.metadata as m; sys.exit(0 if all(m.version(n) == v for \
+            n, v in [a.split('==') for a in sys.argv[1:]]) else 1)",
+        ])
         .args(SDKS.iter().map(|(n, v)| format!("{n}=={v}")))
         // Quietly: a missing package is the expected answer on first use, not an error.
         .output()

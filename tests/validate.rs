@@ -117,7 +117,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "quota-overflow",
-        "allocations 18446744073709551614 + reserve 2 = 18446744073709551616 > total 2 requests/min",
+        "allocations 18446744073709551614 + reserve 2 = 18446744073709551616 > total 2 \
+            requests/min",
         "main.toml:11:15",
     ),
     (
@@ -233,7 +234,8 @@ fn all_problems_are_reported_in_one_run() {
     .unwrap();
     std::fs::write(
         dir.path().join("a.toml"),
-        "[[workspace]]\nname = \"a\"\nregion = \"cn-beijng\"\n\n[[workspace]]\nname = \"b\"\nmodels = [{ model = \"m\", inferance = true }]\n\n[[ram.user]]\nname = \"x y\"\n",
+        "[[workspace]]\nname = \"a\"\nregion = \"cn-beijng\"\n\n[[workspace]]\nname = \"b\"\n\
+            models = [{ model = \"m\", inferance = true }]\n\n[[ram.user]]\nname = \"x y\"\n",
     )
     .unwrap();
     let (code, _, stderr) = validate(dir.path().to_str().unwrap());
@@ -340,7 +342,8 @@ fn a_share_of_a_huge_total_is_exact() {
     let dir = config_dir(&[(
         "main.toml",
         &format!(
-            "{QUOTA_WS}\n[[quota]]\nmodel = \"qwen-plus\"\nrequests_per_minute = 9223372036854775807\nallocations = {{ \"app\" = \"50%\" }}\n"
+            "{QUOTA_WS}\n[[quota]]\nmodel = \"qwen-plus\"\n\
+                requests_per_minute = 9223372036854775807\nallocations = {{ \"app\" = \"50%\" }}\n"
         ),
     )]);
     let (code, stdout, stderr) = run_in(dir.path(), &["validate", "--format", "json"]);
@@ -358,14 +361,17 @@ fn derived_tokens_beyond_the_api_field_are_a_located_error() {
     let dir = config_dir(&[(
         "main.toml",
         &format!(
-            "{QUOTA_WS}\n[[quota]]\nmodel = \"qwen-plus\"\nrequests_per_minute = 1\ntokens_per_minute = 9223372036854775807\nallocations = {{ \"app\" = 9223372036854775807 }}\n"
+            "{QUOTA_WS}\n[[quota]]\nmodel = \"qwen-plus\"\nrequests_per_minute = 1\n\
+                tokens_per_minute = 9223372036854775807\nallocations = {{ \"app\" = \
+                9223372036854775807 }}\n"
         ),
     )]);
     let (code, _, stderr) = run_in(dir.path(), &["validate"]);
     assert_eq!(code, 1, "{stderr}");
     let b = block(
         &stderr,
-        "the tokens per minute derived for `app` comes to 85070591730234615847396907784232501249, more than the API's largest limit (9223372036854775807)",
+        "the tokens per minute derived for `app` comes to 85070591730234615847396907784232501249, \
+            more than the API's largest limit (9223372036854775807)",
     );
     assert!(b.contains("--> main.toml:9:17"), "{b}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -380,7 +386,8 @@ fn policy_files_from_devices_and_oversized_files_are_refused() {
     let dir = config_dir(&[
         (
             "main.toml",
-            "[[ram.policy]]\nname = \"zero\"\nfile = \"/dev/zero\"\n\n[[ram.role]]\nname = \"big\"\ntrust_policy_file = \"big.json\"\n",
+            "[[ram.policy]]\nname = \"zero\"\nfile = \"/dev/zero\"\n\n[[ram.role]]\n\
+                name = \"big\"\ntrust_policy_file = \"big.json\"\n",
         ),
         ("big.json", &big),
     ]);
@@ -455,7 +462,10 @@ fn unreadable_config_files_are_named() {
 fn a_misspelt_placeholder_is_an_error_with_the_right_hint() {
     let dir = config_dir(&[(
         "main.toml",
-        "[[ram.user]]\nname = \"alice\"\n\n[[workspace]]\nname = \"chat-{evn}\"\nenvironments = [\"dev\"]\n\n[[workspace]]\nname = \"app-{env}\"\nenvironments = [\"dev\"]\nmembers = [{ user = \"alice\" }]\napi_keys = [{ name = \"k\", owner = \"alice\", description = \"key of {evn}\" }]\n",
+        "[[ram.user]]\nname = \"alice\"\n\n[[workspace]]\nname = \"chat-{evn}\"\n\
+            environments = [\"dev\"]\n\n[[workspace]]\nname = \"app-{env}\"\n\
+            environments = [\"dev\"]\nmembers = [{ user = \"alice\" }]\n\
+            api_keys = [{ name = \"k\", owner = \"alice\", description = \"key of {evn}\" }]\n",
     )]);
     let (code, _, stderr) = run_in(dir.path(), &["validate"]);
     assert_eq!(code, 1, "{stderr}");
@@ -473,7 +483,10 @@ fn a_bad_ip_entry_is_reported_once_at_the_entry() {
     // Expanded twice, with another error at the key between the two copies.
     let dir = config_dir(&[(
         "main.toml",
-        "[[ram.user]]\nname = \"alice\"\n\n[[workspace]]\nname = \"app-{env}\"\nenvironments = [\"dev\", \"prod\"]\nregion = \"ap-southeast-1\"\nmembers = [{ user = \"alice\" }]\napi_keys = [{ name = \"k\", owner = \"alice\", ip_allow = [\"10.0.0.0/8\", \"1.2.3.x\"] }]\n",
+        "[[ram.user]]\nname = \"alice\"\n\n[[workspace]]\nname = \"app-{env}\"\n\
+            environments = [\"dev\", \"prod\"]\nregion = \"ap-southeast-1\"\n\
+            members = [{ user = \"alice\" }]\napi_keys = [{ name = \"k\", owner = \"alice\", \
+            ip_allow = [\"10.0.0.0/8\", \"1.2.3.x\"] }]\n",
     )]);
     let (code, _, stderr) = run_in(dir.path(), &["validate"]);
     assert_eq!(code, 1, "{stderr}");
@@ -564,7 +577,8 @@ fn linked_folders_are_read_and_skipped_folders_reported() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(
-            "warning: folder `target` is skipped (a folder named `target`), but it holds *.toml files"
+            "warning: folder `target` is skipped (a folder named `target`), but it holds *.toml \
+                files"
         ),
         "{stderr}"
     );

@@ -456,7 +456,8 @@ fn removing_a_group_policy_lists_the_users_who_lose_it_and_a_removed_deny_is_fla
             "alice: + API sfm:DeleteIndex allowed",
             "alice: - management policy AliyunBailianReadOnlyAccess",
             "bob: - management policy AliyunBailianReadOnlyAccess",
-            "group developers: - management policy AliyunBailianReadOnlyAccess -> alice, bob lose it",
+            "group developers: - management policy AliyunBailianReadOnlyAccess -> alice, bob lose \
+                it",
         ]
     );
 }
@@ -484,10 +485,12 @@ fn a_policy_document_edit_is_summarised_as_actions_granted_and_revoked() {
         lines,
         [
             "alice: + API sfm:UpdateIndex allowed",
-            "alice: - API sfm:GetIndex allowed when {\"IpAddress\":{\"acs:SourceIp\":\"10.0.0.0/8\"}}",
+            "alice: - API sfm:GetIndex allowed when {\"IpAddress\":{\"acs:SourceIp\":\"10.0.0.0/8\"\
+                }}",
             "policy data-writers: + API sfm:UpdateIndex allowed -> alice gain it",
             "policy data-writers: - API sfm:DeleteIndex allowed",
-            "policy data-writers: - API sfm:GetIndex allowed when {\"IpAddress\":{\"acs:SourceIp\":\"10.0.0.0/8\"}} -> alice lose it",
+            "policy data-writers: - API sfm:GetIndex allowed when {\"IpAddress\":{\"acs:SourceIp\"\
+                :\"10.0.0.0/8\"}} -> alice lose it",
         ]
     );
 }

@@ -29,7 +29,8 @@ pub struct Credentials {
 pub enum CredentialsError {
     /// Required variables are unset or empty; holds their names (never their values).
     #[error(
-        "failed to read Alibaba Cloud credentials: {} not set\nhint: export {} (and {} for an STS token)",
+        "failed to read Alibaba Cloud credentials: {} not set\n\
+            hint: export {} (and {} for an STS token)",
         .0.join(" and "),
         .0.join(", "),
         ENV_SECURITY_TOKEN

@@ -1,4 +1,5 @@
-//! Parameter encodings of the Alibaba Cloud SDKs (contract §4.3), and their inverse for the emulator.
+//! Parameter encodings of the Alibaba Cloud SDKs (contract §4.3), and their inverse for the
+//! emulator.
 //!
 //! Client side: nested request objects are flattened to `a.b.1.c` keys (lists 1-based), "shrink"
 //! parameters travel as one compact JSON string, and form bodies are `quote_plus`-encoded with

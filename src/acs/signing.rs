@@ -5,7 +5,8 @@
 //! the same canonical request, and so tests can check every intermediate value of §4.7:
 //!
 //! ```text
-//! CanonicalRequest = METHOD \n URI \n QUERY \n HEADERS(each "name:value\n") \n SIGNED \n PAYLOAD_HASH
+//! CanonicalRequest = METHOD \n URI \n QUERY \n HEADERS(each "name:value\n") \n SIGNED \n
+//!                    PAYLOAD_HASH
 //! StringToSign     = "ACS3-HMAC-SHA256\n" + hex(sha256(CanonicalRequest))
 //! Signature        = hex(hmac_sha256(secret, StringToSign))
 //! ```
@@ -42,7 +43,8 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// RFC 3986 percent-encoding: `A–Z a–z 0–9 - _ . ~` kept, every other byte `%XX` in upper-case
 /// hex. This is Python's `quote(value, safe='~')`, used for canonical query values, and also the
-/// SDK's path-segment rule (`quote(s, safe='')` then `*`→`%2A`, `%7E`→`~`), which comes out the same.
+/// SDK's path-segment rule (`quote(s, safe='')` then `*`→`%2A`, `%7E`→`~`), which comes out the
+/// same.
 pub fn percent_encode(s: &str) -> String {
     percent_encode_bytes(s.as_bytes())
 }
@@ -165,7 +167,8 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
 /// The `Authorization` header value (no spaces after the commas).
 pub fn authorization(access_key_id: &str, signed_headers: &str, signature: &str) -> String {
     format!(
-        "{ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}"
+        "{ALGORITHM} \
+            Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}"
     )
 }
 

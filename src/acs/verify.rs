@@ -186,7 +186,8 @@ impl VerifyOptions<'_> {
 ///
 /// Order of checks: Authorization syntax, required signed headers, access key, time, body hash,
 /// signature, and last the nonce, so a forged request cannot burn a nonce a genuine client will
-/// use. (A replayed request therefore reports `SignatureNonceUsed` only when its signature is good.)
+/// use. (A replayed request therefore reports `SignatureNonceUsed` only when its signature is
+/// good.)
 #[allow(clippy::too_many_arguments)]
 pub fn verify<N, V>(
     method: &str,
@@ -401,7 +402,8 @@ mod tests {
         }
     }
 
-    /// T8: the full Python-SDK request (signs accept and user-agent; `+` for the space on the wire).
+    /// T8: the full Python-SDK request (signs accept and user-agent; `+` for the space on the
+    /// wire).
     fn t8_headers() -> Vec<(String, String)> {
         strings(&[
             ("accept", "application/json"),

@@ -1,10 +1,10 @@
 //! The executor: carries out a plan's changes through a backend, in dependency order, in
 //! parallel up to a cap.
 //!
-//! A ready queue feeds at most `parallelism` worker threads (no async runtime: backend calls
-//! block, and the cap is small). A step starts only when every step it depends on succeeded.
-//! When one fails, its transitive dependents are skipped and everything independent still runs
-//! (Terraform's dag walk). A replacement is two steps, delete then create.
+//! A ready queue feeds at most `parallelism` worker threads of a [`crate::pool`] (no async
+//! runtime: backend calls block, and the cap is small). A step starts only when every step it
+//! depends on succeeded. When one fails, its transitive dependents are skipped and everything
+//! independent still runs (Terraform's dag walk). A replacement is two steps, delete then create.
 //!
 //! Manual changes (the backend cannot make them) are never sent to the backend. They are
 //! reported as manual, pending a person, and do not hold back their dependents: what the API
@@ -22,8 +22,6 @@ mod stop;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Mutex, mpsc};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
@@ -33,6 +31,7 @@ use crate::backend::{Backend, BackendError, Operation};
 use crate::graph::{Graph, Phase, Step};
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan};
+use crate::pool::{self, Pool};
 
 pub use result::{ApplyResult, ApplyStatus, ApplySummary, RESULT_FORMAT_VERSION};
 pub use stop::Stop;
@@ -294,7 +293,8 @@ impl Walk<'_> {
                     let error = ChangeError {
                         kind: ErrorKind::DependencyFailed,
                         message: format!(
-                            "deleted, but not re-created because `{because}` failed; re-run apply once it is fixed"
+                            "deleted, but not re-created because `{because}` failed; re-run apply \
+                                once it is fixed"
                         ),
                     };
                     (self.on_event)(Event::Failed {
@@ -337,7 +337,8 @@ impl Walk<'_> {
                 let error = ChangeError {
                     kind: ErrorKind::Stopped,
                     message: format!(
-                        "deleted, but not re-created: the apply was stopped ({reason}); re-run apply to create it"
+                        "deleted, but not re-created: the apply was stopped ({reason}); re-run \
+                            apply to create it"
                     ),
                 };
                 (self.on_event)(Event::Failed {
@@ -467,70 +468,44 @@ pub fn execute_with_stop(
 
     // A job is a step and whether it is its change's first: only a first step may be turned
     // away by the stop (the create half of a replacement whose delete ran must still run).
-    let (job_tx, job_rx) = mpsc::channel::<(usize, bool)>();
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(usize, StepResult)>();
-    thread::scope(|scope| {
-        for _ in 0..workers {
-            let (job_rx, done_tx, graph) = (&job_rx, done_tx.clone(), &graph);
-            scope.spawn(move || {
-                loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok((id, first)) = job else { return };
-                    // Jobs queue up behind busy workers: the stop is checked again here, where
-                    // the change would really start.
-                    if first && stop.is_requested() {
-                        if done_tx.send((id, StepResult::NotStarted)).is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    let step = graph.step(id);
-                    let change = &plan.changes[step.change];
-                    if step.phase == Phase::Destroy || change.action != Action::Replace {
-                        on_event(Event::Started {
-                            address: change.address.clone(),
-                            action: change.action,
-                        });
-                    }
-                    let started = Instant::now();
-                    // A panicking backend is a bug, but it must not hang the walk waiting for
-                    // an answer that never comes: report it as this change's failure.
-                    let result =
-                        panic::catch_unwind(AssertUnwindSafe(|| run(backend, change, step.phase)))
-                            .unwrap_or_else(|_| {
-                                Err(BackendError::Invalid(format!(
-                                    "bug: the `{}` backend panicked (see stderr)",
-                                    backend.name()
-                                )))
-                            })
-                            .map_err(|e| {
-                                // The backend's circuit breaker opened: every new change would
-                                // only fail after its own retries, so none starts any more;
-                                // those in flight finish.
-                                if matches!(e, BackendError::Unavailable(_)) {
-                                    stop.request(
-                                "msctl stopped starting changes because the API is unavailable",
-                            );
-                                }
-                                ChangeError {
-                                    kind: ErrorKind::of(&e),
-                                    message: e.to_string(),
-                                }
-                            });
-                    let answer = StepResult::Done(result, started.elapsed());
-                    if done_tx.send((id, answer)).is_err() {
-                        return;
-                    }
-                }
+    let work = |_: &Pool<(usize, bool), (usize, StepResult)>, (id, first): (usize, bool)| {
+        // Jobs queue up behind busy workers: the stop is checked again here, where the change
+        // would really start.
+        if first && stop.is_requested() {
+            return (id, StepResult::NotStarted);
+        }
+        let step = graph.step(id);
+        let change = &plan.changes[step.change];
+        if step.phase == Phase::Destroy || change.action != Action::Replace {
+            on_event(Event::Started {
+                address: change.address.clone(),
+                action: change.action,
             });
         }
-        drop(done_tx);
-
+        let started = Instant::now();
+        // A panicking backend is a bug, but it must not end the walk: report it as this
+        // change's failure.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| run(backend, change, step.phase)))
+            .unwrap_or_else(|_| {
+                Err(BackendError::Invalid(format!(
+                    "bug: the `{}` backend panicked (see stderr)",
+                    backend.name()
+                )))
+            })
+            .map_err(|e| {
+                // The backend's circuit breaker opened: every new change would only fail after
+                // its own retries, so none starts any more; those in flight finish.
+                if matches!(e, BackendError::Unavailable(_)) {
+                    stop.request("msctl stopped starting changes because the API is unavailable");
+                }
+                ChangeError {
+                    kind: ErrorKind::of(&e),
+                    message: e.to_string(),
+                }
+            });
+        (id, StepResult::Done(result, started.elapsed()))
+    };
+    pool::run(workers, work, |pool| {
         let mut in_flight = 0usize;
         while walk.unresolved > 0 {
             let stopping = stop.is_requested();
@@ -558,9 +533,11 @@ pub fn execute_with_stop(
                 if plan.changes[step.change].manual.is_some() {
                     walk.succeed(id);
                 } else {
-                    job_tx
-                        .send((id, first))
-                        .unwrap_or_else(|_| unreachable!("workers live while jobs remain"));
+                    if !pool.submit((id, first)) {
+                        // A worker panicked outside the backend call (an event reporter): the
+                        // pool raises that panic when this returns.
+                        return;
+                    }
                     in_flight += 1;
                 }
             }
@@ -574,9 +551,10 @@ pub fn execute_with_stop(
                 );
                 break;
             }
-            let (id, result) = done_rx
-                .recv()
-                .unwrap_or_else(|_| unreachable!("a worker answers every job it takes"));
+            // `None` only when a worker panicked (see above).
+            let Some((id, result)) = pool.recv() else {
+                return;
+            };
             in_flight -= 1;
             match result {
                 StepResult::Done(result, took) => {
@@ -591,8 +569,6 @@ pub fn execute_with_stop(
                 StepResult::NotStarted => {}
             }
         }
-        // Closing the job channel lets the workers return.
-        drop(job_tx);
     });
     if let Some(reason) = &stopped {
         walk.stop_pending(reason);

@@ -229,7 +229,8 @@ fn a_replacement_cut_in_half_by_a_stop_says_its_object_is_gone() {
     assert_eq!(report.failed.len(), 1);
     assert_eq!(
         report.failed[0].1,
-        "deleted, but not re-created: the apply was stopped (endpoint unreachable); re-run apply to create it"
+        "deleted, but not re-created: the apply was stopped (endpoint unreachable); re-run apply \
+            to create it"
     );
     let failed = report
         .changes
@@ -406,7 +407,8 @@ fn a_replacement_deleted_but_not_recreated_is_reported_failed() {
         .unwrap();
     assert_eq!(
         bob.1,
-        "deleted, but not re-created because `workspace.chatbot-dev` failed; re-run apply once it is fixed"
+        "deleted, but not re-created because `workspace.chatbot-dev` failed; re-run apply once it \
+            is fixed"
     );
     backend.fail.lock().unwrap().clear();
     let (report, _) = run(&plan_against(&desired, &backend), &backend, 2);

@@ -63,7 +63,8 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
         print_result(cli, &ApplyResult::new(&plan, None))?;
         return Ok(Outcome::Success);
     }
-    // A saved plan was reviewed already; otherwise ask, and never assume consent without a terminal.
+    // A saved plan was reviewed already; otherwise ask, and never assume consent without a
+    // terminal.
     if args.plan_file.is_none() && !args.auto_approve {
         confirm(cli, &plan)?;
     }

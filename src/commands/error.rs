@@ -184,7 +184,9 @@ mod tests {
         assert_eq!(
             e.report().as_deref(),
             Some(
-                "error: the apply did not complete: 1 change failed, 2 skipped\nhint: fix the failures and run `msctl apply` again; applied changes are not repeated"
+                "error: the apply did not complete: 1 change failed, 2 skipped\n\
+                    hint: fix the failures and run `msctl apply` again; applied changes are not \
+                    repeated"
             )
         );
     }

@@ -1,5 +1,6 @@
 //! What plan, apply, drift and graph share: load the config, open the backend, read live state,
-//! compute the plan. Preview and apply use this one path, so the plan shows exactly what apply does.
+//! compute the plan. Preview and apply use this one path, so the plan shows exactly what apply
+//! does.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -388,7 +389,8 @@ pub fn ledger_path(cli: &Cli) -> PathBuf {
     }
 }
 
-/// `--state`, else msctl.toml's `[backend] state` (relative to the config dir), else DIR/.msctl/local.db.
+/// `--state`, else msctl.toml's `[backend] state` (relative to the config dir), else
+/// DIR/.msctl/local.db.
 pub fn state_path(options: &SessionOptions, config: &Config) -> PathBuf {
     if let Some(p) = &options.state {
         return p.clone();

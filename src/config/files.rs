@@ -87,7 +87,8 @@ impl FileProblem {
         }
     }
 
-    /// As an I/O error carrying this problem (the signature of a [`crate::diagnostic::ExtraReader`]).
+    /// As an I/O error carrying this problem (the signature of a
+    /// [`crate::diagnostic::ExtraReader`]).
     pub fn into_io(self) -> std::io::Error {
         match self {
             FileProblem::Io(e) => e,

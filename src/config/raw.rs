@@ -69,7 +69,7 @@ pub struct RawSafety {
     pub allow_delete: Option<bool>,
     /// Delete live RAM users, groups, roles and custom policies that are not declared.
     pub prune_ram: Option<bool>,
-    /// A sub-workspace that authorizes a split model without an allocation: `warn` (default) or `deny`.
+    /// A sub-workspace authorizing a split model without an allocation: `warn` (default) or `deny`.
     pub unallocated: Option<String>,
 }
 

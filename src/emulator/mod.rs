@@ -3,16 +3,15 @@
 //! the local backend's SQLite [`Store`], so the aliyun client and the official SDKs can be tested
 //! end to end on loopback, and `msctl --backend local` sees the same world.
 //!
-//! One request: read (own small HTTP/1.1 reader, [`http`]), sleep the injected latency, draw a
-//! fault ([`faults`]; before anything else, so a failed request never changed state, except a
-//! lost reply, which is executed and then left unanswered), verify the
-//! ACS3 signature with the aliyun layer's verifier, route on `x-acs-version` + `x-acs-action`
-//! and check the method and path template (never the Host header), decode the parameters as the
-//! SDKs encode them, and run the product's handler with the store locked, so each operation is
-//! atomic with respect to the others.
+//! One request: read (own small HTTP/1.1 reader, [`crate::http`]), sleep the injected latency,
+//! draw a fault ([`faults`]; before anything else, so a failed request never changed state,
+//! except a lost reply, which is executed and then left unanswered), verify the ACS3 signature
+//! with the aliyun layer's verifier, route on `x-acs-version` + `x-acs-action` and check the
+//! method and path template (never the Host header), decode the parameters as the SDKs encode
+//! them, and run the product's handler with the store locked, so each operation is atomic with
+//! respect to the others.
 
 pub mod faults;
-mod http;
 mod modelstudio;
 mod pai;
 mod ram;
@@ -21,8 +20,7 @@ mod wire;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -33,10 +31,11 @@ use crate::acs::encoding::parse_urlencoded;
 use crate::acs::verify::{DEFAULT_WINDOW, NonceCache, VerifyOptions, verify};
 use crate::acs::{Credentials, Product};
 use crate::backend::BackendError;
+use crate::http::{Connection, HttpRequest, Incoming};
+use crate::pool::{self, Pool};
 use crate::store::Store;
 
 pub use faults::{Fault, FaultConfig};
-use http::{Connection, HttpRequest, Incoming};
 use wire::{Failure, Params};
 
 /// How long a keep-alive connection may sit idle before the emulator closes it.
@@ -187,8 +186,6 @@ struct Shared {
     faults: faults::FaultPlan,
     log: bool,
     stop: Arc<AtomicBool>,
-    /// Connections accepted but not yet picked up by a worker.
-    waiting: AtomicUsize,
     idle: Duration,
 }
 
@@ -222,7 +219,7 @@ pub fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         addr
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         store: Mutex::new(store),
         credentials: config.credentials,
         region: config.region,
@@ -233,60 +230,45 @@ pub fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         faults: faults::FaultPlan::new(config.faults),
         log: config.log,
         stop: Arc::clone(&stop),
-        waiting: AtomicUsize::new(0),
         idle: config.idle,
-    });
+    };
 
-    let (tx, rx) = mpsc::channel::<TcpStream>();
-    let rx = Arc::new(Mutex::new(rx));
-    let mut threads = Vec::with_capacity(config.workers + 1);
-    for _ in 0..config.workers {
-        let rx = Arc::clone(&rx);
-        let shared = Arc::clone(&shared);
-        threads.push(std::thread::spawn(move || {
-            loop {
-                let next = {
-                    let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
-                    guard.recv()
-                };
-                let Ok(stream) = next else { break };
-                shared.waiting.fetch_sub(1, Ordering::SeqCst);
-                serve_connection(&shared, stream);
-            }
-        }));
-    }
-    let acceptor_shared = Arc::clone(&shared);
-    threads.push(std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            if acceptor_shared.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            match stream {
-                Ok(stream) => {
-                    acceptor_shared.waiting.fetch_add(1, Ordering::SeqCst);
-                    if tx.send(stream).is_err() {
-                        break;
-                    }
+    // One thread accepts and hands connections to `workers` threads of a pool; a connection
+    // waits in the pool's queue until a worker is free.
+    let workers = config.workers;
+    let server = std::thread::spawn(move || {
+        let serve = |pool: &Pool<TcpStream, ()>, stream| serve_connection(&shared, pool, stream);
+        pool::run(workers, serve, |pool| {
+            for stream in listener.incoming() {
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
                 }
-                // Out of descriptors or a connection reset before accept: back off briefly.
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                match stream {
+                    Ok(stream) => {
+                        if !pool.submit(stream) {
+                            break;
+                        }
+                    }
+                    // Out of descriptors or a connection reset before accept: back off briefly.
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
             }
-        }
-        // Dropping `tx` here ends the workers once their connections close.
-    }));
+            // Returning closes the pool: the workers end once the queued connections are served.
+        });
+    });
     Ok(RunningEmulator {
         addr,
         handle: ShutdownHandle { stop, wake },
-        threads,
+        threads: vec![server],
     })
 }
 
-fn serve_connection(shared: &Shared, stream: TcpStream) {
+fn serve_connection(shared: &Shared, pool: &Pool<TcpStream, ()>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::new(stream);
     let stopped = || shared.stop.load(Ordering::SeqCst);
     // An idle keep-alive connection makes way for connections waiting for a worker.
-    let give_up = || stopped() || shared.waiting.load(Ordering::SeqCst) > 0;
+    let give_up = || stopped() || pool.waiting() > 0;
     loop {
         let request = match conn.read_request(shared.idle, &give_up) {
             Incoming::Request(r) => r,
@@ -317,8 +299,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
             }
             Outcome::Reply(reply) => {
                 // Others waiting for a worker get it sooner if this connection closes now.
-                let keep =
-                    request.keep_alive && !stopped() && shared.waiting.load(Ordering::SeqCst) == 0;
+                let keep = request.keep_alive && !stopped() && pool.waiting() == 0;
                 let body = reply.body.to_string();
                 if conn
                     .write_response(reply.status, &reply.headers, body.as_bytes(), keep)
@@ -346,10 +327,20 @@ struct Reply {
 
 /// A product's operation as routed: the action, method and path template (`*` = a parameter).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Route {
+pub struct Route {
     pub action: &'static str,
     pub method: &'static str,
     pub path: &'static str,
+}
+
+/// Every operation the emulator serves for `product`.
+pub fn routes(product: Product) -> &'static [Route] {
+    match product {
+        Product::ModelStudio => modelstudio::ROUTES,
+        Product::Ram => ram::ROUTES,
+        Product::AiWorkspace => pai::ROUTES,
+        Product::Sts => sts::ROUTES,
+    }
 }
 
 /// One routed call as handlers see it.
@@ -523,13 +514,7 @@ impl Shared {
                 ),
             });
         };
-        let routes = match product {
-            Product::ModelStudio => modelstudio::ROUTES,
-            Product::Ram => ram::ROUTES,
-            Product::AiWorkspace => pai::ROUTES,
-            Product::Sts => sts::ROUTES,
-        };
-        let Some(route) = routes.iter().find(|r| r.action == action) else {
+        let Some(route) = routes(product).iter().find(|r| r.action == action) else {
             return Err(Failure::new(
                 404,
                 "InvalidAction.NotFound",

@@ -348,7 +348,8 @@ mod tests {
         let codes = Codes::new("X.NotFound", "X.Exists", "X.Refused", "X.Invalid");
         let f = from_backend(
             BackendError::Conflict(
-                "failed to create RAM user `a`: the user already exists (EntityAlreadyExists.User)\nhint: x"
+                "failed to create RAM user `a`: the user already exists \
+                    (EntityAlreadyExists.User)\nhint: x"
                     .into(),
             ),
             codes,

@@ -260,7 +260,8 @@ fn symbolic_links_inside_the_tree_are_followed() {
     assert_eq!(
         err.to_string(),
         format!(
-            "failed to read `outside.toml` at `HEAD` ({short}): it is a symbolic link to `/etc/hosts`, which is not a file in that revision"
+            "failed to read `outside.toml` at `HEAD` ({short}): it is a symbolic link to \
+                `/etc/hosts`, which is not a file in that revision"
         )
     );
 }
@@ -281,7 +282,8 @@ fn unreadable_config_files_and_missing_config_dirs_say_which_revision() {
     assert_eq!(
         err.to_string(),
         format!(
-            "config directory `cfg` does not exist at `HEAD~1` ({old_short})\nhint: was it added or moved later? `git log --oneline -- cfg` shows its history"
+            "config directory `cfg` does not exist at `HEAD~1` ({old_short})\n\
+                hint: was it added or moved later? `git log --oneline -- cfg` shows its history"
         )
     );
     // A file where the folder should be is no config directory either.
@@ -374,7 +376,8 @@ fn head_commit_is_none_before_the_first_commit() {
     let err = repo.resolve("HEAD").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`HEAD` does not exist: the repository has no commits yet\nhint: commit the config first: msctl reads it from a revision"
+        "`HEAD` does not exist: the repository has no commits yet\n\
+            hint: commit the config first: msctl reads it from a revision"
     );
 
     let id = fx.commit("Alice", "first commit\n\nWith a body.");
@@ -612,7 +615,8 @@ fn bad_revisions_say_what_exists() {
     let err = repo.resolve("HEAD~9").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`HEAD~9` does not exist: the history has 3 commits\nhint: the oldest commit on it is `HEAD~2`"
+        "`HEAD~9` does not exist: the history has 3 commits\n\
+            hint: the oldest commit on it is `HEAD~2`"
     );
     assert!(repo.resolve("HEAD~2").is_ok());
     let err = repo
@@ -620,12 +624,14 @@ fn bad_revisions_say_what_exists() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`main-line~3` does not exist: the history of `main-line` has 3 commits\nhint: the oldest commit on it is `main-line~2`"
+        "`main-line~3` does not exist: the history of `main-line` has 3 commits\n\
+            hint: the oldest commit on it is `main-line~2`"
     );
     let err = repo.resolve("no-such-branch").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`no-such-branch` does not exist: no branch, tag or commit has that name\nhint: name a branch, tag, commit id or `HEAD~N`; `git log --oneline` lists commits"
+        "`no-such-branch` does not exist: no branch, tag or commit has that name\n\
+            hint: name a branch, tag, commit id or `HEAD~N`; `git log --oneline` lists commits"
     );
     assert!(matches!(
         repo.resolve("HEAD~1..HEAD"),
@@ -705,7 +711,8 @@ fn config_at_an_old_revision_gives_the_old_desired_state() {
     );
     let policy = |action: &str| {
         format!(
-            "{{\"Version\": \"1\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": [\"{action}\"], \"Resource\": \"*\"}}]}}"
+            "{{\"Version\": \"1\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": [\"\
+                {action}\"], \"Resource\": \"*\"}}]}}"
         )
     };
     fx.write("cfg/policies/reader.json", &policy("sfm:DescribeIndex"));

@@ -1,4 +1,5 @@
-//! Config files at a revision, read from the object database: the TOML walk, symbolic links, size limits.
+//! Config files at a revision, read from the object database: the TOML walk, symbolic links, size
+//! limits.
 
 use super::*;
 

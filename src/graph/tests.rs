@@ -224,7 +224,8 @@ fn an_unknown_dependency_is_an_error() {
     let changes = vec![bare_change(user("a"), Action::Create, &[&user("ghost")])];
     assert_eq!(
         Graph::build(&changes).unwrap_err().to_string(),
-        "change `ram.user.a` depends on `ram.user.ghost`, which is not in the plan\nhint: recompute the plan"
+        "change `ram.user.a` depends on `ram.user.ghost`, which is not in the plan\n\
+            hint: recompute the plan"
     );
 }
 

@@ -36,8 +36,9 @@ pub struct Ledger {
     /// API keys whose secret a run owes (issue 14), by address: recorded before the key is
     /// created, cleared once its secret is written to `--secrets-to`. A record that outlives its
     /// run means the key may exist with a secret nobody has. Backends keep these records as the
-    /// creates happen: [`Backend::save_ledger`](crate::backend::Backend::save_ledger) neither writes nor drops them, so a ledger loaded
-    /// at the start of an apply and saved at its end cannot undo them.
+    /// creates happen: [`Backend::save_ledger`](crate::backend::Backend::save_ledger) neither
+    /// writes nor drops them, so a ledger loaded at the start of an apply and saved at its end
+    /// cannot undo them.
     #[serde(default)]
     pub owed_secrets: BTreeMap<String, OwedSecret>,
 }

@@ -85,7 +85,8 @@ fn lock_records_render_every_field_of_the_holder() {
     };
     assert_eq!(
         holder.to_string(),
-        "lock 0123abcd held by `msctl apply` on host ci-7 (pid 4242) since 2023-11-14 22:13:20 UTC, applying commit 1a2b3c"
+        "lock 0123abcd held by `msctl apply` on host ci-7 (pid 4242) since 2023-11-14 22:13:20 \
+            UTC, applying commit 1a2b3c"
     );
     let mine = LockInfo::for_this_process("ack", None);
     assert_eq!(mine.pid, std::process::id());

@@ -220,7 +220,8 @@ impl fmt::Display for Address {
 /// Why a string is not an address.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "`{input}` is not a resource address; expected forms like `workspace.NAME`, `workspace.NAME.member.USER`, `ram.user.NAME` (see the README's resource addresses)"
+    "`{input}` is not a resource address; expected forms like `workspace.NAME`, \
+        `workspace.NAME.member.USER`, `ram.user.NAME` (see the README's resource addresses)"
 )]
 pub struct AddressParseError {
     input: String,
@@ -344,7 +345,8 @@ impl schemars::JsonSchema for Address {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "A resource address, e.g. `workspace.chatbot-prod.member.alice` or `ram.user.alice`.",
+            "description": "A resource address, e.g. `workspace.chatbot-prod.member.alice` or \
+                `ram.user.alice`.",
             "pattern": "^(workspace|ram|pai)\\."
         })
     }

@@ -546,7 +546,8 @@ mod tests {
         file.swap(0, 1);
         assert_eq!(
             first_difference(&file, &config).unwrap().to_string(),
-            "the changes are the same but in another order (change 1 is `ram.user.bob` in the plan file)"
+            "the changes are the same but in another order (change 1 is `ram.user.bob` in the plan \
+                file)"
         );
 
         let mut file = plan();
@@ -570,7 +571,8 @@ mod tests {
         file[0].after = Some(user("alice", Some("Mallory")));
         assert_eq!(
             first_difference(&file, &config).unwrap().to_string(),
-            "`ram.user.alice` (create): attribute `display_name` is \"Mallory\" in the plan file, \"Alice\" from the configuration"
+            "`ram.user.alice` (create): attribute `display_name` is \"Mallory\" in the plan \
+                file, \"Alice\" from the configuration"
         );
 
         let mut file = plan();
@@ -583,7 +585,8 @@ mod tests {
         let file = &plan()[..1];
         assert_eq!(
             first_difference(file, &config).unwrap().to_string(),
-            "`ram.user.bob` (create): the configuration plans this change; the plan file leaves it out"
+            "`ram.user.bob` (create): the configuration plans this change; the plan file leaves it \
+                out"
         );
     }
 

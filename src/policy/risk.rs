@@ -48,19 +48,23 @@ impl Risk {
     pub fn describe(self) -> &'static str {
         match self {
             Risk::SuperAdmin => {
-                "grants Model Studio super administrator rights: workspaces, model calls and rate limits, users and API keys in every workspace"
+                "grants Model Studio super administrator rights: workspaces, model calls and rate \
+                    limits, users and API keys in every workspace"
             }
             Risk::RamAdmin => {
-                "grants RAM administration: the holder can grant any policy, including AliyunBailianFullAccess, to anyone"
+                "grants RAM administration: the holder can grant any policy, including \
+                    AliyunBailianFullAccess, to anyone"
             }
             Risk::ModelStudioManagement => {
-                "grants Model Studio management-layer access; it gives no workspace access by itself, membership is still required"
+                "grants Model Studio management-layer access; it gives no workspace access by \
+                    itself, membership is still required"
             }
             Risk::Billing => {
                 "grants billing access, which is account-wide: it cannot be limited to a workspace"
             }
             Risk::Data => {
-                "grants Model Studio data-layer APIs (applications, knowledge bases, prompts, memory), bounded by workspace membership"
+                "grants Model Studio data-layer APIs (applications, knowledge bases, prompts, \
+                    memory), bounded by workspace membership"
             }
         }
     }

@@ -236,7 +236,8 @@ fn broken_documents() -> Vec<Broken> {
                 "Condition": {"StringEquals": {"oss:BucketTag/Product": {"x": 1}}}}),
             ),
             pointer: "/Statement/0/Condition/StringEquals/oss:BucketTag~1Product",
-            message: "condition value for `oss:BucketTag/Product` must be a string, number, boolean or a list of them, found an object",
+            message: "condition value for `oss:BucketTag/Product` must be a string, number, \
+                boolean or a list of them, found an object",
             hint: None,
         },
         Broken {
@@ -246,7 +247,8 @@ fn broken_documents() -> Vec<Broken> {
                 json!({"Effect": "Allow", "Action": ok_action, "Resource": "*", "Condition": []}),
             ),
             pointer: "/Statement/0/Condition",
-            message: "`Condition` must be an object mapping operators to condition keys, found a list",
+            message: "`Condition` must be an object mapping operators to condition keys, found a \
+                list",
             hint: Some("StringEquals"),
         },
         Broken {
@@ -340,7 +342,8 @@ fn broken_documents() -> Vec<Broken> {
                 json!({"Effect": "Allow", "Action": oversize_actions, "Resource": "*"}),
             ),
             pointer: "",
-            message: "policy document is 7274 characters long as compact json; ram allows at most 6144",
+            message: "policy document is 7274 characters long as compact json; ram allows at most \
+                6144",
             hint: Some("split the statements"),
         },
         Broken {
@@ -505,7 +508,8 @@ fn display_shows_pointer_message_and_hint() {
     );
     assert_eq!(
         render(&problems),
-        "/Statement/0/Effect: `Effect` must be `Allow` or `Deny`, found \"allow\"\nhint: write `Allow`; values are case-sensitive"
+        "/Statement/0/Effect: `Effect` must be `Allow` or `Deny`, found \"allow\"\n\
+            hint: write `Allow`; values are case-sensitive"
     );
 }
 

@@ -447,7 +447,8 @@ mod tests {
     #[test]
     fn in_sync() {
         let r = DriftReport::from_plan(&sample::empty_plan());
-        insta::assert_snapshot!(drift_text(&r, false), @"No drift. Live state matches the configuration.");
+        insta::assert_snapshot!(drift_text(&r, false), @"No drift. Live state matches the \
+            configuration.");
         assert!(drift_markdown(&r, DEFAULT_MARKDOWN_MAX_CHARS).contains("**No drift.**"));
     }
 

@@ -35,7 +35,8 @@ pub(crate) fn to_pretty_json<T: Serialize>(value: &T) -> String {
 }
 
 /// Test support shared with the drift renderer: compare a committed schema with the generated
-/// one, rewriting it when `MSCTL_UPDATE_SCHEMAS=1` (see [`crate::testing::harness::update_schemas`]).
+/// one, rewriting it when `MSCTL_UPDATE_SCHEMAS=1` (see
+/// [`crate::testing::harness::update_schemas`]).
 #[cfg(test)]
 pub(crate) fn check_committed_schema(relative_path: &str, generated: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative_path);

@@ -128,7 +128,8 @@ pub(crate) fn cut_note(document: &str, cuts: &[(usize, &str)], command: &str) ->
     )
 }
 
-/// `Backend `local` · configuration `config` at `1a2b3c4d5e6f` (uncommitted changes) · 12 API calls`
+/// `Backend `local` · configuration `config` at `1a2b3c4d5e6f` (uncommitted changes) · 12 API
+/// calls`
 pub(crate) fn meta_line(plan: &Plan) -> String {
     let mut line = format!(
         "<sub>Backend {} · configuration {}",

@@ -134,7 +134,8 @@ pub(super) fn check_sub_workspace(ws: &WorkspaceRecord, what: &str, setting: &st
 
 pub(super) fn is_member(c: &Connection, workspace_id: &str, principal: &Principal) -> Step<bool> {
     let n: i64 = c.query_row(
-        "SELECT count(*) FROM ms_member WHERE workspace_id = ?1 AND principal_type = ?2 AND name = ?3",
+        "SELECT count(*) FROM ms_member WHERE workspace_id = ?1 AND principal_type = ?2 AND name = \
+            ?3",
         params![workspace_id, principal.kind(), principal.name()],
         |r| r.get(0),
     )?;
@@ -606,7 +607,8 @@ impl Store {
         self.write(&what, |c| {
             let ws = workspace_by_id(c, workspace_id)?;
             let n = c.execute(
-                "DELETE FROM ms_member WHERE workspace_id = ?1 AND principal_type = ?2 AND name = ?3",
+                "DELETE FROM ms_member WHERE workspace_id = ?1 AND principal_type = ?2 AND name = \
+                    ?3",
                 params![ws.id, principal.kind(), principal.name()],
             )?;
             if n == 0 {

@@ -364,7 +364,8 @@ fn keys_keep_only_a_hash_and_a_masked_preview_of_the_secret() {
     let dump: String = s
         .connection()
         .query_row(
-            "SELECT group_concat(coalesce(secret_sha256, '') || secret_preview || name) FROM ms_api_key",
+            "SELECT group_concat(coalesce(secret_sha256, '') || secret_preview || name) FROM \
+                ms_api_key",
             [],
             |r| r.get(0),
         )

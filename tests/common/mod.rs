@@ -9,7 +9,7 @@
 // Each test crate compiles this module and uses its own subset.
 #![allow(dead_code, unused_imports)]
 
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -300,60 +300,4 @@ mod tests {
              took [DURATION]; 2 skipped, 3 sets, [DURATION]"
         );
     }
-}
-
-/// One HTTP/1.1 message read by hand from `reader`: the start line (a request line or a status
-/// line, without its line end), the header fields in order, and a body of `Content-Length`
-/// bytes (empty without one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpMessage {
-    pub start: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpMessage {
-    /// The first header field called `name`, in any case.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one HTTP/1.1 message (see [`HttpMessage`]); `None` when the peer closed before one
-/// began. Tests use it where they speak HTTP without a client (a kept-alive connection).
-pub fn read_http_message(reader: &mut impl BufRead) -> std::io::Result<Option<HttpMessage>> {
-    let mut start = String::new();
-    if reader.read_line(&mut start)? == 0 {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    let mut message = HttpMessage {
-        start: start.trim_end().to_string(),
-        headers,
-        body: Vec::new(),
-    };
-    let length = match message.header("content-length") {
-        Some(v) => v.parse().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("Content-Length `{v}` is not a number"),
-            )
-        })?,
-        None => 0,
-    };
-    message.body = vec![0; length];
-    reader.read_exact(&mut message.body)?;
-    Ok(Some(message))
 }

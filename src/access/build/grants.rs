@@ -1,4 +1,5 @@
-//! What policies grant: system policies by name, custom policy documents statement by statement, who a trust policy admits, and model limits as text.
+//! What policies grant: system policies by name, custom policy documents statement by statement,
+//! who a trust policy admits, and model limits as text.
 
 use super::*;
 

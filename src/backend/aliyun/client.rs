@@ -53,9 +53,9 @@ impl Method {
 pub enum Body {
     /// No body and no content-type.
     None,
-    /// `application/x-www-form-urlencoded`, already flattened (see [`crate::acs::encoding::flatten`]);
-    /// sent sorted by key. An empty list still sends the (empty) body and its content-type, as the
-    /// SDK does for operations that define body fields.
+    /// `application/x-www-form-urlencoded`, already flattened (see
+    /// [`crate::acs::encoding::flatten`]); sent sorted by key. An empty list still sends the
+    /// (empty) body and its content-type, as the SDK does for operations that define body fields.
     Form(Vec<(String, String)>),
     /// `application/json; charset=utf-8`, compact.
     Json(Value),
@@ -373,7 +373,8 @@ impl Client {
         let mut builder = ureq::Agent::config_builder()
             // Error statuses carry the JSON body we need; ureq must hand them back, not fail.
             .http_status_as_error(false)
-            // A redirect would be re-sent with a signature for the old host; the APIs never send one.
+            // A redirect would be re-sent with a signature for the old host; the APIs never send
+            // one.
             .max_redirects(0)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.request_timeout))

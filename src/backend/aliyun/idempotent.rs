@@ -4,11 +4,11 @@
 //! A create whose answer never came (a dropped connection, a timeout, a 5xx) may or may not have
 //! been executed. Retrying it blindly makes a second object where names are not unique (API keys
 //! are numbered by the platform). So a create is sent without the client's automatic retry of
-//! ambiguous failures ([`CallOptions::NO_AMBIGUOUS_RETRY`]); after one, the caller's `find` looks for what
-//! the attempt may have made and adopts it, and only when nothing is found is the create sent
-//! again. A conflict answer (`EntityAlreadyExists.*`, `Workspace.AlreadyExists`) to a retry after
-//! an ambiguous attempt means the first attempt went through: the object is adopted. A conflict
-//! without an ambiguous attempt before it is someone else's object and stays an error.
+//! ambiguous failures ([`CallOptions::NO_AMBIGUOUS_RETRY`]); after one, the caller's `find` looks
+//! for what the attempt may have made and adopts it, and only when nothing is found is the create
+//! sent again. A conflict answer (`EntityAlreadyExists.*`, `Workspace.AlreadyExists`) to a retry
+//! after an ambiguous attempt means the first attempt went through: the object is adopted. A
+//! conflict without an ambiguous attempt before it is someone else's object and stays an error.
 //!
 //! Secrets: with `--secrets-to`, the ledger records that a key's secret is owed before the key is
 //! created, and clears the record once the secret is written. A record left behind by a killed
@@ -144,7 +144,8 @@ impl AliyunBackend {
         self.ledger_file().set_owed(address, None)
     }
 
-    /// Settles the secrets earlier runs owed: see [`crate::backend::Backend::deliver_owed_secrets`].
+    /// Settles the secrets earlier runs owed: see
+    /// [`crate::backend::Backend::deliver_owed_secrets`].
     pub(super) fn deliver_owed(&self) -> Result<SecretDelivery, BackendError> {
         let owed = self.load_ledger()?.owed_secrets;
         let mut report = SecretDelivery::default();

@@ -1,10 +1,12 @@
-//! Capped parallelism for bulk reads: independent jobs on a few scoped threads, a job that failed
+//! Capped parallelism for bulk reads: independent jobs on a few worker threads, a job that failed
 //! on throttling or transport run again later within the read's deadline.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::backend::BackendError;
+use crate::pool::{self, Pool};
 
 /// One independent read. It may run more than once: a listing that failed runs again later
 /// (and resumes at the page that failed, see [`super::base::AliyunBackend::resuming`]).
@@ -22,7 +24,7 @@ fn worth_running_again(e: &BackendError) -> bool {
     matches!(e, BackendError::Throttled(_) | BackendError::Transport(_))
 }
 
-/// A job waiting in the queue: its index in the results, how often it failed, when it may run.
+/// A job waiting for its turn: its index in the results, how often it failed, when it may run.
 struct Queued<'a, T> {
     index: usize,
     job: Job<'a, T>,
@@ -30,45 +32,63 @@ struct Queued<'a, T> {
     not_before: Option<Instant>,
 }
 
-/// Runs `jobs` on at most `cap` scoped threads and returns their results in job order. A job that
-/// fails with a throttling or transport error goes to the back of the queue and runs again after
-/// a pause, once the others have had their turn, for as long as `deadline` allows; the read then
-/// fails with that job's error. Any other error fails the read at once: no new job starts.
+/// Runs `jobs` on at most `cap` worker threads of a [`crate::pool`] and returns their results in
+/// job order. A job that fails with a throttling or transport error goes to the back of the queue
+/// and runs again after a pause, once the others have had their turn, for as long as `deadline`
+/// allows; the read then fails with that job's error. Any other error fails the read at once: no
+/// new job starts.
 pub(super) fn run_parallel<'a, T: Send>(
     cap: usize,
     deadline: Instant,
     jobs: Vec<Job<'a, T>>,
 ) -> Result<Vec<T>, BackendError> {
     let count = jobs.len();
-    let queue: Mutex<std::collections::VecDeque<Queued<'a, T>>> = Mutex::new(
-        jobs.into_iter()
-            .enumerate()
-            .map(|(index, job)| Queued {
-                index,
-                job,
-                failures: 0,
-                not_before: None,
-            })
-            .collect(),
-    );
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
-    let failed: Mutex<Option<BackendError>> = Mutex::new(None);
-    let work = || {
-        loop {
-            if lock(&failed).is_some() {
-                return;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut queue: VecDeque<Queued<'a, T>> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(index, job)| Queued {
+            index,
+            job,
+            failures: 0,
+            not_before: None,
+        })
+        .collect();
+    let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    let threads = cap.max(1).min(count);
+    let work = |_: &Pool<Queued<'a, T>, _>, mut queued: Queued<'a, T>| {
+        if let Some(at) = queued.not_before {
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
             }
-            let Some(mut queued) = lock(&queue).pop_front() else {
-                return;
-            };
-            if let Some(at) = queued.not_before {
-                let now = Instant::now();
-                if at > now {
-                    std::thread::sleep(at - now);
+        }
+        let result = (queued.job)();
+        (queued, result)
+    };
+    // Only as many jobs as workers are handed out, so that a failure stops the rest from
+    // starting and a job run again waits behind those not yet run.
+    let failed = pool::run(threads, work, |pool| {
+        let mut in_flight = 0;
+        let failed = 'read: loop {
+            while in_flight < threads {
+                let Some(queued) = queue.pop_front() else {
+                    break;
+                };
+                if !pool.submit(queued) {
+                    break 'read None;
                 }
+                in_flight += 1;
             }
-            match (queued.job)() {
-                Ok(value) => lock(&results)[queued.index] = Some(value),
+            // `None`: nothing left to run, or a job panicked (the pool raises that panic).
+            let Some((mut queued, result)) = pool.recv() else {
+                break None;
+            };
+            in_flight -= 1;
+            match result {
+                Ok(value) => results[queued.index] = Some(value),
                 Err(e) if worth_running_again(&e) => {
                     queued.failures += 1;
                     let pause = REQUEUE_PAUSE
@@ -76,44 +96,22 @@ pub(super) fn run_parallel<'a, T: Send>(
                         .min(REQUEUE_PAUSE_MAX);
                     let at = Instant::now() + pause;
                     if at >= deadline {
-                        let mut failed = lock(&failed);
-                        if failed.is_none() {
-                            *failed = Some(out_of_time(e, queued.failures));
-                        }
-                        return;
+                        break Some(out_of_time(e, queued.failures));
                     }
                     queued.not_before = Some(at);
-                    lock(&queue).push_back(queued);
+                    queue.push_back(queued);
                 }
-                Err(e) => {
-                    let mut failed = lock(&failed);
-                    if failed.is_none() {
-                        *failed = Some(e);
-                    }
-                    return;
-                }
+                Err(e) => break Some(e),
             }
-        }
-    };
-    let threads = cap.max(1).min(count);
-    if threads <= 1 {
-        work();
-    } else {
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(work);
-            }
-        });
-    }
-    if let Some(e) = failed
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
+        };
+        // After a failure, jobs handed out but not yet started never start.
+        pool.cancel();
+        failed
+    });
+    if let Some(e) = failed {
         return Err(e);
     }
     results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
         .map(|r| {
             r.ok_or_else(|| {

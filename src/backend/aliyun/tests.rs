@@ -2,7 +2,6 @@
 //! signature and answers canned JSON per `x-acs-action`, recording what it was sent.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -15,6 +14,7 @@ use super::{AliyunBackend, Credentials, Endpoint};
 use crate::acs::encoding::parse_urlencoded;
 use crate::acs::verify::{VerifyOptions, verify};
 use crate::backend::{Backend, BackendError, Capability, Ledger, Operation, ReadScope};
+use crate::http::{Connection, Incoming};
 use crate::model::{
     Address, ApiKey, Attachment, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PolicyType, Principal, RamPolicy, RamRole, RamUser, Resource, Workspace,
@@ -76,47 +76,24 @@ fn serve(handler: impl Fn(&Req) -> (u16, Value) + Send + Sync + 'static) -> Serv
     let handler: Arc<Handler> = Arc::new(handler);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() || line.is_empty() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_string();
-            let target = parts.next().unwrap_or_default().to_string();
-            let (path, raw_query) = match target.split_once('?') {
-                Some((p, q)) => (p.to_string(), q.to_string()),
-                None => (target.clone(), String::new()),
-            };
-            let mut headers: Vec<(String, String)> = Vec::new();
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
+            let Ok(stream) = stream else { continue };
+            let mut conn = Connection::new(stream);
+            let never = || false;
+            let request = match conn.read_request(HANG_GUARD, &never) {
+                Incoming::Request(request) => request,
+                Incoming::Closed => continue,
+                Incoming::Bad(status, why) => {
+                    let body = json!({"RequestId": "V-0", "Code": "BadRequest", "Message": why});
+                    let _ = conn.write_response(status, &[], body.to_string().as_bytes(), false);
+                    continue;
                 }
-                let (n, v) = h.split_once(':').unwrap();
-                headers.push((n.to_ascii_lowercase(), v.trim().to_string()));
-            }
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.clone())
             };
-            let length = header("content-length")
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
             let verdict = verify(
-                &method,
-                &path,
-                &raw_query,
-                &headers,
-                &body,
+                &request.method,
+                &request.path,
+                &request.query,
+                &request.headers,
+                &request.body,
                 |ak| (ak == "testAK").then(|| "testSecret".to_string()),
                 SystemTime::now(),
                 &VerifyOptions {
@@ -124,14 +101,15 @@ fn serve(handler: impl Fn(&Req) -> (u16, Value) + Send + Sync + 'static) -> Serv
                     nonce_cache: None,
                 },
             );
+            let header = |name: &str| request.header(name).map(str::to_string);
             let req = Req {
-                method,
-                path,
+                method: request.method.clone(),
+                path: request.path.clone(),
                 action: header("x-acs-action").unwrap_or_default(),
                 version: header("x-acs-version").unwrap_or_default(),
-                query: parse_urlencoded(&raw_query),
+                query: parse_urlencoded(&request.query),
                 content_type: header("content-type"),
-                body: String::from_utf8_lossy(&body).into_owned(),
+                body: String::from_utf8_lossy(&request.body).into_owned(),
             };
             let (status, answer) = match verdict {
                 Ok(_) => handler(&req),
@@ -141,13 +119,7 @@ fn serve(handler: impl Fn(&Req) -> (u16, Value) + Send + Sync + 'static) -> Serv
                 ),
             };
             record.lock().unwrap().push(req);
-            let text = answer.to_string();
-            let response = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json;charset=utf-8\r\n\
-                 content-length: {}\r\nconnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
+            let _ = conn.write_response(status, &[], answer.to_string().as_bytes(), false);
         }
     });
     Server { endpoint, seen }
@@ -210,7 +182,8 @@ fn world(req: &Req) -> (u16, Value) {
         },
         "ListApiKeys" => match req.q("nextToken") {
             None => ok(json!({"nextToken": "k2", "apiKeys": [
-                {"apiKeyId": 11, "workspaceId": "ws-1", "description": "msctl:backend chatbot service",
+                {"apiKeyId": 11, "workspaceId": "ws-1", "description": "msctl:backend chatbot \
+                    service",
                  "createdBy": "2001", "disabled": 0, "apiKeyValue": "sk-ws-abc*****wxyz",
                  "auth": {"type": "Custom", "accessIps": ["10.0.0.0/8"],
                           "modelAccessScope": {"allowAllModels": false, "accessibleModels": ["qwen-plus"]}}}]})),
@@ -853,7 +826,10 @@ fn no_permission_names_the_action_and_a_policy() {
     assert!(message.contains("(denied action `modelstudio:CreateWorkspace`)"));
     assert!(message.contains("(request id R-403)"));
     assert!(
-        message.contains("\nhint: grant the RAM user or role whose access key msctl uses a RAM policy allowing `modelstudio:CreateWorkspace`"),
+        message.contains(
+            "\nhint: grant the RAM user or role whose access key msctl uses a RAM \
+            policy allowing `modelstudio:CreateWorkspace`"
+        ),
         "{message}"
     );
     assert!(!message.contains("testSecret"));
@@ -879,7 +855,8 @@ fn refused_workspace_delete_gives_the_platforms_reasons() {
     });
     let err = backend.apply(Operation::Delete(&ws)).unwrap_err();
     assert!(
-        matches!(&err, BackendError::Conflict(m) if m.contains("API Key: API Key exists. Please clear them first.")),
+        matches!(&err, BackendError::Conflict(m) if m.contains("API Key: API Key exists. Please \
+            clear them first.")),
         "{err:?}"
     );
     assert_eq!(
@@ -980,7 +957,8 @@ fn capabilities_leave_members_and_key_owners_to_the_console() {
     // Apply never pretends: a member change is refused without a call.
     let err = backend.apply(Operation::Create(&member)).unwrap_err();
     assert!(
-        matches!(&err, BackendError::Refused(m) if m.contains("console") && m.contains("msctl ack workspace.chatbot-dev.member.alice")),
+        matches!(&err, BackendError::Refused(m) if m.contains("console") && m.contains("msctl ack \
+            workspace.chatbot-dev.member.alice")),
         "{err:?}"
     );
     assert_eq!(backend.api_calls(), 0);

@@ -138,7 +138,8 @@ impl Backend for LocalBackend {
                     store.delete_api_key(id)
                 }
                 other => Err(BackendError::Invalid(format!(
-                    "failed to delete `{}#{id}`: the local backend deletes duplicates of API keys only",
+                    "failed to delete `{}#{id}`: the local backend deletes duplicates of API keys \
+                        only",
                     other.address()
                 ))),
             },

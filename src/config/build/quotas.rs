@@ -1,4 +1,5 @@
-//! Quota splits: amounts checked against the API's range, allocations, and what is left unallocated.
+//! Quota splits: amounts checked against the API's range, allocations, and what is left
+//! unallocated.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! RAM declarations: users, groups, roles, custom policies and their attachments, with the policy documents they carry.
+//! RAM declarations: users, groups, roles, custom policies and their attachments, with the policy
+//! documents they carry.
 
 use super::*;
 

@@ -279,7 +279,8 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, Failur
                     return Err(Failure::invalid(
                         "RotateStrategy",
                         format!(
-                            "`{other}` is not None or DeleteOldestNonDefaultVersionWhenLimitExceeded"
+                            "`{other}` is not None or \
+                                DeleteOldestNonDefaultVersionWhenLimitExceeded"
                         ),
                     ));
                 }

@@ -1,4 +1,5 @@
-//! Ownership, computed once from both states: which addresses are declared, owned, governed or in a managed workspace, and how a system policy matters.
+//! Ownership, computed once from both states: which addresses are declared, owned, governed or in a
+//! managed workspace, and how a system policy matters.
 
 use super::*;
 

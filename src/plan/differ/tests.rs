@@ -285,7 +285,8 @@ fn a_declared_scope_owns_what_is_in_it() {
     assert_eq!(
         removal.warnings,
         vec![
-            "removes all access of user `carol` in workspace `chatbot-prod` and disables their API keys there (re-adding them restores the keys)"
+            "removes all access of user `carol` in workspace `chatbot-prod` and disables their API \
+                keys there (re-adding them restores the keys)"
         ]
     );
     assert_eq!(d.unmanaged, vec![]);
@@ -434,7 +435,11 @@ fn member_changes_become_manual_steps_without_the_capability() {
     };
     assert_eq!(
         manual("chatbot-prod", "carol"),
-        "In the Model Studio console (region cn-beijing), System Administration > Accounts: add RAM user `carol` if absent (Add User, type RAM User). Then, in the users list, RAM user `carol` > Permissions > Permission +: workspace `chatbot-prod`, pages: Playground-FullAccess; click Complete. Then record it with `msctl ack workspace.chatbot-prod.member.carol`."
+        "In the Model Studio console (region cn-beijing), System Administration > Accounts: add \
+            RAM user `carol` if absent (Add User, type RAM User). Then, in the users list, RAM \
+            user `carol` > Permissions > Permission +: workspace `chatbot-prod`, pages: \
+            Playground-FullAccess; click Complete. Then record it with `msctl ack \
+            workspace.chatbot-prod.member.carol`."
     );
     let update = manual("chatbot-dev", "carol");
     assert!(

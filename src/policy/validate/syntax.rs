@@ -1,4 +1,5 @@
-//! The pieces of a policy document checked apart from its structure: ARNs, condition operators, value shapes, and suggestions for misspellings.
+//! The pieces of a policy document checked apart from its structure: ARNs, condition operators,
+//! value shapes, and suggestions for misspellings.
 
 use super::*;
 

@@ -78,7 +78,12 @@ fn text_answers_show_the_reason_chain_and_the_limit() {
     assert!(text.starts_with(
         "Who can call, fine-tune or deploy qwen-max in shop-prod (configuration `shop`)\n"
     ));
-    let key = "key backend in shop-prod\n  call qwen-max in shop-prod\n      why: key backend in shop-prod is owned by alice and enabled (workspace.shop-prod.apikey.backend)\n           alice is a member of shop-prod (workspace.shop-prod.member.alice)\n           shop-prod authorizes qwen-max for call, deploy (workspace.shop-prod.model.qwen-max)\n           shop-prod limits qwen-max to 600 requests/60 s (workspace.shop-prod.limit.qwen-max)\n      limit: 600 requests/60 s\n";
+    let key = "key backend in shop-prod\n  call qwen-max in shop-prod\n      why: key backend in \
+        shop-prod is owned by alice and enabled (workspace.shop-prod.apikey.backend)\n           \
+        alice is a member of shop-prod (workspace.shop-prod.member.alice)\n           shop-prod \
+        authorizes qwen-max for call, deploy (workspace.shop-prod.model.qwen-max)\n           \
+        shop-prod limits qwen-max to 600 requests/60 s (workspace.shop-prod.limit.qwen-max)\n      \
+        limit: 600 requests/60 s\n";
     assert!(text.contains(key), "{text}");
     let alice = access_text(&answers(&model)[1], false);
     assert!(
@@ -165,12 +170,18 @@ fn plans_list_escalations_first_in_every_format() {
     let plan = escalating_plan(2);
     let text = plan_text(&plan, false);
     assert!(
-        text.contains("Access changes (1 escalation first):\n  ! new super administrator: mallory: + super administrator (every workspace)\n    user00000: - member of chatbot-prod\n"),
+        text.contains(
+            "Access changes (1 escalation first):\n  ! new super administrator: mallory: \
+            + super administrator (every workspace)\n    user00000: - member of chatbot-prod\n"
+        ),
         "{text}"
     );
     let md = plan_markdown(&plan, usize::MAX);
     assert!(
-        md.contains("### Access changes\n\n**1 escalation listed first.**\n\n- ⚠️ **new super administrator**: mallory: + super administrator (every workspace)\n"),
+        md.contains(
+            "### Access changes\n\n**1 escalation listed first.**\n\n\
+            - ⚠️ **new super administrator**: mallory: + super administrator (every workspace)\n"
+        ),
         "{md}"
     );
     let json = crate::render::plan_json(&plan);
@@ -190,7 +201,10 @@ fn pull_request_reviews_carry_the_access_changes() {
     let review = crate::plan::Review::new("main".into(), base, vec![], escalating_plan(1), vec![]);
     let md = crate::render::review_markdown(&review, usize::MAX);
     assert!(
-        md.contains("### Access changes\n\n**1 escalation listed first.**\n\n- ⚠️ **new super administrator**: mallory"),
+        md.contains(
+            "### Access changes\n\n**1 escalation listed first.**\n\n\
+            - ⚠️ **new super administrator**: mallory"
+        ),
         "{md}"
     );
     let text = crate::render::review_text(&review, false);
