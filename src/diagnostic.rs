@@ -276,7 +276,8 @@ impl Diagnostic {
         let loc = self.span.as_ref().map(|s| {
             let f = sources.file(s.file);
             let (line, column) = f.line_col(s.range.start);
-            serde_json::json!({"file": f.path.display().to_string(), "line": line, "column": column})
+            serde_json::json!({"file": f.path.display().to_string(), "line": line,
+                               "column": column})
         });
         serde_json::json!({
             "severity": self.severity,

@@ -160,7 +160,8 @@ pub fn rich_state() -> State {
         role("ops", trust_policy("1234")),
         policy(
             "sfm-create-index",
-            json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sfm:CreateIndex", "Resource": "*"}]}),
+            json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sfm:CreateIndex",
+                                                  "Resource": "*"}]}),
         ),
         attach(
             Principal::User("alice".into()),
@@ -288,7 +289,8 @@ fn candidate(i: usize, v: u8) -> Resource {
         1 => trust_policy("1"),
         // The same document as variant 1, as the API may return it.
         2 => {
-            json!({"Statement": {"Principal": {"RAM": "acs:ram::1:root"}, "Effect": "Allow", "Action": ["sts:AssumeRole"]}, "Version": "1"})
+            json!({"Statement": {"Principal": {"RAM": "acs:ram::1:root"}, "Effect": "Allow",
+                                 "Action": ["sts:AssumeRole"]}, "Version": "1"})
         }
         _ => trust_policy("2"),
     };

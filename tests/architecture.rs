@@ -53,8 +53,84 @@ const LAYERS: &[&[&str]] = &[
 /// The largest a source file may be, `tests.rs` files aside.
 const MAX_LINES: usize = 800;
 
+/// The widest a line may be, in characters: rustfmt's `max_width`. A statement with a longer line
+/// (a long string literal, say) is one rustfmt gives up on and leaves unformatted.
+const MAX_COLUMNS: usize = 100;
+
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The numbers (from 1) of the lines of `source` wider than [`MAX_COLUMNS`], except lines that
+/// start inside a raw string literal: verbatim data such as an inline snapshot, which a split
+/// would change. Long strings split with `\` continuations or `concat!`; long comments wrap.
+fn long_lines(source: &str) -> Vec<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Code,
+        Str,
+        Raw(usize),
+    }
+    let mut state = State::Code;
+    let mut found = Vec::new();
+    for (n, line) in source.lines().enumerate() {
+        if line.chars().count() > MAX_COLUMNS && !matches!(state, State::Raw(_)) {
+            found.push(n + 1);
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match state {
+                State::Code => {
+                    let rest: String = chars[i..].iter().take(3).collect();
+                    let ident_before =
+                        i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+                    if rest.starts_with("//") {
+                        break;
+                    } else if chars[i] == '"' {
+                        state = State::Str;
+                    } else if chars[i] == '\'' {
+                        // A char literal (`'"'`, `'\''`) or a lifetime: skip the literal whole.
+                        if chars.get(i + 1) == Some(&'\\') {
+                            i += 3;
+                            while i < chars.len() && chars[i] != '\'' {
+                                i += 1;
+                            }
+                        } else if chars.get(i + 2) == Some(&'\'') {
+                            i += 2;
+                        }
+                    } else if (chars[i] == 'r' || rest.starts_with("br")) && !ident_before {
+                        let start = if chars[i] == 'b' { i + 2 } else { i + 1 };
+                        let hashes = chars[start..].iter().take_while(|c| **c == '#').count();
+                        if chars.get(start + hashes) == Some(&'"') {
+                            state = State::Raw(hashes);
+                            i = start + hashes;
+                        }
+                    }
+                }
+                State::Str => match chars[i] {
+                    '\\' => i += 1,
+                    '"' => state = State::Code,
+                    _ => {}
+                },
+                State::Raw(hashes) => {
+                    if chars[i] == '"'
+                        && chars[i + 1..]
+                            .iter()
+                            .take(hashes)
+                            .filter(|c| **c == '#')
+                            .count()
+                            == hashes
+                    {
+                        state = State::Code;
+                        i += hashes;
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+    found
 }
 
 /// Every `.rs` file under `dir`, sorted.
@@ -395,6 +471,23 @@ fn the_checks_see_what_they_look_for() {
     g.entry("c".into()).or_default().insert("a".into());
     g.entry("d".into()).or_default().insert("a".into());
     assert_eq!(cycles(&g), vec![vec!["a", "b", "c"]]);
+
+    let wide = "x".repeat(MAX_COLUMNS);
+    let source = [
+        format!("let a = \"{wide}\";"),
+        format!("// {wide}"),
+        "let b = r#\"".to_string(),
+        format!("{wide}{wide}"),
+        "\"#;".to_string(),
+        format!("let c = '\"'; // {wide}"),
+        "let d = \"\\\"".to_string(),
+        format!("{wide}\";"),
+        "let e = br\"".to_string(),
+        format!("{wide}\";"),
+    ]
+    .join("\n");
+    // Long code, long comments and long lines of normal strings count; raw string data does not.
+    assert_eq!(long_lines(&source), vec![1, 2, 6, 8]);
 }
 
 #[test]
@@ -461,5 +554,29 @@ fn no_source_file_over_800_lines() {
         big.is_empty(),
         "split these along their seams (tests go to a sibling `tests.rs`):\n{}",
         big.join("\n")
+    );
+}
+
+#[test]
+fn no_line_wider_than_rustfmt_formats() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut wide = Vec::new();
+    for dir in ["src", "tests", "benches"] {
+        for file in rust_files(&root.join(dir)) {
+            let text = fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+            let name = file
+                .strip_prefix(root)
+                .expect("under the root")
+                .display()
+                .to_string();
+            wide.extend(long_lines(&text).into_iter().map(|n| format!("{name}:{n}")));
+        }
+    }
+    assert!(
+        wide.is_empty(),
+        "lines over {MAX_COLUMNS} characters (split strings with `\\` continuations or `concat!`, \
+         wrap comments):\n{}",
+        wide.join("\n")
     );
 }

@@ -191,8 +191,10 @@ fn model_studio_workspaces_keys_permissions_and_limits() {
     assert_eq!(
         r["list"],
         json!([
-            {"model": "qwen-max", "name": "Qwen-Max", "permissions": {"inference": true, "fineTune": false, "deploy": false}},
-            {"model": "qwen-plus", "name": "Qwen-Plus", "permissions": {"inference": true, "fineTune": false, "deploy": false}},
+            {"model": "qwen-max", "name": "Qwen-Max", "permissions": {"inference": true,
+                "fineTune": false, "deploy": false}},
+            {"model": "qwen-plus", "name": "Qwen-Plus", "permissions": {"inference": true,
+                "fineTune": false, "deploy": false}},
         ])
     );
     ok(
@@ -325,7 +327,8 @@ fn model_studio_workspaces_keys_permissions_and_limits() {
         fail(
             &c,
             limits(
-                json!([{"model": "qwen-max", "operationType": "OVERLAY", "requestLimit": 1, "requestLimitPeriod": 60}])
+                json!([{"model": "qwen-max", "operationType": "OVERLAY", "requestLimit": 1,
+                        "requestLimitPeriod": 60}])
             )
         ),
         (400, "Model.NotAuthorized".to_string())
@@ -456,7 +459,10 @@ fn ram_users_groups_roles_policies_and_attachments() {
     let r = ok(&c, ram("ListUsersForGroup", &[("GroupName", "devs")]));
     assert_eq!(r["Users"]["User"][0]["UserName"], "u1");
 
-    let trust = r#"{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"RAM":["acs:ram::1378030599924858:root"]}}],"Version":"1"}"#;
+    let trust = concat!(
+        r#"{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","#,
+        r#""Principal":{"RAM":["acs:ram::1378030599924858:root"]}}],"Version":"1"}"#
+    );
     let r = ok(
         &c,
         ram(
@@ -489,9 +495,8 @@ fn ram_users_groups_roles_policies_and_attachments() {
 
     // Versions: at most five; rotation drops the oldest non-default one.
     let doc = |n: u32| {
-        format!(
-            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sfm:A{n}","Resource":"*"}}]}}"#
-        )
+        let statement = format!(r#"{{"Effect":"Allow","Action":"sfm:A{n}","Resource":"*"}}"#);
+        format!(r#"{{"Version":"1","Statement":[{statement}]}}"#)
     };
     ok(
         &c,

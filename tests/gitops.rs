@@ -646,7 +646,10 @@ fn run_in_config(fx: &Fixture, args: &[&str]) -> Run {
     run_msctl(&all, fx.dir.path())
 }
 
-const POLICY: &str = r#"{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "bailian:ListWorkspaces", "Resource": "*"}]}"#;
+const POLICY: &str = concat!(
+    r#"{"Version": "1", "Statement": "#,
+    r#"[{"Effect": "Allow", "Action": "bailian:ListWorkspaces", "Resource": "*"}]}"#
+);
 
 #[test]
 fn the_dirty_check_covers_every_file_the_config_reads() {

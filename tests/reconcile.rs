@@ -155,8 +155,10 @@ fn drift_catches_a_super_administrator_granted_out_of_band() {
     let p = Project::example("quickstart");
     assert_eq!(code(&p.msctl(&["apply", "--auto-approve"])), 0);
     p.sql(
-        "INSERT INTO ram_user (name, id, display_name, comments, create_date) VALUES ('mallory', '9', NULL, NULL, 0);
-         INSERT INTO ram_attachment (principal_type, principal_name, policy_name, policy_type, attach_date)
+        "INSERT INTO ram_user (name, id, display_name, comments, create_date) \
+            VALUES ('mallory', '9', NULL, NULL, 0);
+         INSERT INTO ram_attachment \
+            (principal_type, principal_name, policy_name, policy_type, attach_date)
          VALUES ('user', 'mallory', 'AliyunBailianFullAccess', 'System', 0);",
     );
     let drift = p.msctl(&["drift"]);

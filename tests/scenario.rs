@@ -321,7 +321,8 @@ fn a_permanent_failure_stops_with_a_clear_error_and_skips_dependents() {
     let conn = rusqlite::Connection::open(s.db()).unwrap();
     let stray: i64 = conn
         .query_row(
-            "SELECT (SELECT count(*) FROM ms_model_permission WHERE workspace_id = 'ws-00000000000000aa') \
+            "SELECT (SELECT count(*) FROM ms_model_permission \
+                  WHERE workspace_id = 'ws-00000000000000aa') \
                   + (SELECT count(*) FROM ms_api_key WHERE workspace_id = 'ws-00000000000000aa')",
             [],
             |r| r.get(0),
@@ -457,8 +458,10 @@ fn workspaces_in_two_regions_converge_through_one_endpoint() {
     .unwrap();
     std::fs::write(
         s.cfg().join("ws.toml"),
-        "[[workspace]]\nname = \"bj\"\nregion = \"cn-beijing\"\nmodels = [{ model = \"qwen-plus\" }]\n\n\
-         [[workspace]]\nname = \"sg\"\nregion = \"ap-southeast-1\"\nmodels = [{ model = \"qwen-plus\" }]\n\
+        "[[workspace]]\nname = \"bj\"\nregion = \"cn-beijing\"\n\
+         models = [{ model = \"qwen-plus\" }]\n\n\
+         [[workspace]]\nname = \"sg\"\nregion = \"ap-southeast-1\"\n\
+         models = [{ model = \"qwen-plus\" }]\n\
          limits = [{ model = \"qwen-plus\", requests_per_minute = 60 }]\n",
     )
     .unwrap();

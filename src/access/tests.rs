@@ -594,7 +594,8 @@ fn malformed_documents_and_dangling_references_do_not_panic() {
     state.insert(Resource::RamPolicy(crate::model::RamPolicy {
         name: "odd".into(),
         description: None,
-        document: serde_json::json!({"Statement": [1, {"Effect": "Allow", "Action": 5}, {"Effect": "Deny", "NotAction": ["ram:*"]}]}),
+        document: serde_json::json!({"Statement": [1, {"Effect": "Allow", "Action": 5},
+                                                   {"Effect": "Deny", "NotAction": ["ram:*"]}]}),
     }));
     attach(
         &mut state,

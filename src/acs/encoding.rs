@@ -366,7 +366,8 @@ mod tests {
         let body = json!({
             "workspaceId": "ws-1",
             "accessAllEntities": "KEEP",
-            "models": [{"model": "qwen-plus", "inference": true, "fineTune": false, "deploy": false}],
+            "models": [{"model": "qwen-plus", "inference": true, "fineTune": false,
+                        "deploy": false}],
         });
         assert_eq!(
             form_urlencode(&flatten(&body)),
@@ -388,9 +389,9 @@ mod tests {
         ]);
         assert_eq!(
             form_urlencode(&body),
-            "workspaceId=ws-1&workspaceLimits=%5B%7B%22model%22%3A%22qwen-plus%22%2C%22operationType\
-             %22%3A%22OVERLAY%22%2C%22requestLimit%22%3A60%2C%22requestLimitPeriod%22%3A60%2C%22\
-             usageLimit%22%3A100000%2C%22usageLimitPeriod%22%3A60%7D%5D"
+            "workspaceId=ws-1&workspaceLimits=%5B%7B%22model%22%3A%22qwen-plus%22%2C%22\
+             operationType%22%3A%22OVERLAY%22%2C%22requestLimit%22%3A60%2C%22requestLimitPeriod\
+             %22%3A60%2C%22usageLimit%22%3A100000%2C%22usageLimitPeriod%22%3A60%7D%5D"
         );
     }
 
@@ -447,7 +448,8 @@ mod tests {
             value,
             json!({"auth": {
                 "accessIps": ["1.2.3.4/32", "::/0"],
-                "modelAccessScope": {"accessibleModels": ["qwen-plus", "qwen-max"], "allowAllModels": "False"},
+                "modelAccessScope": {"accessibleModels": ["qwen-plus", "qwen-max"],
+                                     "allowAllModels": "False"},
                 "type": "Custom",
             }})
         );

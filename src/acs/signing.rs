@@ -518,7 +518,8 @@ pub(crate) mod tests {
              host:modelstudio.cn-beijing.aliyuncs.com\nx-acs-action:ListWorkspaces\n\
              x-acs-content-sha256:{E}\nx-acs-date:{DATE}\nx-acs-signature-nonce:{NONCE}\n\
              x-acs-version:2026-02-10\n\n\
-             host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version\n{E}"
+             host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;\
+             x-acs-version\n{E}"
         );
         assert_eq!(cr, expected);
         assert_eq!(

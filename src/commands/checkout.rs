@@ -37,8 +37,8 @@ pub struct Checkout {
 
 /// What is lost when the repository cannot be read, as commands say it.
 const GIT_FEATURES_OFF: &str = "git features are off for this run: the commit a plan comes \
-        from, the uncommitted-changes check, blame, the applied-commit record and its git note; `apply` \
-        refuses unless --allow-dirty";
+        from, the uncommitted-changes check, blame, the applied-commit record and its git note; \
+        `apply` refuses unless --allow-dirty";
 
 impl Checkout {
     /// Discovers the repository around `-C DIR`. With `--rev` a repository is required.

@@ -26,7 +26,11 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
             },
             "errors": errors,
             "warnings": warnings,
-            "diagnostics": loaded.diagnostics.iter().map(|d| d.to_json(sources)).collect::<Vec<_>>(),
+            "diagnostics": loaded
+                .diagnostics
+                .iter()
+                .map(|d| d.to_json(sources))
+                .collect::<Vec<_>>(),
             "resources": counts,
             "quotas": loaded.config.as_ref().map(|c| &c.quotas),
             "skipped_folders": &sources.skipped,

@@ -708,7 +708,8 @@ fn error_body(
                 "Code": failure.code,
                 "Message": failure.message,
                 "Recommend": format!(
-                    "https://api.aliyun.com/troubleshoot?q={}&product={name}&requestId={request_id}",
+                    "https://api.aliyun.com/troubleshoot?q={}&product={name}&\
+                        requestId={request_id}",
                     failure.code
                 ),
             })

@@ -313,7 +313,8 @@ mod tests {
                     name: "deleter".into(),
                     description: None,
                     document: serde_json::json!({"Version": "1", "Statement": [
-                        {"Effect": "Allow", "Action": ["sfm:DeleteIndex", "sfm:ListIndices"], "Resource": "*"}
+                        {"Effect": "Allow", "Action": ["sfm:DeleteIndex", "sfm:ListIndices"],
+                         "Resource": "*"}
                     ]}),
                 }));
                 s.insert(Resource::Attachment(Attachment {

@@ -262,7 +262,8 @@ mod tests {
             "Resource": "*", "Condition": {"Bool": {"acs:MFAPresent": true},
             "IpAddress": {"acs:SourceIp": ["203.0.113.2", "192.0.2.0/24", "203.0.113.2"]}}}]});
         let b = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*",
-            "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": ["192.0.2.0/24", "203.0.113.2"]},
+            "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": ["192.0.2.0/24",
+                "203.0.113.2"]},
             "Bool": {"acs:MFAPresent": "true"}}}]});
         assert_eq!(canonical(&a), canonical(&b));
 

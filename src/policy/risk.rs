@@ -410,7 +410,9 @@ mod tests {
                 Risk::Data
             ]
         );
-        let doc = json!([{"Effect": "Allow", "NotAction": ["bailiancontrol:*", "modelstudio:*", "bailianchatbot:*", "bss:*", "sfm:*", "bailiandata:*"], "Resource": "*"}]);
+        let doc = json!([{"Effect": "Allow", "NotAction": ["bailiancontrol:*", "modelstudio:*",
+                                                           "bailianchatbot:*", "bss:*", "sfm:*",
+            "bailiandata:*"], "Resource": "*"}]);
         assert_eq!(risk_of(doc), Some(Risk::RamAdmin));
     }
 

@@ -150,7 +150,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "version 2",
             kind: Permission,
-            doc: json!({"Version": "2", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            doc: json!({"Version": "2", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                       "Resource": "*"}]}),
             pointer: "/Version",
             message: r#"`Version` must be the string "1", found "2""#,
             hint: Some("only policy language version"),
@@ -158,7 +159,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "version as a number",
             kind: Permission,
-            doc: json!({"Version": 1, "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            doc: json!({"Version": 1, "Statement": [{"Effect": "Allow", "Action": "*",
+                                                     "Resource": "*"}]}),
             pointer: "/Version",
             message: r#"`Version` must be the string "1", found 1"#,
             hint: Some("as a string"),
@@ -166,7 +168,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "lowercase top-level key",
             kind: Permission,
-            doc: json!({"version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            doc: json!({"version": "1", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                       "Resource": "*"}]}),
             pointer: "/version",
             message: "unknown element `version`",
             hint: Some("did you mean `Version`? element names are case-sensitive"),
@@ -200,9 +203,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "aws arn",
             kind: Permission,
-            doc: permission(
-                json!({"Effect": "Allow", "Action": ok_action, "Resource": "arn:aws:s3:::mybucket/*"}),
-            ),
+            doc: permission(json!({"Effect": "Allow", "Action": ok_action,
+                       "Resource": "arn:aws:s3:::mybucket/*"})),
             pointer: "/Statement/0/Resource",
             message: "resource `arn:aws:s3:::mybucket/*` is not an alibaba cloud arn",
             hint: Some("start with `acs:`"),
@@ -211,7 +213,8 @@ fn broken_documents() -> Vec<Broken> {
             what: "arn with too few parts",
             kind: Permission,
             doc: permission(
-                json!({"Effect": "Allow", "Action": ok_action, "Resource": ["*", "acs:oss:mybucket"]}),
+                json!({"Effect": "Allow", "Action": ok_action, "Resource": ["*",
+                    "acs:oss:mybucket"]}),
             ),
             pointer: "/Statement/0/Resource/1",
             message: "arn `acs:oss:mybucket` must have five `:`-separated parts",
@@ -314,7 +317,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "statement as an object",
             kind: Permission,
-            doc: json!({"Version": "1", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}),
+            doc: json!({"Version": "1", "Statement": {"Effect": "Allow", "Action": "*",
+                                                      "Resource": "*"}}),
             pointer: "/Statement",
             message: "`Statement` must be a list of statements, found an object",
             hint: Some("wrap the statement in a list"),
@@ -368,9 +372,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "trust with a misspelt principal type",
             kind: Trust,
-            doc: trust(
-                json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Ram": ["acs:ram::1:root"]}}),
-            ),
+            doc: trust(json!({"Effect": "Allow", "Action": "sts:AssumeRole",
+                       "Principal": {"Ram": ["acs:ram::1:root"]}})),
             pointer: "/Statement/0/Principal/Ram",
             message: "unknown element `Ram`",
             hint: Some("did you mean `RAM`? element names are case-sensitive"),
@@ -379,8 +382,10 @@ fn broken_documents() -> Vec<Broken> {
             what: "trust with a non-sts action",
             kind: Trust,
             doc: json!({"Version": "1", "Statement": [
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs.aliyuncs.com"}},
-                {"Effect": "Allow", "Action": "oss:GetObject", "Principal": {"Service": "ecs.aliyuncs.com"}}]}),
+                {"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"Service": "ecs.aliyuncs.com"}},
+                {"Effect": "Allow", "Action": "oss:GetObject",
+                 "Principal": {"Service": "ecs.aliyuncs.com"}}]}),
             pointer: "/Statement/1/Action",
             message: "trust policy action `oss:GetObject` is not an `sts` action",
             hint: Some("permission policy attached to the role"),
@@ -388,9 +393,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "trust that never allows assume role",
             kind: Trust,
-            doc: trust(
-                json!({"Effect": "Allow", "Action": "sts:SetSourceIdentity", "Principal": {"Service": "ecs.aliyuncs.com"}}),
-            ),
+            doc: trust(json!({"Effect": "Allow", "Action": "sts:SetSourceIdentity",
+                       "Principal": {"Service": "ecs.aliyuncs.com"}})),
             pointer: "/Statement",
             message: "trust policy has no `Allow` statement for `sts:AssumeRole`",
             hint: Some("nobody can assume the role"),
@@ -398,9 +402,8 @@ fn broken_documents() -> Vec<Broken> {
         Broken {
             what: "trust principal with an aws arn",
             kind: Trust,
-            doc: trust(
-                json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["arn:aws:iam::1:root"]}}),
-            ),
+            doc: trust(json!({"Effect": "Allow", "Action": "sts:AssumeRole",
+                       "Principal": {"RAM": ["arn:aws:iam::1:root"]}})),
             pointer: "/Statement/0/Principal/RAM/0",
             message: "resource `arn:aws:iam::1:root` is not an alibaba cloud arn",
             hint: Some("acs:"),

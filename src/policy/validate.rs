@@ -247,8 +247,11 @@ impl Validator {
                 "/Statement",
                 "trust policy has no `Allow` statement for `sts:AssumeRole`".to_string(),
                 Some(
-                    r#"add "Action": "sts:AssumeRole" with "Effect": "Allow"; without it nobody can assume the role"#
-                        .to_string(),
+                    concat!(
+                        r#"add "Action": "sts:AssumeRole" with "Effect": "Allow"; "#,
+                        "without it nobody can assume the role"
+                    )
+                    .to_string(),
                 ),
             );
         }
@@ -296,8 +299,11 @@ impl Validator {
                 pointer,
                 "missing `Principal`".to_string(),
                 Some(
-                    r#"add "Principal": {"RAM": ["acs:ram::<account-id>:root"]}, or a `Service` or `Federated` principal"#
-                        .to_string(),
+                    concat!(
+                        r#"add "Principal": {"RAM": ["acs:ram::<account-id>:root"]}, "#,
+                        "or a `Service` or `Federated` principal"
+                    )
+                    .to_string(),
                 ),
             ),
             _ => {}

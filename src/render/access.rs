@@ -107,7 +107,8 @@ fn administrators(a: &AccessAnswer, ws: &str) -> Vec<String> {
         .iter()
         .filter(|f| {
             f.effective
-                && matches!(&f.grant, crate::access::Grant::Administrator { workspace } if workspace == ws)
+                && matches!(&f.grant,
+                    crate::access::Grant::Administrator { workspace } if workspace == ws)
         })
         .map(|f| f.subject.to_string())
         .collect()

@@ -231,8 +231,10 @@ mod tests {
 
     #[test]
     fn documents_are_canonically_ordered_before_diffing() {
-        let a = json!({"Statement": [{"Resource": "*", "Action": "x:Y", "Effect": "Allow"}], "Version": "1"});
-        let b = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "x:Y", "Resource": "*"}]});
+        let a = json!({"Statement": [{"Resource": "*", "Action": "x:Y", "Effect": "Allow"}],
+                       "Version": "1"});
+        let b = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "x:Y",
+                                                      "Resource": "*"}]});
         assert_eq!(pretty_document(&a), pretty_document(&b));
         assert!(pretty_document(&a).starts_with("{\n  \"Version\": \"1\",\n  \"Statement\""));
         let attrs = [change("document", a, b, true)];
@@ -273,14 +275,11 @@ mod tests {
     #[test]
     fn sides_pick_values() {
         let attrs = [change("n", json!(1), json!(2), false)];
-        assert!(
-            matches!(&attr_lines(&attrs, Shown::Before)[0], AttrLine::Value { value, .. } if value == "1")
-        );
-        assert!(
-            matches!(&attr_lines(&attrs, Shown::After)[0], AttrLine::Value { value, .. } if value == "2")
-        );
-        assert!(
-            matches!(&attr_lines(&attrs, Shown::Both)[0], AttrLine::Change { before, after, .. } if before == "1" && after == "2")
-        );
+        assert!(matches!(&attr_lines(&attrs, Shown::Before)[0],
+                AttrLine::Value { value, .. } if value == "1"));
+        assert!(matches!(&attr_lines(&attrs, Shown::After)[0],
+                AttrLine::Value { value, .. } if value == "2"));
+        assert!(matches!(&attr_lines(&attrs, Shown::Both)[0],
+                AttrLine::Change { before, after, .. } if before == "1" && after == "2"));
     }
 }

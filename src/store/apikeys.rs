@@ -103,8 +103,8 @@ pub(super) fn new_secret(c: &Connection) -> Step<String> {
     Ok(format!("sk-ws-{}", random_hex(c, 16)?))
 }
 
-pub(super) const API_KEY_COLUMNS: &str = "id, workspace_id, name, owner, description, models, ip_allow, \
-     enabled, disabled_reason, secret_sha256, secret_preview, gmt_create";
+pub(super) const API_KEY_COLUMNS: &str = "id, workspace_id, name, owner, description, models, \
+     ip_allow, enabled, disabled_reason, secret_sha256, secret_preview, gmt_create";
 
 pub(super) fn check_key_auth(
     c: &Connection,

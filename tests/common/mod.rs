@@ -292,8 +292,8 @@ mod tests {
         let dir = Path::new("/tmp/.tmpAbC123");
         assert_eq!(
             redact(
-                "POST / CreateUser -> 429 (12 ms) at http://127.0.0.1:40123 in /tmp/.tmpAbC123/cfg; \
-                 took 1.25s; 2 skipped, 3 sets, 5 ms",
+                "POST / CreateUser -> 429 (12 ms) at http://127.0.0.1:40123 in \
+                 /tmp/.tmpAbC123/cfg; took 1.25s; 2 skipped, 3 sets, 5 ms",
                 &[dir]
             ),
             "POST / CreateUser -> 429 ([DURATION]) at http://127.0.0.1:[PORT] in [DIR]/cfg; \

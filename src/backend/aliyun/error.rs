@@ -617,7 +617,10 @@ mod tests {
 
         let ram = parse(
             403,
-            r#"{"Code":"NoPermission","AccessDeniedDetail":{"AuthAction":"ram:CreateUser","NoPermissionType":"ExplicitDeny"}}"#,
+            concat!(
+                r#"{"Code":"NoPermission","AccessDeniedDetail":"#,
+                r#"{"AuthAction":"ram:CreateUser","NoPermissionType":"ExplicitDeny"}}"#,
+            ),
         );
         let hint = ram.hint().unwrap();
         assert!(hint.contains("`AliyunRAMFullAccess`"), "{hint}");
@@ -631,7 +634,10 @@ mod tests {
     fn throttling_is_recognised_by_code_status_or_header() {
         let by_code = parse(
             400,
-            r#"{"Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#,
+            concat!(
+                r#"{"Code":"Throttling.User","#,
+                r#""Message":"Request was denied due to user flow control."}"#,
+            ),
         );
         assert!(by_code.is_throttling() && by_code.is_retryable());
         assert_eq!(by_code.kind(), ErrorKind::Throttled);

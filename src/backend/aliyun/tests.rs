@@ -162,7 +162,10 @@ fn not_found(action: &str) -> (u16, Value) {
     )
 }
 
-const ROLE_TRUST: &str = r#"{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"RAM":"acs:ram::123:root"}}],"Version":"1"}"#;
+const ROLE_TRUST: &str = concat!(
+    r#"{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","#,
+    r#""Principal":{"RAM":"acs:ram::123:root"}}],"Version":"1"}"#,
+);
 const POLICY_DOC: &str =
     r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sfm:CreateIndex","Resource":"*"}]}"#;
 
@@ -171,10 +174,13 @@ fn world(req: &Req) -> (u16, Value) {
     match req.action.as_str() {
         "ListWorkspaces" if req.version == "2026-02-10" => match req.q("nextToken") {
             None => ok(json!({"nextToken": "t2", "workspaces": [
-                {"workspaceId": "ws-0", "workspaceName": "默认业务空间", "region": "cn-beijing", "gmtCreate": 1},
-                {"workspaceId": "ws-9", "workspaceName": "elsewhere", "region": "ap-southeast-1", "gmtCreate": 0}]})),
+                {"workspaceId": "ws-0", "workspaceName": "默认业务空间", "region": "cn-beijing",
+                 "gmtCreate": 1},
+                {"workspaceId": "ws-9", "workspaceName": "elsewhere", "region": "ap-southeast-1",
+                 "gmtCreate": 0}]})),
             Some("t2") => ok(json!({"nextToken": "", "workspaces": [
-                {"workspaceId": "ws-1", "workspaceName": "chatbot-dev", "region": "cn-beijing", "gmtCreate": 5}]})),
+                {"workspaceId": "ws-1", "workspaceName": "chatbot-dev", "region": "cn-beijing",
+                 "gmtCreate": 5}]})),
             Some(_) => (
                 400,
                 json!({"code": "InvalidParameter.nextToken", "success": false}),
@@ -186,23 +192,29 @@ fn world(req: &Req) -> (u16, Value) {
                     service",
                  "createdBy": "2001", "disabled": 0, "apiKeyValue": "sk-ws-abc*****wxyz",
                  "auth": {"type": "Custom", "accessIps": ["10.0.0.0/8"],
-                          "modelAccessScope": {"allowAllModels": false, "accessibleModels": ["qwen-plus"]}}}]})),
+                          "modelAccessScope": {"allowAllModels": false,
+                                               "accessibleModels": ["qwen-plus"]}}}]})),
             Some(_) => ok(json!({"apiKeys": [
-                {"apiKeyId": 12, "workspaceId": "ws-1", "description": "someone's key", "createdBy": "2001",
+                {"apiKeyId": 12, "workspaceId": "ws-1", "description": "someone's key",
+                 "createdBy": "2001",
                  "auth": {"type": "All"}},
-                {"apiKeyId": 13, "workspaceId": "ws-0", "description": "msctl:ops", "createdBy": "999",
+                {"apiKeyId": 13, "workspaceId": "ws-0", "description": "msctl:ops",
+                 "createdBy": "999",
                  "disabled": 1, "auth": {"type": "Custom", "accessIps": ["0.0.0.0/0", "::/0"],
                      "modelAccessScope": {"allowAllModels": true}}}]})),
         },
         "ListModelPermissions" => ok(json!({"list": [
-            {"model": "qwen-plus", "name": "qwen-plus", "permissions": {"inference": true, "fineTune": false, "deploy": false}},
-            {"model": "qwen-max", "name": "qwen-max", "permissions": {"inference": false, "fineTune": false, "deploy": false}}]})),
+            {"model": "qwen-plus", "name": "qwen-plus", "permissions": {"inference": true,
+                "fineTune": false, "deploy": false}},
+            {"model": "qwen-max", "name": "qwen-max", "permissions": {"inference": false,
+                "fineTune": false, "deploy": false}}]})),
         "ListModelLimits" => ok(json!({"limits": [
             {"model": "qwen-plus", "workspaceId": "ws-1",
              "modelLimit": {"requestLimit": 15000, "requestLimitPeriod": 60},
              "workspaceLimit": {"requestLimit": 600, "requestLimitPeriod": 60, "usageLimit": 100000,
                                 "usageLimitField": "token", "usageLimitPeriod": 60}},
-            {"model": "qwen-turbo", "workspaceId": "ws-1", "modelLimit": {"requestLimit": 1}, "workspaceLimit": null}]})),
+            {"model": "qwen-turbo", "workspaceId": "ws-1", "modelLimit": {"requestLimit": 1},
+             "workspaceLimit": null}]})),
         "ListUsers" => match req.q("Marker") {
             None => ok(
                 json!({"IsTruncated": true, "Marker": "m2", "Users": {"User": [
@@ -212,7 +224,8 @@ fn world(req: &Req) -> (u16, Value) {
                 {"UserId": "2002", "UserName": "bob", "DisplayName": "", "Comments": "sre"}]}})),
         },
         "ListGroups" => ok(
-            json!({"IsTruncated": false, "Groups": {"Group": [{"GroupName": "devs", "Comments": "d"}]}}),
+            json!({"IsTruncated": false, "Groups": {"Group": [{"GroupName": "devs",
+                                                               "Comments": "d"}]}}),
         ),
         "ListUsersForGroup" => {
             ok(json!({"IsTruncated": false, "Users": {"User": [{"UserName": "alice"}]}}))
@@ -226,7 +239,8 @@ fn world(req: &Req) -> (u16, Value) {
             {"PolicyName": "p1", "PolicyType": "Custom"}]}})),
         "GetPolicy" => ok(
             json!({"Policy": {"PolicyName": "p1", "PolicyType": "Custom", "Description": "index"},
-            "DefaultPolicyVersion": {"VersionId": "v2", "IsDefaultVersion": true, "PolicyDocument": POLICY_DOC}}),
+            "DefaultPolicyVersion": {"VersionId": "v2", "IsDefaultVersion": true,
+                                     "PolicyDocument": POLICY_DOC}}),
         ),
         "ListPoliciesForUser" if req.q("UserName") == Some("alice") => {
             ok(json!({"Policies": {"Policy": [
@@ -247,7 +261,8 @@ fn world(req: &Req) -> (u16, Value) {
         "ListMembers" => ok(json!({"TotalCount": 3, "Members": [
             {"MemberId": "m1", "UserId": "2001", "Roles": ["PAI.AlgoDeveloper"]},
             {"MemberId": "m0", "UserId": "999", "Roles": ["PAI.WorkspaceOwner"]},
-            {"MemberId": "m2", "UserId": "2002", "Roles": ["PAI.WorkspaceOwner", "PAI.WorkspaceAdmin"]}]})),
+            {"MemberId": "m2", "UserId": "2002", "Roles": ["PAI.WorkspaceOwner",
+                                                           "PAI.WorkspaceAdmin"]}]})),
         other => not_found(other),
     }
 }
@@ -583,22 +598,27 @@ fn write_bodies_are_the_sdks() {
     assert_eq!(seen[0].content_type.as_deref(), Some(form));
     assert_eq!(
         seen[0].body,
-        "accessAllEntities=KEEP&models.1.deploy=false&models.1.fineTune=false&models.1.inference=true&models.1.model=qwen-plus&workspaceId=ws-1"
+        "accessAllEntities=KEEP&models.1.deploy=false&models.1.fineTune=false&\
+            models.1.inference=true&models.1.model=qwen-plus&workspaceId=ws-1"
     );
     // A deleted permission is every flag off.
     assert_eq!(
         seen[1].body,
-        "accessAllEntities=KEEP&models.1.deploy=false&models.1.fineTune=false&models.1.inference=false&models.1.model=qwen-plus&workspaceId=ws-1"
+        "accessAllEntities=KEEP&models.1.deploy=false&models.1.fineTune=false&\
+            models.1.inference=false&models.1.model=qwen-plus&workspaceId=ws-1"
     );
     // UpdateModelLimits: Appendix A's body, byte for byte.
     assert_eq!(seen[2].path, "/modelstudio/models/limits");
     assert_eq!(
         seen[2].body,
-        "workspaceId=ws-1&workspaceLimits=%5B%7B%22model%22%3A%22qwen-plus%22%2C%22operationType%22%3A%22OVERLAY%22%2C%22requestLimit%22%3A60%2C%22requestLimitPeriod%22%3A60%2C%22usageLimit%22%3A100000%2C%22usageLimitPeriod%22%3A60%7D%5D"
+        "workspaceId=ws-1&workspaceLimits=%5B%7B%22model%22%3A%22qwen-plus%22%2C%22operationType%22\
+            %3A%22OVERLAY%22%2C%22requestLimit%22%3A60%2C%22requestLimitPeriod%22%3A60%2C\
+            %22usageLimit%22%3A100000%2C%22usageLimitPeriod%22%3A60%7D%5D"
     );
     assert_eq!(
         seen[3].body,
-        "workspaceId=ws-1&workspaceLimits=%5B%7B%22model%22%3A%22qwen-plus%22%2C%22operationType%22%3A%22DELETE%22%7D%5D"
+        "workspaceId=ws-1&workspaceLimits=%5B%7B%22model%22%3A%22qwen-plus%22%2C%22operationType%22\
+            %3A%22DELETE%22%7D%5D"
     );
     // CreateApiKey: query + flattened auth, as in Appendix A.
     assert_eq!(
@@ -609,7 +629,10 @@ fn write_bodies_are_the_sdks() {
     assert_eq!(seen[4].q("description"), Some("msctl:k1 svc one"));
     assert_eq!(
         seen[4].body,
-        "auth.accessIps.1=1.2.3.4%2F32&auth.accessIps.2=%3A%3A%2F0&auth.modelAccessScope.accessibleModels.1=qwen-max&auth.modelAccessScope.accessibleModels.2=qwen-plus&auth.modelAccessScope.allowAllModels=false&auth.type=Custom"
+        "auth.accessIps.1=1.2.3.4%2F32&auth.accessIps.2=%3A%3A%2F0&\
+            auth.modelAccessScope.accessibleModels.1=qwen-max&\
+            auth.modelAccessScope.accessibleModels.2=qwen-plus&\
+            auth.modelAccessScope.allowAllModels=false&auth.type=Custom"
     );
     // UpdateApiKey sends `auth` complete, then the enabled flag goes its own way.
     assert_eq!(
@@ -647,7 +670,8 @@ fn ram_and_pai_writes() {
             } else {
                 (
                     409,
-                    json!({"RequestId": "R-9", "Code": "EntityAlreadyExists.User", "Message": "exists"}),
+                    json!({"RequestId": "R-9", "Code": "EntityAlreadyExists.User",
+                           "Message": "exists"}),
                 )
             }
         }
@@ -710,7 +734,8 @@ fn ram_and_pai_writes() {
         .apply(Operation::Create(&carol("Someone else")))
         .unwrap_err();
     assert!(
-        matches!(&err, BackendError::Conflict(m) if m.contains("EntityAlreadyExists.User") && m.contains("R-9")),
+        matches!(&err, BackendError::Conflict(m)
+            if m.contains("EntityAlreadyExists.User") && m.contains("R-9")),
         "{err:?}"
     );
     let join = Resource::GroupMember(GroupMember {
@@ -1055,7 +1080,8 @@ fn a_role_create_adopts_the_role_only_after_a_lost_answer() {
 fn permissive(req: &Req) -> (u16, Value) {
     match (req.version.as_str(), req.action.as_str()) {
         ("2026-02-10", "CreateWorkspace") => ok(json!({"workspace":
-            {"workspaceId": "ws-new", "workspaceName": req.q("workspaceName"), "region": "cn-beijing"}})),
+            {"workspaceId": "ws-new", "workspaceName": req.q("workspaceName"),
+             "region": "cn-beijing"}})),
         ("2026-02-10", "DeleteWorkspace") => ok(json!({"isDeleted": true, "failReasons": []})),
         ("2021-02-04", "CreateWorkspace") => ok(json!({"WorkspaceId": "200"})),
         ("2021-02-04", "CreateMember") => {

@@ -118,7 +118,8 @@ impl Backend for LocalBackend {
                 if before.address() != after.address() {
                     return Err(BackendError::Invalid(format!(
                         "failed to update `{}`: the update turns it into `{}`\n\
-                         hint: this is a bug in msctl's planner; an address change is a replacement",
+                         hint: this is a bug in msctl's planner; an address change is a \
+                         replacement",
                         before.address(),
                         after.address()
                     )));

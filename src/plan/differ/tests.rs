@@ -120,7 +120,8 @@ fn policy_documents_equal_semantically_are_no_change() {
     ));
     desired.insert(policy(
         "sfm-create-index",
-        json!({"Statement": [{"Resource": ["*"], "Action": ["sfm:CreateIndex"], "Effect": "Allow"}], "Version": "1"}),
+        json!({"Statement": [{"Resource": ["*"], "Action": ["sfm:CreateIndex"],
+                              "Effect": "Allow"}], "Version": "1"}),
     ));
     assert_eq!(run(&desired, &live).changes, vec![]);
 
@@ -145,8 +146,10 @@ fn documents_equal_is_order_and_shape_insensitive_only() {
         {"Resource": "*", "Action": "ram:*", "Effect": "Deny"}],
         "Version": "1"});
     assert!(documents_equal(&a, &b));
-    let c = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*", "Resource": "*"}]});
-    let d = json!({"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ram:*", "Resource": "*"}]});
+    let c = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*",
+                                                  "Resource": "*"}]});
+    let d = json!({"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ram:*",
+                                                  "Resource": "*"}]});
     assert!(!documents_equal(&c, &d));
 }
 
