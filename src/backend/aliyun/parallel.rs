@@ -147,3 +147,64 @@ fn out_of_time(e: BackendError, runs: u32) -> BackendError {
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::testing::harness::HANG_GUARD;
+
+    #[test]
+    fn results_come_back_in_job_order_with_at_most_cap_jobs_at_once() {
+        // Jobs meet in pairs, so two run at once; none may find a third running beside it.
+        let pairs = Barrier::new(2);
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let jobs: Vec<Job<'_, usize>> = (0..6usize)
+            .map(|i| {
+                let (pairs, running, most) = (&pairs, &running, &most);
+                Box::new(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    pairs.wait();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(i * 10)
+                }) as Job<'_, usize>
+            })
+            .collect();
+        let results = run_parallel(2, Instant::now() + HANG_GUARD, jobs).unwrap();
+        assert_eq!(results, vec![0, 10, 20, 30, 40, 50]);
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_refusal_fails_the_read_and_no_later_job_starts() {
+        let started = AtomicUsize::new(0);
+        let jobs: Vec<Job<'_, ()>> = (0..5)
+            .map(|i| {
+                let started = &started;
+                Box::new(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    if i == 1 {
+                        Err(BackendError::Refused("failed to list `x`: denied".into()))
+                    } else {
+                        Ok(())
+                    }
+                }) as Job<'_, ()>
+            })
+            .collect();
+        let err = run_parallel(1, Instant::now() + HANG_GUARD, jobs).unwrap_err();
+        assert!(
+            matches!(&err, BackendError::Refused(m) if m.contains("denied")),
+            "{err:?}"
+        );
+        assert_eq!(started.load(Ordering::SeqCst), 2, "jobs 3 to 5 never start");
+    }
+
+    #[test]
+    fn no_jobs_no_threads_no_results() {
+        let results: Vec<u8> = run_parallel(4, Instant::now(), Vec::new()).unwrap();
+        assert!(results.is_empty());
+    }
+}
