@@ -1,4 +1,5 @@
-//! Command-line interface: global options and the subcommands (clap derive).
+//! Command-line interface: the option groups (configuration, backend, output), the subcommands
+//! that take them, and the accessors command code reads them through (clap derive).
 
 use std::path::{Path, PathBuf};
 
@@ -638,5 +639,59 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".to_string()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("msctl").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn options_before_the_subcommand_reach_it() {
+        let cli = parse(&[
+            "-C", "cfg", "--state", "s.db", "--format", "json", "--rev", "HEAD", "plan",
+        ]);
+        assert_eq!(cli.dir(), Path::new("cfg"));
+        assert_eq!(cli.state(), Some(Path::new("s.db")));
+        assert_eq!(cli.format(), Format::Json);
+        assert_eq!(cli.rev(), Some("HEAD"));
+    }
+
+    #[test]
+    fn options_after_the_subcommand_win_over_those_before() {
+        let cli = parse(&[
+            "-C", "a", "--format", "text", "plan", "-C", "b", "--format", "markdown",
+        ]);
+        assert_eq!(cli.dir(), Path::new("b"));
+        assert_eq!(cli.format(), Format::Markdown);
+    }
+
+    #[test]
+    fn defaults_when_given_nowhere() {
+        let cli = parse(&["status"]);
+        assert_eq!(cli.dir(), Path::new("."));
+        assert_eq!(cli.format(), Format::Text);
+        assert!(!cli.quiet() && !cli.no_color());
+        assert_eq!(cli.rev(), None);
+    }
+
+    #[test]
+    fn a_subcommand_refuses_an_option_of_a_group_it_does_not_take() {
+        let after = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("msctl").chain(args.iter().copied())).is_err()
+        };
+        assert!(after(&["emulator", "--backend", "aliyun"]));
+        assert!(after(&["emulator", "--rev", "HEAD"]));
+        assert!(after(&["validate", "--state", "x.db"]));
+        assert!(after(&["schema", "config", "-C", "dir"]));
+        // The emulator's own --state is its group's.
+        let cli = parse(&["emulator", "--state", "e.db"]);
+        assert_eq!(cli.state(), Some(Path::new("e.db")));
     }
 }

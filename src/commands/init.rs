@@ -35,8 +35,8 @@ pub const STARTER: &[(&str, &str, &str)] = &[
 ];
 
 const MSCTL_TOML: &str = r#"# Project settings. Every other *.toml file in this folder (and subfolders) is merged in.
-# Editor completion: `msctl schema config > msctl.schema.json` (anywhere outside this folder's
-# *.toml files), then make `#:schema <path to msctl.schema.json>` the first line of each file.
+# Editor completion and checks: `msctl schema config > msctl.schema.json` here, then make
+# `#:schema ./msctl.schema.json` the first line of each file (README: Configuration reference).
 
 [project]
 name = "starter"

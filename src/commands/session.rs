@@ -44,7 +44,8 @@ pub struct SessionOptions {
 }
 
 impl SessionOptions {
-    /// Resolves the global flags and, for `apply`, the flags that configure the backend.
+    /// Resolves the configuration and backend options and, for `apply`, the flags that configure
+    /// the backend.
     pub fn from_cli(cli: &Cli) -> SessionOptions {
         let (secrets_to, parallelism) = match &cli.command {
             Command::Apply(args) => (args.secrets_to.clone(), Some(args.parallelism)),
