@@ -523,3 +523,47 @@ fn graph_config_is_the_configuration_graph_after_an_apply_too() {
         "{dot}"
     );
 }
+
+/// The README's `msctl init` walk-through is real output: each `$ ` line of its console block is
+/// run (by `sh`, with this msctl first on `PATH`) in a fresh directory, and prints what the
+/// README shows.
+#[test]
+fn the_readme_init_walkthrough_is_what_msctl_prints() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("```console\n$ msctl init my-config\n")
+        .expect("the README shows `msctl init`");
+    let block = &readme[start + "```console\n".len()..];
+    let block = &block[..block.find("```").expect("the console block ends")];
+    let mut steps: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(command) => steps.push((command.to_string(), String::new())),
+            None => {
+                let (_, expected) = steps.last_mut().expect("output follows a command");
+                expected.push_str(line);
+                expected.push('\n');
+            }
+        }
+    }
+    assert!(steps.len() >= 3, "{steps:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_dir = common::bin().parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    for (command, expected) in steps {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .current_dir(tmp.path())
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .expect("sh runs");
+        assert_eq!(stdout(&out), expected, "`{command}`: {}", stderr(&out));
+    }
+}
