@@ -207,6 +207,11 @@ pub struct Diagnostic {
     pub hint: Option<String>,
     /// Related places, e.g. "first defined here".
     pub related: Vec<(Span, String)>,
+    /// The resource address a warning is about (`ram.user.carol.policy.AliyunBailianFullAccess`),
+    /// which msctl.toml's `safety.accept` can acknowledge.
+    pub subject: Option<String>,
+    /// Acknowledged by `safety.accept`: `--quiet` hides it.
+    pub accepted: bool,
 }
 
 impl Diagnostic {
@@ -217,6 +222,8 @@ impl Diagnostic {
             span: None,
             hint: None,
             related: Vec::new(),
+            subject: None,
+            accepted: false,
         }
     }
 
@@ -239,6 +246,12 @@ impl Diagnostic {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Names the resource address the diagnostic is about.
+    pub fn about(mut self, subject: impl ToString) -> Self {
+        self.subject = Some(subject.to_string());
         self
     }
 
@@ -268,6 +281,12 @@ impl Diagnostic {
         if let Some(hint) = &self.hint {
             let _ = writeln!(out, "  = hint: {hint}");
         }
+        if self.accepted {
+            let _ = writeln!(
+                out,
+                "  = note: acknowledged in msctl.toml (`safety.accept`); `--quiet` hides it"
+            );
+        }
         out
     }
 
@@ -284,6 +303,8 @@ impl Diagnostic {
             "message": self.message,
             "location": loc,
             "hint": self.hint,
+            "subject": self.subject,
+            "accepted": self.accepted,
         })
     }
 }

@@ -20,7 +20,7 @@ use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::model::{Address, Principal, Resource};
+use crate::model::{Address, Principal, Resource, State};
 use crate::plan::{Action, Change, Plan};
 
 /// Which half of a change a step carries out.
@@ -68,6 +68,49 @@ fn cycle_message(cycles: &[Vec<Address>]) -> String {
         text.push_str(&names.join(", "));
     }
     text
+}
+
+/// The configuration's own dependency graph (`msctl graph --config`): for each declared
+/// resource, the declared resources it names and so needs, as `(dependency, dependent)` pairs in
+/// address order. Unlike a plan's graph it does not depend on live state.
+pub fn desired_edges(state: &State) -> Vec<(Address, Address)> {
+    let mut edges: Vec<(Address, Address)> = state
+        .resources
+        .iter()
+        .flat_map(|(address, resource)| {
+            references(resource)
+                .into_iter()
+                .filter(move |named| named != address && state.resources.contains_key(named))
+                .map(|named| (named, address.clone()))
+        })
+        .collect();
+    edges.sort();
+    edges.dedup();
+    edges
+}
+
+/// A DOT identifier or label: quoted, with quotes and backslashes escaped.
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// [`desired_edges`] in Graphviz DOT: one node per declared resource, edges from what a
+/// resource needs to the resource.
+pub fn desired_to_dot(state: &State) -> String {
+    let mut out = String::from("digraph config {\n  rankdir=LR;\n  node [shape=box];\n");
+    for address in state.resources.keys() {
+        let _ = writeln!(out, "  {};", quote(&address.to_string()));
+    }
+    for (before, after) in desired_edges(state) {
+        let _ = writeln!(
+            out,
+            "  {} -> {};",
+            quote(&before.to_string()),
+            quote(&after.to_string())
+        );
+    }
+    out.push_str("}\n");
+    out
 }
 
 /// The objects a resource names, which must exist while it does.
@@ -356,9 +399,6 @@ impl Graph {
 /// address, edges from dependency to dependent. Edges into a replacement's delete half are
 /// dashed; manual changes are dashed boxes.
 pub fn to_dot(plan: &Plan) -> String {
-    fn quote(text: &str) -> String {
-        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-    }
     let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box];\n");
     for c in &plan.changes {
         let style = if c.manual.is_some() {

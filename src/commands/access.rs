@@ -47,30 +47,26 @@ impl Input {
                 source,
             });
         }
-        let mut checkout = Checkout::open(&cli.dir, cli.rev.as_deref())?;
-        let loaded = super::load_config(&cli.dir, &mut checkout)?;
+        let mut checkout = Checkout::open(cli.dir(), cli.rev())?;
+        let loaded = super::load_config(cli.dir(), &mut checkout)?;
         let Some(config) = loaded.config else {
             // Warnings are `validate`'s business; an answer only needs a usable config.
-            super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
+            super::report_diagnostics(&loaded, checkout.revision_note().as_deref(), cli.quiet());
             return Err(CommandError::InvalidConfig {
-                dir: cli.dir.display().to_string(),
-                rev: cli
-                    .rev
-                    .as_ref()
-                    .map(|r| format!(" --rev {r}"))
-                    .unwrap_or_default(),
+                dir: cli.dir().display().to_string(),
+                rev: cli.rev().map(|r| format!(" --rev {r}")).unwrap_or_default(),
             });
         };
-        let s = checkout.source(&cli.dir);
+        let s = checkout.source(cli.dir());
         let mut source = format!("configuration `{}`", s.config_dir);
         let short = s.commit.as_ref().map(|c| c.get(..12).unwrap_or(c));
-        match (&cli.rev, short) {
+        match (cli.rev(), short) {
             (Some(rev), Some(commit)) => source.push_str(&format!(" at `{rev}` ({commit})")),
             (Some(rev), None) => source.push_str(&format!(" at `{rev}`")),
             (None, Some(commit)) => source.push_str(&format!(" at commit {commit}")),
             (None, None) => {}
         }
-        if s.dirty && cli.rev.is_none() {
+        if s.dirty && cli.rev().is_none() {
             source.push_str(" (uncommitted changes)");
         }
         let state = config.desired.clone();

@@ -49,7 +49,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     // Before the live read the plan is built on: one apply at a time per state or ledger.
     let _lock = session.lock("apply", args.lock_timeout)?;
     let (plan, live) = plan_and_live(cli, args, &session)?;
-    if cli.format != Format::Json {
+    if cli.format() != Format::Json {
         print_plan(cli, &plan)?;
     }
     let refused = refusals(&session, &plan, &live, args.allow_delete, args.force);
@@ -59,7 +59,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     if plan.is_empty() {
         // Still a successful apply of this commit: `status` and `drift` measure from it.
         deliver_owed_secrets(&session, args);
-        record(&session, &plan, &live, None, "No changes.".to_string())?;
+        record(
+            &session,
+            &plan,
+            &live,
+            None,
+            "No changes.".to_string(),
+            notes(&session, args),
+        )?;
         print_result(cli, &ApplyResult::new(&plan, None))?;
         return Ok(Outcome::Success);
     }
@@ -75,7 +82,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     let interrupt = Interrupt::install(&stop)?;
     let report = execute(cli, args, &session, &plan, &stop, &interrupt);
     let line = report.line();
-    if cli.format == Format::Text {
+    if cli.format() == Format::Text {
         output::stdout(&format!("\n{line}"))?;
     } else {
         diag!("\n{line}");
@@ -89,7 +96,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
         );
     }
     secrets_note(args, &session, &plan, &report);
-    record(&session, &plan, &live, Some(&report), line)?;
+    record(
+        &session,
+        &plan,
+        &live,
+        Some(&report),
+        line,
+        notes(&session, args),
+    )?;
     print_result(cli, &ApplyResult::new(&plan, Some(&report)))?;
     if let Some(signal) = interrupt.signal() {
         if !report.not_started.is_empty() {
@@ -138,7 +152,7 @@ fn plan_and_live(cli: &Cli, args: &ApplyArgs, session: &Session) -> anyhow::Resu
         None => {
             session
                 .checkout
-                .refuse_unrecordable(&cli.dir, args.allow_dirty)?;
+                .refuse_unrecordable(cli.dir(), args.allow_dirty)?;
             let live = session.read_live()?;
             let plan = session.plan(&live)?;
             (plan, live)
@@ -151,7 +165,7 @@ fn confirm(cli: &Cli, plan: &Plan) -> Result<(), CommandError> {
     if !std::io::stdin().is_terminal() {
         return Err(CommandError::NoApproval);
     }
-    if cli.format == Format::Json {
+    if cli.format() == Format::Json {
         // stdout will carry only the result document; the person still needs to see the plan.
         diag!("{}", render::plan_text(plan, false));
     }
@@ -174,7 +188,7 @@ fn execute(
     stop: &Stop,
     interrupt: &Interrupt,
 ) -> ApplyReport {
-    let to_stdout = cli.format == Format::Text;
+    let to_stdout = cli.format() == Format::Text;
     let total = plan.changes.len();
     let done = Mutex::new(0usize);
     let progress = if to_stdout {
@@ -283,7 +297,7 @@ fn secrets_note(args: &ApplyArgs, session: &Session, plan: &Plan, report: &Apply
 /// The result document: the whole of stdout in JSON; a results table in markdown; nothing more
 /// in text (the lines and the summary are out already).
 fn print_result(cli: &Cli, result: &ApplyResult) -> Result<(), CommandError> {
-    match cli.format {
+    match cli.format() {
         Format::Json => output::stdout(&render::apply_result_json(result))?,
         Format::Markdown => output::stdout(&render::apply_result_markdown(result))?,
         Format::Text => {}
@@ -349,7 +363,7 @@ fn check_saved_source(
         // Made outside a repository: there is no commit to hold it to.
         return Ok(());
     };
-    let here = match &cli.rev {
+    let here = match cli.rev() {
         Some(rev) => format!("`{rev}`"),
         None => "`HEAD`".to_string(),
     };
@@ -372,7 +386,7 @@ fn check_saved_source(
                     with commits; refusing to apply it\nhint: apply it from a clone at commit {}",
             path.display(),
             short_commit(planned),
-            cli.dir.display(),
+            cli.dir().display(),
             short_commit(planned)
         ),
     }
@@ -393,7 +407,7 @@ fn rebuild_saved(
     let at_commit;
     let (config, from): (&Config, String) = match &source.commit {
         Some(commit) if !source.dirty => {
-            let loaded = session.checkout.load_at(&cli.dir, commit)?;
+            let loaded = session.checkout.load_at(cli.dir(), commit)?;
             let Some(config) = loaded.config else {
                 anyhow::bail!(
                     "failed to rebuild plan file `{}`: the configuration at commit {} \
@@ -410,7 +424,7 @@ fn rebuild_saved(
             )
         }
         _ => {
-            let here = format!("the configuration in `{}`", cli.dir.display());
+            let here = format!("the configuration in `{}`", cli.dir().display());
             saved.check_config(
                 path,
                 &session.config.desired,
@@ -459,18 +473,32 @@ fn intend(session: &Session, plan: &Plan) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("failed to record the planned creates in msctl's ledger: {e}"))
 }
 
+/// Whether this apply writes its git note: unless `--no-notes` or msctl.toml's
+/// `project.git_notes = false` says not to (the quick start's config says so: its commits are
+/// msctl's own).
+fn notes(session: &Session, args: &ApplyArgs) -> Option<&'static str> {
+    if args.no_notes {
+        Some("--no-notes")
+    } else if !session.config.settings.git_notes {
+        Some("`project.git_notes = false`")
+    } else {
+        None
+    }
+}
+
 /// Records the apply in the backend's ledger: what msctl now owns, settled from the live state
 /// the plan was built on and what the apply did (no re-read, so a failing read cannot lose what
 /// was made; see [`Ledger::settle`](crate::backend::Ledger::settle)), and the apply itself with
 /// the commit it applied. Also writes that record as a git note on the commit
 /// (`refs/notes/msctl`), for backends whose ledger is not kept anywhere a throwaway CI runner
-/// could find it again; the note is best effort.
+/// could find it again; the note is best effort, and skipped when `no_notes` names why.
 fn record(
     session: &Session,
     plan: &Plan,
     live: &State,
     report: Option<&apply::ApplyReport>,
     summary: String,
+    no_notes: Option<&str>,
 ) -> anyhow::Result<()> {
     let mut ledger = session.backend.load_ledger()?;
     let mut outcomes = std::collections::HashMap::new();
@@ -512,6 +540,14 @@ fn record(
         .save_ledger(&ledger)
         .map_err(|e| anyhow::anyhow!("failed to record the apply in msctl's ledger: {e}"))?;
     if let (Some(repo), Some(commit)) = (&session.checkout.repo, &record.commit) {
+        if let Some(why) = no_notes {
+            diag!(
+                "Recorded commit {} as applied in the {} backend's ledger (no git note: {why}).",
+                short_commit(commit),
+                session.backend.name()
+            );
+            return Ok(());
+        }
         let note = super::status::note_json(session.backend.name(), &record);
         match repo.write_note(commit, DEFAULT_NOTES_REF, &note) {
             Ok(()) => diag!(

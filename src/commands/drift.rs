@@ -68,7 +68,7 @@ fn against_applied(
     let Some(head) = session.checkout.commit.as_ref().map(commit_ref) else {
         return Ok(Err("the checkout has no commit to compare".to_string()));
     };
-    let loaded = match session.checkout.load_at(&cli.dir, &applied.commit.id) {
+    let loaded = match session.checkout.load_at(cli.dir(), &applied.commit.id) {
         Ok(loaded) => loaded,
         Err(e) => {
             return Ok(Err(format!(
@@ -89,7 +89,7 @@ fn against_applied(
     // (b) Out-of-band: live against what was applied.
     let applied_live = session.live_for(&applied_config.desired, live)?;
     let source = Source {
-        config_dir: cli.dir.display().to_string(),
+        config_dir: cli.dir().display().to_string(),
         commit: Some(applied.commit.id.clone()),
         dirty: false,
     };

@@ -10,13 +10,14 @@ use crate::cli::{Cli, EmulatorArgs};
 use crate::emulator::{self, EmulatorConfig, FaultConfig};
 
 pub fn run(cli: &Cli, args: &EmulatorArgs) -> Result<Outcome, CommandError> {
-    let Some(state) = cli.state.clone() else {
+    let Some(state) = cli.state().map(std::path::Path::to_path_buf) else {
         return Err(CommandError::Usage(
             "msctl emulator needs a state database\nhint: pass `--state FILE` (the same file \
              `msctl --backend local --state FILE` reads)"
                 .to_string(),
         ));
     };
+    super::session::prepare_state_dir(&state)?;
     serve(args, state)?;
     Ok(Outcome::Success)
 }

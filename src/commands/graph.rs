@@ -1,11 +1,13 @@
 //! `msctl graph`: the plan's dependency graph as Graphviz DOT (text), as a JSON document of
 //! nodes and edges (`--format json`), or as DOT in a fenced block (`--format markdown`).
+//! `msctl graph --config`: the same for the configuration itself (every declared resource and
+//! what it needs), which stays whole after an apply, when the plan's graph is empty.
 
 use serde::Serialize;
 
 use super::{CommandError, Outcome, output};
-use crate::cli::Cli;
-use crate::model::Address;
+use crate::cli::{Cli, GraphArgs};
+use crate::model::{Address, State};
 use crate::plan::{Action, Plan};
 use crate::render::Document;
 
@@ -83,7 +85,82 @@ impl Document for GraphView<'_> {
     }
 }
 
-pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
+/// `msctl graph --config --format json`: each declared resource and what it needs.
+#[derive(Debug, Serialize)]
+pub struct ConfigGraphDocument {
+    pub format_version: String,
+    /// `config`: the graph of the desired state, not of a plan.
+    pub graph: &'static str,
+    /// Every declared resource, in address order.
+    pub nodes: Vec<ConfigGraphNode>,
+    /// `before` is needed by `after` (the DOT's arrows): created first, deleted last.
+    pub edges: Vec<ConfigGraphEdge>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigGraphNode {
+    pub address: Address,
+    /// The resource kind, e.g. `workspace`, `ram_user`.
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigGraphEdge {
+    pub before: Address,
+    pub after: Address,
+}
+
+impl ConfigGraphDocument {
+    pub fn of(desired: &State) -> ConfigGraphDocument {
+        ConfigGraphDocument {
+            format_version: GRAPH_FORMAT_VERSION.to_string(),
+            graph: "config",
+            nodes: desired
+                .resources
+                .keys()
+                .map(|a| ConfigGraphNode {
+                    address: a.clone(),
+                    kind: a.kind(),
+                })
+                .collect(),
+            edges: crate::graph::desired_edges(desired)
+                .into_iter()
+                .map(|(before, after)| ConfigGraphEdge { before, after })
+                .collect(),
+        }
+    }
+}
+
+/// The graph of a configuration: DOT as text, [`ConfigGraphDocument`] as JSON.
+struct ConfigGraphView<'a>(&'a State);
+
+impl Document for ConfigGraphView<'_> {
+    fn text(&self, _color: bool) -> String {
+        crate::graph::desired_to_dot(self.0)
+    }
+    fn markdown(&self, _max_chars: usize) -> String {
+        format!("```dot\n{}```\n", crate::graph::desired_to_dot(self.0))
+    }
+    fn json(&self) -> String {
+        crate::render::json::to_pretty_json(&ConfigGraphDocument::of(self.0))
+    }
+}
+
+pub fn run(cli: &Cli, args: &GraphArgs) -> Result<Outcome, CommandError> {
+    if args.desired {
+        // The configuration alone: no backend is opened and no live state read.
+        let mut checkout = super::checkout::Checkout::open(cli.dir(), cli.rev())?;
+        let loaded = super::load_config(cli.dir(), &mut checkout)?;
+        super::report_diagnostics(&loaded, checkout.revision_note().as_deref(), cli.quiet());
+        let Some(config) = &loaded.config else {
+            return Err(CommandError::InvalidConfig {
+                dir: cli.dir().display().to_string(),
+                rev: cli.rev().map(|r| format!(" --rev {r}")).unwrap_or_default(),
+            });
+        };
+        output::emit(super::output_format(cli), &ConfigGraphView(&config.desired))?;
+        return Ok(Outcome::Success);
+    }
     let session = super::start(cli)?;
     let live = session.read_live()?;
     let plan = session.plan(&live)?;

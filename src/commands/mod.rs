@@ -18,9 +18,11 @@ pub mod envs;
 pub mod error;
 pub mod force_unlock;
 pub mod graph;
+pub mod init;
 pub mod interrupt;
 pub mod output;
 pub mod plan;
+pub mod schema;
 pub mod session;
 pub mod status;
 pub mod validate;
@@ -58,14 +60,16 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::Validate(args) => validate::run(cli, args),
         Command::Plan(args) => plan::run(cli, args),
         Command::Apply(args) => apply::run(cli, args),
-        Command::Drift => drift::run(cli),
-        Command::Graph => graph::run(cli),
-        Command::Status => status::run(cli),
+        Command::Drift(_) => drift::run(cli),
+        Command::Graph(args) => graph::run(cli, args),
+        Command::Status(_) => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
         Command::Emulator(args) => emulator::run(cli, args),
         Command::ForceUnlock(args) => force_unlock::run(cli, args),
         Command::Access(args) => access::run(cli, args),
         Command::Envs(args) => envs::run(cli, args),
+        Command::Init(args) => init::run(cli, args),
+        Command::Schema(args) => schema::run(args),
     }
 }
 
@@ -75,12 +79,8 @@ pub fn start(cli: &Cli) -> Result<Box<Session>, CommandError> {
     match Session::start(SessionOptions::from_cli(cli))? {
         Start::Ready(session) => Ok(session),
         Start::Invalid => Err(CommandError::InvalidConfig {
-            dir: cli.dir.display().to_string(),
-            rev: cli
-                .rev
-                .as_ref()
-                .map(|r| format!(" --rev {r}"))
-                .unwrap_or_default(),
+            dir: cli.dir().display().to_string(),
+            rev: cli.rev().map(|r| format!(" --rev {r}")).unwrap_or_default(),
         }),
     }
 }
@@ -95,25 +95,50 @@ pub fn load_config(dir: &std::path::Path, checkout: &mut Checkout) -> anyhow::Re
 
 /// Prints diagnostics to stderr, saying first which revision they point into when it is not
 /// the working tree (`file:line` alone would send the reader to the wrong text); returns
-/// whether any is an error.
-pub fn report_diagnostics(loaded: &Loaded, revision_note: Option<&str>) -> bool {
+/// whether any is an error. With `quiet`, warnings msctl.toml acknowledges (`safety.accept`)
+/// are left out. Each diagnostic prints once per run, however many configurations (a base
+/// revision, the applied commit) the run loads and reports.
+pub fn report_diagnostics(loaded: &Loaded, revision_note: Option<&str>, quiet: bool) -> bool {
     let sources = loaded.sources();
+    let shown = unseen(
+        loaded
+            .diagnostics
+            .iter()
+            .filter(|d| !(quiet && d.accepted))
+            .map(|d| d.render(sources)),
+    );
     if let Some(note) = revision_note
-        && !loaded.diagnostics.is_empty()
+        && !shown.is_empty()
     {
         diag!("note: {note}; locations below are in that revision");
     }
-    for d in &loaded.diagnostics {
-        diag!("{}", d.render(sources));
+    for text in shown {
+        diag!("{text}");
     }
     loaded.diagnostics.iter().any(|d| d.is_error())
+}
+
+/// The rendered diagnostics this run has not printed yet, remembering them as printed.
+fn unseen(rendered: impl Iterator<Item = String>) -> Vec<String> {
+    static PRINTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut printed = PRINTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = Vec::new();
+    for text in rendered {
+        if !printed.contains(&text) {
+            printed.push(text.clone());
+            out.push(text);
+        }
+    }
+    out
 }
 
 /// The output format `--format` and the terminal ask for.
 pub fn output_format(cli: &Cli) -> crate::render::OutputFormat {
     use crate::cli::Format;
     use crate::render::OutputFormat;
-    match cli.format {
+    match cli.format() {
         Format::Text => OutputFormat::Text {
             color: use_color(cli),
         },
@@ -124,7 +149,7 @@ pub fn output_format(cli: &Cli) -> crate::render::OutputFormat {
 
 /// Colour only on a terminal, never with `--no-color` or NO_COLOR.
 pub fn use_color(cli: &Cli) -> bool {
-    !cli.no_color
+    !cli.no_color()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal()
 }

@@ -60,15 +60,15 @@ fn review(
 ) -> anyhow::Result<Review> {
     let repo = session
         .checkout
-        .require_repo(&cli.dir, "`msctl plan --base`")?;
+        .require_repo(cli.dir(), "`msctl plan --base`")?;
     let base = repo.resolve(base_rev).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let loaded = session.checkout.load_at(&cli.dir, base_rev)?;
+    let loaded = session.checkout.load_at(cli.dir(), base_rev)?;
     let Some(base_config) = loaded.config.as_ref() else {
         let note = format!(
             "the configuration was read from the base revision `{base_rev}` ({})",
             base.short
         );
-        super::report_diagnostics(&loaded, Some(&note));
+        super::report_diagnostics(&loaded, Some(&note), cli.quiet());
         anyhow::bail!(
             "the configuration at base `{base_rev}` has errors; cannot review against \
                     it\nhint: `msctl validate --rev {base_rev}` shows them; review against \
@@ -88,7 +88,7 @@ fn review(
     }
     let base_live = session.live_for(&base_config.desired, live)?;
     let source = Source {
-        config_dir: cli.dir.display().to_string(),
+        config_dir: cli.dir().display().to_string(),
         commit: Some(base.id.clone()),
         dirty: false,
     };

@@ -2,7 +2,7 @@
 //! compute the plan. Preview and apply use this one path, so the plan shows exactly what apply
 //! does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -40,28 +40,32 @@ pub struct SessionOptions {
     pub secrets_to: Option<PathBuf>,
     /// `apply --parallelism`: bounds every call the aliyun backend makes, reads included.
     pub parallelism: Option<usize>,
+    /// `--quiet`: leave out the config warnings msctl.toml acknowledges.
+    pub quiet: bool,
 }
 
 impl SessionOptions {
-    /// Resolves the global flags and, for `apply`, the flags that configure the backend.
+    /// Resolves the configuration and backend options and, for `apply`, the flags that configure
+    /// the backend.
     pub fn from_cli(cli: &Cli) -> SessionOptions {
         let (secrets_to, parallelism) = match &cli.command {
             Command::Apply(args) => (args.secrets_to.clone(), Some(args.parallelism)),
             _ => (None, None),
         };
         SessionOptions {
-            dir: cli.dir.clone(),
-            rev: cli.rev.clone(),
-            backend: cli.backend.map(|b| match b {
+            dir: cli.dir().to_path_buf(),
+            rev: cli.rev().map(str::to_string),
+            backend: cli.backend_kind().map(|b| match b {
                 BackendArg::Local => BackendKind::Local,
                 BackendArg::Aliyun => BackendKind::Aliyun,
             }),
-            state: cli.state.clone(),
+            state: cli.state().map(Path::to_path_buf),
             ledger: ledger_path(cli),
-            endpoint: cli.endpoint.clone(),
-            caller: cli.caller.clone(),
+            endpoint: cli.endpoint().map(str::to_string),
+            caller: cli.caller().map(str::to_string),
             secrets_to,
             parallelism,
+            quiet: cli.quiet(),
         }
     }
 }
@@ -84,7 +88,8 @@ impl Session {
     pub fn start(options: SessionOptions) -> anyhow::Result<Start> {
         let mut checkout = Checkout::open(&options.dir, options.rev.as_deref())?;
         let loaded = super::load_config(&options.dir, &mut checkout)?;
-        let has_errors = super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
+        let has_errors =
+            super::report_diagnostics(&loaded, checkout.revision_note().as_deref(), options.quiet);
         let Some(config) = loaded.config else {
             // The caller reports it (`CommandError::InvalidConfig`).
             debug_assert!(has_errors);
@@ -320,13 +325,49 @@ fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box
     match options.backend.unwrap_or(config.settings.backend) {
         BackendKind::Local => {
             let path = state_path(options, config);
+            prepare_state_dir(&path)?;
             // The store's errors already say "failed to open state database `PATH`" and why:
             // wrapping them in the same words again doubled the message.
             let backend = LocalBackend::open(&path).map_err(anyhow::Error::new)?;
             Ok(Box::new(backend))
         }
-        BackendKind::Aliyun => Ok(Box::new(open_aliyun(options, config)?)),
+        BackendKind::Aliyun => {
+            prepare_state_dir(&options.ledger)?;
+            Ok(Box::new(open_aliyun(options, config)?))
+        }
     }
+}
+
+/// The folder msctl keeps its own files in, beside the config (`DIR/.msctl/local.db`,
+/// `DIR/.msctl/ledger.db`).
+pub const STATE_DIR: &str = ".msctl";
+
+/// What msctl writes into `.msctl/.gitignore`: nothing in the folder is configuration, and a
+/// `git add -A` must not commit a database that changes on every apply.
+pub const STATE_DIR_GITIGNORE: &str =
+    "# Written by msctl: local state and ledger, never configuration.\n*\n";
+
+/// Creates msctl's folder `.msctl/` for `file` (a state database, a ledger) when that is where
+/// the file goes and the folder is missing, with a `.gitignore` ignoring all of it. Any other
+/// folder is left to the store, which creates it as it is.
+pub fn prepare_state_dir(file: &Path) -> anyhow::Result<()> {
+    let Some(dir) = file.parent() else {
+        return Ok(());
+    };
+    if dir.file_name() != Some(std::ffi::OsStr::new(STATE_DIR)) || dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "failed to create directory `{}`\nhint: check that the config directory is writable, \
+             or pass `--state PATH`",
+            dir.display()
+        )
+    })?;
+    let ignore = dir.join(".gitignore");
+    std::fs::write(&ignore, STATE_DIR_GITIGNORE)
+        .with_context(|| format!("failed to write `{}`", ignore.display()))?;
+    Ok(())
 }
 
 /// The aliyun backend: credentials from the environment, `--endpoint` (or msctl.toml's), the
@@ -383,9 +424,9 @@ fn open_aliyun(options: &SessionOptions, config: &Config) -> anyhow::Result<Aliy
 
 /// `--ledger`, else DIR/.msctl/ledger.db.
 pub fn ledger_path(cli: &Cli) -> PathBuf {
-    match &cli.ledger {
-        Some(p) => p.clone(),
-        None => cli.dir.join(".msctl").join("ledger.db"),
+    match cli.ledger() {
+        Some(p) => p.to_path_buf(),
+        None => cli.dir().join(STATE_DIR).join("ledger.db"),
     }
 }
 
@@ -397,7 +438,7 @@ pub fn state_path(options: &SessionOptions, config: &Config) -> PathBuf {
     }
     match &config.settings.state {
         Some(s) => options.dir.join(s),
-        None => options.dir.join(".msctl").join("local.db"),
+        None => options.dir.join(STATE_DIR).join("local.db"),
     }
 }
 

@@ -28,7 +28,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     };
     let report = StatusReport {
         format_version: STATUS_FORMAT_VERSION.to_string(),
-        config_dir: cli.dir.display().to_string(),
+        config_dir: cli.dir().display().to_string(),
         head,
         dirty: session.checkout.dirty,
         last_applied,
@@ -74,7 +74,7 @@ pub fn last_applied(cli: &Cli, session: &Session) -> anyhow::Result<Result<Appli
         )
     })?;
     let repo = session.checkout.repo.as_ref();
-    let dir = cli.dir.display();
+    let dir = cli.dir().display();
     if let Some(record) = ledger.last_apply {
         let Some(commit) = &record.commit else {
             return Ok(Err(

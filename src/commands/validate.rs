@@ -7,13 +7,13 @@ use super::{CommandError, Outcome, output};
 use crate::cli::{Cli, Format, ValidateArgs};
 
 pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
-    let mut checkout = super::checkout::Checkout::open(&cli.dir, cli.rev.as_deref())?;
-    let loaded = super::load_config(&cli.dir, &mut checkout)?;
+    let mut checkout = super::checkout::Checkout::open(cli.dir(), cli.rev())?;
+    let loaded = super::load_config(cli.dir(), &mut checkout)?;
     // `examples/quickstart`, or `HEAD~1 (1a2b3c4):examples/quickstart` at a revision.
     let origin = loaded.sources().origin.clone();
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
-    if cli.format == Format::Json {
+    if cli.format() == Format::Json {
         let sources = loaded.sources();
         let counts = loaded.config.as_ref().map(|c| counts(&c.desired));
         let doc = serde_json::json!({
@@ -44,7 +44,7 @@ pub fn run(cli: &Cli, args: &ValidateArgs) -> Result<Outcome, CommandError> {
             Err(invalid(errors, warnings, &origin))
         };
     }
-    super::report_diagnostics(&loaded, checkout.revision_note().as_deref());
+    super::report_diagnostics(&loaded, checkout.revision_note().as_deref(), cli.quiet());
     let Some(config) = &loaded.config else {
         return Err(invalid(errors, warnings, &origin));
     };

@@ -33,7 +33,7 @@ pub enum UnallocatedPolicy {
 }
 
 /// Project settings from msctl.toml, with defaults.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub project_name: Option<String>,
     pub account_uid: Option<String>,
@@ -45,6 +45,28 @@ pub struct Settings {
     pub allow_delete: bool,
     pub prune_ram: bool,
     pub unallocated: UnallocatedPolicy,
+    /// `project.git_notes`: record applies as git notes (default true).
+    pub git_notes: bool,
+    /// `safety.accept`: addresses whose config warnings are acknowledged.
+    pub accept: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            project_name: None,
+            account_uid: None,
+            default_region: None,
+            backend: BackendKind::default(),
+            state: None,
+            endpoint: None,
+            allow_delete: false,
+            prune_ram: false,
+            unallocated: UnallocatedPolicy::default(),
+            git_notes: true,
+            accept: Vec::new(),
+        }
+    }
 }
 
 /// A loaded, valid desired state.
@@ -104,6 +126,7 @@ pub fn load(sources: SourceSet) -> Loaded {
     let parsed = parse::parse(&sources, &mut diags);
     let settings = settings(&parsed, &mut diags);
     let built = build::build(&parsed, &settings, &sources, &mut diags);
+    accept_warnings(&parsed, &mut diags);
     drop(parsed);
     // Errors first, each group in file order, so output is stable; then by message, so that
     // identical diagnostics are neighbours.
@@ -139,6 +162,7 @@ fn settings(parsed: &parse::Parsed, diags: &mut Vec<Diagnostic>) -> Settings {
         s.project_name = p.value.name.clone();
         s.account_uid = p.value.account_uid.clone();
         s.default_region = p.value.default_region.clone();
+        s.git_notes = p.value.git_notes.unwrap_or(true);
         if let Some(r) = &s.default_region
             && !rules::REGIONS.contains(&r.as_str())
         {
@@ -169,6 +193,7 @@ fn settings(parsed: &parse::Parsed, diags: &mut Vec<Diagnostic>) -> Settings {
     if let Some(f) = &parsed.safety {
         s.allow_delete = f.value.allow_delete.unwrap_or(false);
         s.prune_ram = f.value.prune_ram.unwrap_or(false);
+        s.accept = f.value.accept.clone().unwrap_or_default();
         match f.value.unallocated.as_deref() {
             None | Some("warn") => {}
             Some("deny") => s.unallocated = UnallocatedPolicy::Deny,
@@ -183,4 +208,53 @@ fn settings(parsed: &parse::Parsed, diags: &mut Vec<Diagnostic>) -> Settings {
         }
     }
     s
+}
+
+/// Marks the warnings `safety.accept` acknowledges (by the address each is about), and warns
+/// about every accepted address that no warning is about: a typo there would otherwise hide
+/// nothing, silently, and an acknowledgement that outlived its warning is worth removing.
+fn accept_warnings(parsed: &parse::Parsed, diags: &mut Vec<Diagnostic>) {
+    let Some(safety) = &parsed.safety else {
+        return;
+    };
+    let Some(accept) = &safety.value.accept else {
+        return;
+    };
+    let subjects: std::collections::BTreeSet<String> = diags
+        .iter()
+        .filter(|d| !d.is_error())
+        .filter_map(|d| d.subject.clone())
+        .collect();
+    for d in diags.iter_mut() {
+        if !d.is_error() && d.subject.as_ref().is_some_and(|s| accept.contains(s)) {
+            d.accepted = true;
+        }
+    }
+    for (i, address) in accept.iter().enumerate() {
+        if subjects.contains(address) {
+            continue;
+        }
+        let span = parsed.locator.span(safety, &crate::path!["accept", i]);
+        let hint = match crate::diagnostic::suggest(address, subjects.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if subjects.is_empty() => {
+                "no config warning names an address; remove the entry".to_string()
+            }
+            None => format!(
+                "addresses that warnings name: {}; remove the entry if its warning is gone",
+                subjects
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        diags.push(
+            Diagnostic::warning(format!(
+                "`safety.accept` names `{address}`, but no warning is about it"
+            ))
+            .at(span)
+            .hint(hint),
+        );
+    }
 }

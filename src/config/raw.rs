@@ -49,6 +49,10 @@ pub struct RawProject {
     pub account_uid: Option<String>,
     /// Region for workspaces that do not name one.
     pub default_region: Option<String>,
+    /// Record each apply as a git note (`refs/notes/msctl`) on the applied commit (default
+    /// true); `false` keeps msctl from writing into the repository (`apply --no-notes` does it
+    /// for one run). The backend's ledger records the apply either way.
+    pub git_notes: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -71,6 +75,10 @@ pub struct RawSafety {
     pub prune_ram: Option<bool>,
     /// A sub-workspace authorizing a split model without an allocation: `warn` (default) or `deny`.
     pub unallocated: Option<String>,
+    /// Config warnings acknowledged as intended, by the address each is about, e.g.
+    /// `ram.user.carol.policy.AliyunBailianFullAccess`: `--quiet` hides them. An address that
+    /// no warning is about is itself a warning (a typo, or a warning that went away).
+    pub accept: Option<Vec<String>>,
 }
 
 /// A workspace, or one per environment when `name` holds `{env}`.

@@ -111,6 +111,22 @@ impl Builder<'_> {
             .push(Diagnostic::warning(message).at(span).hint(hint));
     }
 
+    /// A warning about one resource: msctl.toml's `safety.accept` can acknowledge it by address.
+    fn warn_about(
+        &mut self,
+        span: Span,
+        subject: &Address,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags.push(
+            Diagnostic::warning(message)
+                .at(span)
+                .hint(hint)
+                .about(subject),
+        );
+    }
+
     fn check_name(&mut self, rule: &NameRule, name: &str, span: Span) -> bool {
         match rule.check(name) {
             Some(problem) => {

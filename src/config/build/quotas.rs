@@ -271,8 +271,13 @@ impl Builder<'_> {
             if deny {
                 self.error(span, msg, hint);
             } else {
-                self.warn(
+                let subject = Address::ModelPermission {
+                    workspace: ws.clone(),
+                    model: model.clone(),
+                };
+                self.warn_about(
                     span,
+                    &subject,
                     msg,
                     format!("{hint} (set `safety.unallocated = \"deny\"` to make this an error)"),
                 );

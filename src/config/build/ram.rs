@@ -226,8 +226,13 @@ impl Builder<'_> {
             && let Some(risk) = policy::system_policy_risk(&name)
             && matches!(risk, Risk::SuperAdmin | Risk::Billing | Risk::RamAdmin)
         {
-            self.warn(
+            let subject = Address::Attachment {
+                principal: principal.clone(),
+                policy: name.clone(),
+            };
+            self.warn_about(
                 span.clone(),
+                &subject,
                 format!("{principal} gets `{name}`: {}", risk.describe()),
                 "grant the least needed; make sure this is intended",
             );
@@ -371,8 +376,12 @@ impl Builder<'_> {
         if let Some(risk) = policy::document_risk(&document)
             && matches!(risk, Risk::SuperAdmin | Risk::Billing | Risk::RamAdmin)
         {
-            self.warn(
+            let subject = Address::RamPolicy {
+                name: v.name.clone(),
+            };
+            self.warn_about(
                 span.clone(),
+                &subject,
                 format!("custom policy `{}`: {}", v.name, risk.describe()),
                 "grant the least needed; make sure this is intended",
             );

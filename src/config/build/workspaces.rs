@@ -591,8 +591,13 @@ impl Builder<'_> {
         let is_member = members.get(ws).is_some_and(|m| m.contains(&k.owner));
         if !is_member {
             if self.users.contains_key(&k.owner) {
-                self.warn(
+                let subject = Address::ApiKey {
+                    workspace: ws.to_string(),
+                    name: k.name.clone(),
+                };
+                self.warn_about(
                     owner_span.clone(),
+                    &subject,
                     format!(
                         "API key `{}` is owned by `{}`, who is not a member of `{ws}`",
                         k.name, k.owner
