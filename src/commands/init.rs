@@ -34,7 +34,8 @@ pub const STARTER: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const MSCTL_TOML: &str = r#"# Project settings. Every other *.toml file in this folder (and subfolders) is merged in.
+const MSCTL_TOML: &str = r#"# Project settings. Every other *.toml file in this folder
+# (and subfolders) is merged in.
 # Editor completion and checks: `msctl schema config > msctl.schema.json` here, then make
 # `#:schema ./msctl.schema.json` the first line of each file (README: Configuration reference).
 
@@ -61,8 +62,8 @@ models = [{ model = "qwen-plus" }]
 members = [{ user = "alice", administrator = true }]
 "#;
 
-const QUOTA_TOML: &str = r#"# The account's qwen-plus requests per minute in Beijing, split between the workspaces; each
-# workspace's rate limit is derived from its share.
+const QUOTA_TOML: &str = r#"# The account's qwen-plus requests per minute in Beijing,
+# split between the workspaces; each workspace's rate limit is derived from its share.
 
 [[quota]]
 region = "cn-beijing"

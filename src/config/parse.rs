@@ -273,7 +273,8 @@ fn type_hint(message: &str) -> String {
     if message.contains("missing field") {
         "add the missing field; `msctl validate` lists every problem at once".to_string()
     } else if message.contains("invalid type") {
-        "check the value's type against the config reference (`msctl schema config` prints its JSON Schema)"
+        "check the value's type against the config reference \
+         (`msctl schema config` prints its JSON Schema)"
             .to_string()
     } else if message.contains("did not match any variant") {
         "write a number (absolute) or a string like \"60%\" (a share)".to_string()
