@@ -22,6 +22,7 @@ pub mod interrupt;
 pub mod output;
 pub mod plan;
 pub mod session;
+pub mod snapshot;
 pub mod status;
 pub mod validate;
 
@@ -58,7 +59,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::Validate(args) => validate::run(cli, args),
         Command::Plan(args) => plan::run(cli, args),
         Command::Apply(args) => apply::run(cli, args),
-        Command::Drift => drift::run(cli),
+        Command::Drift(_) => drift::run(cli),
         Command::Graph => graph::run(cli),
         Command::Status => status::run(cli),
         Command::Ack(args) => ack::run(cli, args),
@@ -66,6 +67,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::ForceUnlock(args) => force_unlock::run(cli, args),
         Command::Access(args) => access::run(cli, args),
         Command::Envs(args) => envs::run(cli, args),
+        Command::Snapshot(args) => snapshot::run(cli, args),
     }
 }
 

@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 
 /// What to read: the regions msctl governs and whether RAM and PAI are in scope.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct ReadScope {
     /// Model Studio regions whose workspaces (and their models, limits, members, keys) are read.
     pub regions: BTreeSet<String>,

@@ -30,3 +30,20 @@ pub use json::{plan_json, plan_schema};
 pub use markdown::{DEFAULT_MARKDOWN_MAX_CHARS, plan_markdown};
 pub use review::{review_json, review_markdown, review_schema, review_text};
 pub use text::plan_text;
+
+/// What every rendering made from a snapshot says: where live state came from, how old it is,
+/// and that nothing was asked of the cloud.
+pub(crate) fn snapshot_note(snapshot: &crate::plan::SnapshotOrigin) -> String {
+    let account = snapshot
+        .account
+        .as_ref()
+        .map(|a| format!(" of account {a}"))
+        .unwrap_or_default();
+    format!(
+        "live state comes from {}{account}, fingerprint {}, not from a fresh read: no \
+         credentials and no network were used; `msctl apply` re-reads live state and refuses a \
+         plan whose snapshot is out of date",
+        snapshot.describe(),
+        text::short_commit(&snapshot.fingerprint)
+    )
+}
