@@ -105,6 +105,17 @@ impl Project {
         std::fs::write(ram, text).unwrap();
     }
 
+    fn git(&self, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(self.cfg())
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    }
+
     fn json(&self, name: &str) -> Value {
         serde_json::from_str(&std::fs::read_to_string(self.path(name)).unwrap()).unwrap()
     }
@@ -578,6 +589,34 @@ fn user_names(p: &Project) -> Vec<String> {
         .filter(|r| r["kind"] == "ram_user")
         .map(|r| r["name"].as_str().unwrap().to_string())
         .collect()
+}
+
+#[test]
+fn a_pull_request_review_plans_from_the_snapshot() {
+    let p = Project::new();
+    p.git(&["init", "-q", "-b", "main"]);
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-q", "-m", "base"]);
+    assert_code(&p.local(&["apply", "--auto-approve"]), common::SUCCESS, "apply");
+    let snap = p.path("live.json");
+    assert_code(&p.local(&["snapshot", "--out", &snap]), common::SUCCESS, "snapshot");
+    p.add_user("dave");
+    p.git(&["commit", "-q", "-am", "dave"]);
+    // The state database is not there: the review reads nothing but git and the snapshot.
+    let out = common::msctl()
+        .arg("-C")
+        .arg(p.cfg())
+        .arg("--state")
+        .arg(p.dir.path().join("absent").join("local.db"))
+        .args(["plan", "--live", &snap, "--base", "main~1", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_code(&out, common::SUCCESS, "plan --live FILE --base REV");
+    let md = stdout(&out);
+    assert!(md.starts_with("<!-- msctl:plan -->"), "{md}");
+    assert!(md.contains("`ram.user.dave`"), "{md}");
+    assert!(md.contains(&format!("live state from snapshot `{snap}` taken ")), "{md}");
+    assert!(!p.dir.path().join("absent").exists(), "no state database was made");
 }
 
 #[test]
