@@ -299,6 +299,13 @@ fn drift_and_access_answer_from_a_snapshot_too() {
             .any(|i| i["address"] == "workspace.chatbot-prod.member.carol"),
         "{report}"
     );
+    let out = p.without_credentials(&["drift", "--live", &snap, "--format", "markdown"]);
+    assert_code(&out, common::CHANGES, "drift --live FILE (markdown)");
+    assert!(
+        stdout(&out).contains(&format!("> live state comes from snapshot `{snap}` taken ")),
+        "{}",
+        text(&out)
+    );
     let out = p.without_credentials(&["drift", "--live", &snap]);
     assert_code(&out, common::CHANGES, "drift --live FILE (text)");
     assert!(
@@ -381,6 +388,13 @@ fn max_age_refuses_an_old_snapshot_and_the_output_gives_its_age() {
     );
 
     // `--max-age` means nothing without a snapshot.
+    let out = p.local(&["access", "--live", "--max-age", "1d"]);
+    assert_code(&out, common::ERROR, "access --live --max-age");
+    assert!(
+        stderr(&out).contains("--live FILE --max-age DURATION"),
+        "{}",
+        text(&out)
+    );
     let out = p.local(&["plan", "--max-age", "1d"]);
     assert_code(&out, common::ERROR, "--max-age without --live");
     assert!(stderr(&out).contains("--live"), "{}", text(&out));
@@ -478,6 +492,19 @@ fn apply_of_a_plan_from_a_snapshot_rereads_live_and_refuses_when_it_moved() {
         .as_str()
         .unwrap()
         .to_string();
+    // The summary in JSON names the file's fingerprint (and never its contents).
+    let out = p.local(&[
+        "snapshot",
+        "--out",
+        &p.path("again.json"),
+        "--format",
+        "json",
+    ]);
+    assert_code(&out, common::SUCCESS, "snapshot --format json");
+    let summary = plan_json(&out);
+    assert_eq!(summary["fingerprint"], fingerprint.as_str());
+    assert_eq!(summary["backend"], "local");
+    assert!(summary.get("live").is_none() && summary.get("ledger").is_none());
 
     // Live state unchanged since the snapshot: the plan applies, rebuilt from a fresh read.
     p.add_user("dave");
@@ -597,9 +624,17 @@ fn a_pull_request_review_plans_from_the_snapshot() {
     p.git(&["init", "-q", "-b", "main"]);
     p.git(&["add", "-A"]);
     p.git(&["commit", "-q", "-m", "base"]);
-    assert_code(&p.local(&["apply", "--auto-approve"]), common::SUCCESS, "apply");
+    assert_code(
+        &p.local(&["apply", "--auto-approve"]),
+        common::SUCCESS,
+        "apply",
+    );
     let snap = p.path("live.json");
-    assert_code(&p.local(&["snapshot", "--out", &snap]), common::SUCCESS, "snapshot");
+    assert_code(
+        &p.local(&["snapshot", "--out", &snap]),
+        common::SUCCESS,
+        "snapshot",
+    );
     p.add_user("dave");
     p.git(&["commit", "-q", "-am", "dave"]);
     // The state database is not there: the review reads nothing but git and the snapshot.
@@ -608,15 +643,23 @@ fn a_pull_request_review_plans_from_the_snapshot() {
         .arg(p.cfg())
         .arg("--state")
         .arg(p.dir.path().join("absent").join("local.db"))
-        .args(["plan", "--live", &snap, "--base", "main~1", "--format", "markdown"])
+        .args([
+            "plan", "--live", &snap, "--base", "main~1", "--format", "markdown",
+        ])
         .output()
         .unwrap();
     assert_code(&out, common::SUCCESS, "plan --live FILE --base REV");
     let md = stdout(&out);
     assert!(md.starts_with("<!-- msctl:plan -->"), "{md}");
     assert!(md.contains("`ram.user.dave`"), "{md}");
-    assert!(md.contains(&format!("live state from snapshot `{snap}` taken ")), "{md}");
-    assert!(!p.dir.path().join("absent").exists(), "no state database was made");
+    assert!(
+        md.contains(&format!("live state from snapshot `{snap}` taken ")),
+        "{md}"
+    );
+    assert!(
+        !p.dir.path().join("absent").exists(),
+        "no state database was made"
+    );
 }
 
 #[test]

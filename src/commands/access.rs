@@ -11,6 +11,14 @@ use crate::config::Config;
 use crate::model::{Resource, State};
 
 pub fn run(cli: &Cli, args: &AccessArgs) -> Result<Outcome, CommandError> {
+    if args.max_age.is_some() && matches!(args.live, Some(None)) {
+        // A bare `--live` reads the backend now: an age limit would be silently meaningless.
+        return Err(CommandError::Usage(
+            "--max-age limits the age of a snapshot, and a bare `--live` reads the backend \
+             now\nhint: pass the snapshot file: `--live FILE --max-age DURATION`"
+                .to_string(),
+        ));
+    }
     let input = Input::load(cli, args.live.is_some())?;
     let where_ = if args.live.is_some() {
         "live state"

@@ -240,7 +240,7 @@ pub(crate) fn write_items(out: &mut String, items: &[DriftItem], p: &Palette) ->
 pub fn drift_markdown(report: &DriftReport, max_chars: usize) -> String {
     let mut head = format!("{DRIFT_MARKER}\n## msctl drift\n\n");
     if let Some(snapshot) = &report.snapshot {
-        let _ = writeln!(head, "> {}\n", text(&super::snapshot_note(snapshot)));
+        let _ = writeln!(head, "> {}\n", super::snapshot_note_markdown(snapshot));
     }
     if let Some(note) = &report.note {
         let _ = writeln!(head, "> {}\n", text(note));

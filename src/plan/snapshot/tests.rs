@@ -249,3 +249,32 @@ fn committed_schema_is_current_and_describes_snapshots() {
     let errors = crate::render::json::schema_errors(&schema, &instance);
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+#[test]
+fn plans_and_drift_reports_from_a_snapshot_match_their_schemas() {
+    let mut plan = crate::render::sample::rich_plan();
+    plan.snapshot = Some(sample().origin(std::path::Path::new("live.json"), 4600));
+    assert_eq!(plan.snapshot.as_ref().unwrap().age_seconds, 3600);
+    let json = crate::render::plan_json(&plan);
+    assert!(json.contains("\"snapshot\": {"), "{json}");
+    let errors = crate::render::json::schema_errors(&crate::render::plan_schema(), &json);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let report = crate::plan::DriftReport::from_plan(&plan);
+    assert_eq!(report.snapshot, plan.snapshot);
+    let errors = crate::render::json::schema_errors(
+        &crate::render::drift_schema(),
+        &crate::render::drift_json(&report),
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Text and markdown say where live state came from, and how old it was.
+    let text = crate::render::plan_text(&plan, false);
+    assert!(
+        text.contains("note: live state comes from snapshot `live.json` taken 1970-01-01 00:16:40 UTC (1h old)"),
+        "{text}"
+    );
+    let md = crate::render::plan_markdown(&plan, usize::MAX);
+    assert!(
+        md.contains("live state from snapshot `live.json` taken 1970-01-01 00:16:40 UTC (1h old), no credentials used"),
+        "{md}"
+    );
+}
