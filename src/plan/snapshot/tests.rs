@@ -278,3 +278,21 @@ fn plans_and_drift_reports_from_a_snapshot_match_their_schemas() {
         "{md}"
     );
 }
+
+#[test]
+fn any_time_in_a_snapshot_is_shown_without_panicking() {
+    for taken_at in [0, u64::MAX, i64::MAX as u64, 253_402_300_800] {
+        let origin = SnapshotOrigin {
+            file: "live.json".into(),
+            fingerprint: "f".repeat(64),
+            taken_at,
+            age_seconds: u64::MAX,
+            account: None,
+        };
+        assert!(origin.describe().starts_with("snapshot `live.json` taken "));
+        let mut snapshot = sample();
+        snapshot.taken_at = taken_at;
+        assert_eq!(snapshot.age(0), 0);
+        let _ = snapshot.check_age(std::path::Path::new("x"), u64::MAX, Duration::ZERO);
+    }
+}
