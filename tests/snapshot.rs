@@ -663,6 +663,48 @@ fn a_pull_request_review_plans_from_the_snapshot() {
 }
 
 #[test]
+fn a_region_the_snapshot_did_not_read_is_a_plan_warning() {
+    let p = Project::new();
+    assert_code(
+        &p.local(&["apply", "--auto-approve"]),
+        common::SUCCESS,
+        "apply",
+    );
+    let snap = p.path("live.json");
+    assert_code(
+        &p.local(&["snapshot", "--out", &snap]),
+        common::SUCCESS,
+        "snapshot",
+    );
+    std::fs::write(
+        p.cfg().join("shanghai.toml"),
+        "[[workspace]]\nname = \"sg-app\"\nregion = \"ap-southeast-1\"\n",
+    )
+    .unwrap();
+    let out = p.local(&["plan", "--live", &snap, "--format", "json"]);
+    assert_code(&out, common::SUCCESS, "plan --live with a new region");
+    let plan = plan_json(&out);
+    let warnings = plan["warnings"].to_string();
+    assert!(
+        warnings.contains("did not read Model Studio region ap-southeast-1"),
+        "{warnings}"
+    );
+    assert!(
+        addresses(&plan).contains(&"\"create\" \"workspace.sg-app\"".to_string()),
+        "{plan}"
+    );
+    // Covered scopes are not warned about.
+    std::fs::remove_file(p.cfg().join("shanghai.toml")).unwrap();
+    let out = p.local(&["plan", "--live", &snap, "--format", "json"]);
+    assert_code(&out, common::SUCCESS, "plan --live");
+    assert!(
+        !plan_json(&out)["warnings"]
+            .to_string()
+            .contains("did not read")
+    );
+}
+
+#[test]
 fn durations_take_days() {
     assert_eq!(
         msctl::cli::parse_duration("2d").unwrap(),
