@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use super::*;
-use crate::backend::{Capability, Operation};
+use crate::backend::{Capability, LockInfo, Operation};
 use crate::model::Address;
+use crate::model::Resource;
 use crate::testing::{self, FakeBackend};
 
 fn all_of(state: &State) -> ReadScope {
