@@ -113,6 +113,7 @@ fn plan_once(
         api_calls: 0,
         managed_live: diff.managed_live,
         access: Default::default(),
+        snapshot: None,
     };
     (plan, t.elapsed())
 }

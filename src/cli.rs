@@ -170,6 +170,7 @@ impl Command {
             Command::Status(a) => Groups::all(&a.config, &a.backend, &a.output),
             Command::Access(a) => Groups::all(&a.config, &a.backend, &a.output),
             Command::Envs(a) => Groups::all(&a.config, &a.backend, &a.output),
+            Command::Snapshot(a) => Groups::all(&a.config, &a.backend, &a.output),
             Command::Ack(a) => Groups {
                 config: Some(&a.config),
                 backend: Some(&a.backend),
@@ -327,10 +328,33 @@ pub enum Command {
     /// Print one of msctl's JSON Schemas (the config files', or an output document's), for
     /// editors and tools.
     Schema(SchemaArgs),
+    /// Save the live state as read (no secrets), with msctl's ledger, its fingerprint, time,
+    /// account, regions and API versions, for `plan --live FILE` without credentials.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Write the snapshot to FILE (JSON, schema/snapshot.schema.json).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
+    /// Compare a snapshot (`msctl snapshot --out FILE`) instead of reading live state: no
+    /// credentials and no network are used.
+    #[arg(long, value_name = "FILE")]
+    pub live: Option<PathBuf>,
+    /// Refuse a snapshot older than this (`12h`, `2d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "live")]
+    pub max_age: Option<std::time::Duration>,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
@@ -422,11 +446,14 @@ pub struct ForceUnlockArgs {
     pub lock_id: String,
 }
 
-/// A duration such as `0`, `30s`, `5m`, `1h`, `500ms`: how long to wait for msctl's run lock.
+/// A duration such as `0`, `30s`, `5m`, `1h`, `2d`, `500ms`: how long to wait for msctl's run
+/// lock, how old a snapshot may be.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let bad = || {
-        format!("`{text}` is not a duration; use a number with a unit: `500ms`, `30s`, `5m`, `1h`")
+        format!(
+            "`{text}` is not a duration; use a number with a unit: `500ms`, `30s`, `5m`, `1h`, `2d`"
+        )
     };
     if text == "0" {
         return Ok(std::time::Duration::ZERO);
@@ -439,6 +466,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
         _ => return Err(bad()),
     }
     .ok_or_else(bad)?;
@@ -471,9 +499,13 @@ pub struct AccessArgs {
     /// What this API key can call (every workspace's key of that name, or `--workspace`'s).
     #[arg(long, value_name = "NAME")]
     pub key: Option<String>,
-    /// Answer from live state (read through the backend) instead of the configuration.
-    #[arg(long)]
-    pub live: bool,
+    /// Answer from live state instead of the configuration: read through the backend, or, given
+    /// FILE, from a snapshot (`msctl snapshot --out FILE`) with no credentials and no network.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub live: Option<Option<PathBuf>>,
+    /// Refuse a snapshot older than this (`12h`, `2d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "live")]
+    pub max_age: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -532,6 +564,13 @@ pub struct PlanArgs {
     /// (e.g. `origin/main`), and live drift from it that merging would overwrite.
     #[arg(long, value_name = "REV", conflicts_with = "out")]
     pub base: Option<String>,
+    /// Plan against a snapshot (`msctl snapshot --out FILE`) instead of reading live state: no
+    /// credentials and no network are used; `apply` of the saved plan re-reads live state.
+    #[arg(long, value_name = "FILE")]
+    pub live: Option<PathBuf>,
+    /// Refuse a snapshot older than this (`12h`, `2d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "live")]
+    pub max_age: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -605,6 +605,7 @@ pub fn plan_of(changes: Vec<Change>) -> Plan {
         api_calls: 0,
         managed_live: 0,
         access: Default::default(),
+        snapshot: None,
     }
 }
 

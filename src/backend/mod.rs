@@ -46,7 +46,19 @@ impl Operation<'_> {
 }
 
 /// Resource kinds a backend may be unable to manage or read through its API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// Model Studio workspace members and their page permissions (console-only on Alibaba Cloud).
     WorkspaceMembers,
@@ -67,7 +79,9 @@ impl Capability {
 }
 
 /// What a backend can do through its API.
-#[derive(Debug, Clone, Default)]
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Capabilities {
     /// Capabilities the backend lacks: changes needing them become manual steps.
     pub missing: BTreeSet<Capability>,
@@ -145,6 +159,18 @@ pub trait Backend: Send + Sync {
     /// owned by anyone else are manual steps.
     fn caller(&self) -> Option<String> {
         None
+    }
+
+    /// The cloud account live state belongs to, when the backend knows it (aliyun: STS's
+    /// answer): a snapshot records it so a plan made from one says whose state it saw.
+    fn account(&self) -> Option<String> {
+        None
+    }
+
+    /// The API versions reads go through, by product (empty for backends that call no API):
+    /// recorded in snapshots, since another version may read the same objects differently.
+    fn api_versions(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
     }
 }
 

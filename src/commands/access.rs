@@ -11,8 +11,16 @@ use crate::config::Config;
 use crate::model::{Resource, State};
 
 pub fn run(cli: &Cli, args: &AccessArgs) -> Result<Outcome, CommandError> {
-    let input = Input::load(cli, args.live)?;
-    let where_ = if args.live {
+    if args.max_age.is_some() && matches!(args.live, Some(None)) {
+        // A bare `--live` reads the backend now: an age limit would be silently meaningless.
+        return Err(CommandError::Usage(
+            "--max-age limits the age of a snapshot, and a bare `--live` reads the backend \
+             now\nhint: pass the snapshot file: `--live FILE --max-age DURATION`"
+                .to_string(),
+        ));
+    }
+    let input = Input::load(cli, args.live.is_some())?;
+    let where_ = if args.live.is_some() {
         "live state"
     } else {
         "the configuration"
@@ -39,7 +47,14 @@ impl Input {
         if live {
             let session = super::start(cli)?;
             let state = session.read_live()?;
-            let source = format!("live state, {} backend", session.backend.name());
+            let source = match &session.snapshot {
+                Some(snapshot) => format!(
+                    "live state, {} backend, from {} (no credentials used)",
+                    session.backend.name(),
+                    snapshot.origin.describe()
+                ),
+                None => format!("live state, {} backend", session.backend.name()),
+            };
             let Session { config, .. } = *session;
             return Ok(Input {
                 config,

@@ -24,6 +24,7 @@ pub mod output;
 pub mod plan;
 pub mod schema;
 pub mod session;
+pub mod snapshot;
 pub mod status;
 pub mod validate;
 
@@ -70,6 +71,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::Envs(args) => envs::run(cli, args),
         Command::Init(args) => init::run(cli, args),
         Command::Schema(args) => schema::run(args),
+        Command::Snapshot(args) => snapshot::run(cli, args),
     }
 }
 

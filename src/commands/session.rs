@@ -16,7 +16,8 @@ use crate::cli::{BackendArg, Cli, Command};
 use crate::config::{BackendKind, Config};
 use crate::exit_code;
 use crate::model::{Resource, State};
-use crate::plan::{self, Plan, Source};
+use crate::plan::snapshot::SnapshotBackend;
+use crate::plan::{self, Plan, Snapshot, SnapshotOrigin, Source};
 
 /// The command line resolved once into what a session needs: below the commands nothing reads
 /// `Cli` (nor asks which subcommand runs).
@@ -42,6 +43,10 @@ pub struct SessionOptions {
     pub parallelism: Option<usize>,
     /// `--quiet`: leave out the config warnings msctl.toml acknowledges.
     pub quiet: bool,
+    /// `--live FILE` (plan, drift, access): answer from this snapshot instead of the backend.
+    pub snapshot: Option<PathBuf>,
+    /// `--max-age`: refuse a snapshot older than this.
+    pub max_age: Option<Duration>,
 }
 
 impl SessionOptions {
@@ -50,6 +55,12 @@ impl SessionOptions {
     pub fn from_cli(cli: &Cli) -> SessionOptions {
         let (secrets_to, parallelism) = match &cli.command {
             Command::Apply(args) => (args.secrets_to.clone(), Some(args.parallelism)),
+            _ => (None, None),
+        };
+        let (snapshot, max_age) = match &cli.command {
+            Command::Plan(args) => (args.live.clone(), args.max_age),
+            Command::Drift(args) => (args.live.clone(), args.max_age),
+            Command::Access(args) => (args.live.clone().flatten(), args.max_age),
             _ => (None, None),
         };
         SessionOptions {
@@ -66,6 +77,8 @@ impl SessionOptions {
             secrets_to,
             parallelism,
             quiet: cli.quiet(),
+            snapshot,
+            max_age,
         }
     }
 }
@@ -76,6 +89,17 @@ pub struct Session {
     pub backend: Box<dyn Backend>,
     pub checkout: Checkout,
     pub options: SessionOptions,
+    /// Set when live state comes from a snapshot (`--live FILE`): which, how old, and what it
+    /// read.
+    pub snapshot: Option<SnapshotSource>,
+}
+
+/// The snapshot a session answers from.
+pub struct SnapshotSource {
+    /// What plans and reports say about it.
+    pub origin: SnapshotOrigin,
+    /// What it read: a wider scope asked of it is warned about.
+    pub scope: ReadScope,
 }
 
 /// Why a session could not start: the config has errors (diagnostics printed), or another error.
@@ -95,13 +119,38 @@ impl Session {
             debug_assert!(has_errors);
             return Ok(Start::Invalid);
         };
-        let backend = open_backend(&options, &config)?;
+        let (backend, snapshot) = match &options.snapshot {
+            Some(path) => {
+                let (backend, source) = open_snapshot(path, &options, &config)?;
+                (backend, Some(source))
+            }
+            None => (open_backend(&options, &config)?, None),
+        };
         Ok(Start::Ready(Box::new(Session {
             config,
             backend,
             checkout,
             options,
+            snapshot,
         })))
+    }
+
+    /// A warning for what a snapshot did not read of the scope `desired` governs, `None` when
+    /// it covers it all (or live state is read fresh).
+    fn snapshot_gaps(&self, desired: &State) -> anyhow::Result<Option<String>> {
+        let Some(snapshot) = &self.snapshot else {
+            return Ok(None);
+        };
+        let gaps = crate::plan::snapshot::uncovered(&snapshot.scope, &self.scope_for(desired)?);
+        Ok((!gaps.is_empty()).then(|| {
+            format!(
+                "snapshot `{}` did not read {}, which the configuration or the ledger names: \
+                 live objects there are unknown and taken as absent, so the plan may differ \
+                 from what `msctl apply` does there",
+                snapshot.origin.file,
+                gaps.join(", ")
+            )
+        }))
     }
 
     /// The scopes to read: what the config governs (its workspaces' regions, RAM, its PAI
@@ -246,8 +295,13 @@ impl Session {
             prune_ram,
             ledger: &ledger,
         };
-        plan::assemble(input, self.backend.as_ref(), crate::graph::link)
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        let mut plan = plan::assemble(input, self.backend.as_ref(), crate::graph::link)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(snapshot) = &self.snapshot {
+            plan.snapshot = Some(snapshot.origin.clone());
+            plan.warnings.extend(self.snapshot_gaps(desired)?);
+        }
+        Ok(plan)
     }
 }
 
@@ -319,6 +373,43 @@ fn scope_of(desired: &State) -> ReadScope {
         }
     }
     scope
+}
+
+/// The backend of `--live FILE`: the snapshot, checked (format, fingerprint, `--max-age`, the
+/// backend the configuration names). No credentials are read and no connection is opened.
+fn open_snapshot(
+    path: &std::path::Path,
+    options: &SessionOptions,
+    config: &Config,
+) -> anyhow::Result<(Box<dyn Backend>, SnapshotSource)> {
+    let snapshot = Snapshot::load(path)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(max_age) = options.max_age {
+        snapshot.check_age(path, now, max_age)?;
+    }
+    let kind = options.backend.unwrap_or(config.settings.backend);
+    let wanted = match kind {
+        BackendKind::Local => "local",
+        BackendKind::Aliyun => "aliyun",
+    };
+    if snapshot.backend != wanted {
+        anyhow::bail!(
+            "snapshot `{}` was taken through the {} backend, and this configuration uses the {} \
+             backend; refusing to plan one against the other\nhint: take the snapshot with the \
+             same backend (`msctl snapshot --out FILE`), or pass `--backend {}`",
+            path.display(),
+            snapshot.backend,
+            wanted,
+            snapshot.backend
+        );
+    }
+    let source = SnapshotSource {
+        origin: snapshot.origin(path, now),
+        scope: snapshot.scope.clone(),
+    };
+    Ok((Box::new(SnapshotBackend::new(snapshot)), source))
 }
 
 fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box<dyn Backend>> {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Address, ReadScope, Resource, State};
@@ -12,7 +13,7 @@ use crate::model::{Address, ReadScope, Resource, State};
 /// msctl's own records beside the live state (design-notes §1): what it owns, and what it last
 /// applied. Kept by the backend so that every run against the same live state sees the same
 /// ledger (the local database; git notes for the cloud, later).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Ledger {
     /// Addresses msctl applied and still manages: when their declaration disappears from the
     /// config, the plan deletes them (instead of listing them as unmanaged).
@@ -45,7 +46,7 @@ pub struct Ledger {
 
 /// An identity as the ledger records it: the id API keys it creates carry as `createdBy`, and
 /// the RAM user they are owned by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordedCaller {
     pub user_id: String,
     pub name: String,
@@ -237,7 +238,7 @@ fn hostname() -> String {
 }
 
 /// One owed secret (see [`Ledger::owed_secrets`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OwedSecret {
     /// The key's `apiKeyId`, once its create was answered.
     #[serde(default)]
@@ -245,7 +246,7 @@ pub struct OwedSecret {
 }
 
 /// One apply, as recorded in the ledger.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AppliedRecord {
     /// The git commit of the config that was applied, when known.
     pub commit: Option<String>,

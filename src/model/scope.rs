@@ -2,8 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 /// What to read: the regions msctl governs and whether RAM and PAI are in scope.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReadScope {
     /// Model Studio regions whose workspaces (and their models, limits, members, keys) are read.
     pub regions: BTreeSet<String>,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Address, Resource};
 
 /// Resources by address, in plan display order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct State {
     pub resources: BTreeMap<Address, Resource>,
 }

@@ -129,6 +129,7 @@ mod tests {
             api_calls: 0,
             managed_live: 0,
             access: Default::default(),
+            snapshot: None,
         }
     }
 

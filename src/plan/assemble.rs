@@ -54,6 +54,7 @@ pub fn assemble<E>(
         api_calls: backend.api_calls(),
         managed_live: diff.managed_live,
         access,
+        snapshot: None,
     })
 }
 

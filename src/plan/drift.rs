@@ -63,6 +63,9 @@ pub struct DriftReport {
     /// apply) instead of separating unapplied commits from out-of-band changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Set when live state came from a snapshot (`drift --live FILE`): which one, how old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<super::SnapshotOrigin>,
 }
 
 impl DriftReport {
@@ -94,6 +97,7 @@ impl DriftReport {
             informational,
             history: None,
             note: None,
+            snapshot: plan.snapshot.clone(),
         }
     }
 
@@ -194,6 +198,7 @@ mod tests {
             api_calls: 0,
             managed_live: 0,
             access: Default::default(),
+            snapshot: None,
         }
     }
 

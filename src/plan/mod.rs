@@ -19,6 +19,7 @@ pub mod history;
 pub mod review;
 pub mod safety;
 pub mod saved;
+pub mod snapshot;
 
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
 pub use assemble::{PlanInput, assemble, fingerprint};
@@ -30,6 +31,7 @@ pub use history::{
 };
 pub use review::Review;
 pub use safety::{Refusal, SafetyOptions};
+pub use snapshot::{Snapshot, SnapshotOrigin};
 
 /// Bumped whenever the JSON shape changes incompatibly; `schema/plan.schema.json` documents it.
 pub const FORMAT_VERSION: &str = "1";
@@ -172,6 +174,10 @@ pub struct Plan {
     /// first (see `crate::access`).
     #[serde(default, skip_serializing_if = "AccessChanges::is_empty")]
     pub access: AccessChanges,
+    /// Set when the plan was made from a snapshot (`plan --live FILE`) instead of a fresh read:
+    /// which one, and how old it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotOrigin>,
 }
 
 impl Plan {

@@ -95,6 +95,20 @@ pub enum SavedPlanError {
     )]
     LiveChanged { path: String },
     #[error(
+        "live state is not the snapshot plan file `{path}` was made from: snapshot `{snapshot}` \
+         (taken {taken}) has fingerprint {recorded}, live state read now has {live}; refusing to \
+         apply a plan made from an out-of-date snapshot\nhint: plan against live state (`msctl \
+         plan --out {path}`), or take a new snapshot (`msctl snapshot --out {snapshot}`) and plan \
+         from it again"
+    )]
+    SnapshotStale {
+        path: String,
+        snapshot: String,
+        taken: String,
+        recorded: String,
+        live: String,
+    },
+    #[error(
         "msctl's ledger changed since plan file `{path}` was made (another apply or `msctl ack` \
          ran); refusing to apply a stale plan\nhint: run `msctl plan --out {path}` again and \
          review the new plan"
@@ -146,7 +160,23 @@ impl SavedPlan {
 
     /// The live state must be the one the plan was computed from.
     pub fn check_live(&self, path: &Path, live: &State) -> Result<(), SavedPlanError> {
-        if self.plan.live_fingerprint != super::fingerprint(live) {
+        let now = super::fingerprint(live);
+        if let Some(snapshot) = &self.plan.snapshot
+            && self.plan.live_fingerprint != now
+        {
+            // A plan made without credentials, from a snapshot: the first time live state is
+            // read is here, and both fingerprints are named so the two reads can be compared.
+            return Err(SavedPlanError::SnapshotStale {
+                path: path.display().to_string(),
+                snapshot: snapshot.file.clone(),
+                taken: crate::model::time::utc(
+                    i64::try_from(snapshot.taken_at).unwrap_or(i64::MAX),
+                ),
+                recorded: self.plan.live_fingerprint.clone(),
+                live: now,
+            });
+        }
+        if self.plan.live_fingerprint != now {
             return Err(SavedPlanError::LiveChanged {
                 path: path.display().to_string(),
             });
@@ -628,6 +658,7 @@ mod tests {
             api_calls: 0,
             managed_live: 0,
             access: Default::default(),
+            snapshot: None,
         };
         let saved = SavedPlan {
             checksum: checksum(&p),
@@ -700,6 +731,7 @@ mod tests {
             api_calls: 0,
             managed_live: 0,
             access: Default::default(),
+            snapshot: None,
         };
         let inputs = Inputs {
             config_digest: Some("c".into()),

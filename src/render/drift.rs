@@ -81,6 +81,10 @@ pub fn drift_text(report: &DriftReport, color: bool) -> String {
 }
 
 fn write_drift(out: &mut String, report: &DriftReport, p: &Palette) -> fmt::Result {
+    if let Some(snapshot) = &report.snapshot {
+        write_block(out, "", "note: ", 6, &super::snapshot_note(snapshot))?;
+        writeln!(out)?;
+    }
     if let Some(note) = &report.note {
         write_block(out, "", "note: ", 6, note)?;
         writeln!(out)?;
@@ -235,6 +239,9 @@ pub(crate) fn write_items(out: &mut String, items: &[DriftItem], p: &Palette) ->
 /// caps both at 65,536 characters: see [`super::DEFAULT_MARKDOWN_MAX_CHARS`]).
 pub fn drift_markdown(report: &DriftReport, max_chars: usize) -> String {
     let mut head = format!("{DRIFT_MARKER}\n## msctl drift\n\n");
+    if let Some(snapshot) = &report.snapshot {
+        let _ = writeln!(head, "> {}\n", super::snapshot_note_markdown(snapshot));
+    }
     if let Some(note) = &report.note {
         let _ = writeln!(head, "> {}\n", text(note));
     }

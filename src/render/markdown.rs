@@ -136,7 +136,15 @@ pub(crate) fn meta_line(plan: &Plan) -> String {
         code(&plan.backend),
         source_md(&plan.source)
     );
-    if plan.api_calls > 0 {
+    if let Some(snapshot) = &plan.snapshot {
+        let _ = write!(
+            line,
+            " · live state from snapshot {} taken {} ({} old), no credentials used",
+            code(&snapshot.file),
+            crate::model::time::utc(i64::try_from(snapshot.taken_at).unwrap_or(i64::MAX)),
+            crate::plan::snapshot::age_text(snapshot.age_seconds)
+        );
+    } else if plan.api_calls > 0 {
         let _ = write!(
             line,
             " · live state read with {} API call{}",

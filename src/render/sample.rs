@@ -95,6 +95,7 @@ fn plan_of(changes: Vec<Change>, unmanaged: Vec<Unmanaged>, warnings: Vec<String
         api_calls: 12,
         managed_live: 0,
         access: Default::default(),
+        snapshot: None,
     }
 }
 

@@ -150,7 +150,7 @@ fn header_line(plan: &Plan) -> String {
         plan.backend,
         source_text(&plan.source)
     );
-    if plan.api_calls > 0 {
+    if plan.snapshot.is_none() && plan.api_calls > 0 {
         let _ = write!(
             line,
             "; live state read with {} API call{}",
@@ -159,6 +159,9 @@ fn header_line(plan: &Plan) -> String {
         );
     }
     line.push('.');
+    if let Some(snapshot) = &plan.snapshot {
+        let _ = write!(line, "\nnote: {}", super::snapshot_note(snapshot));
+    }
     line
 }
 

@@ -392,6 +392,19 @@ impl Backend for AliyunBackend {
         .caller()
         .map(str::to_string)
     }
+
+    fn account(&self) -> Option<String> {
+        self.identity.as_ref().map(|i| i.account_id.clone())
+    }
+
+    fn api_versions(&self) -> Vec<(&'static str, &'static str)> {
+        use super::client::Product;
+        vec![
+            ("ModelStudio", Product::ModelStudio.version()),
+            ("RAM", Product::Ram.version()),
+            ("AIWorkSpace", Product::AiWorkspace.version()),
+        ]
+    }
 }
 
 impl AliyunBackend {
