@@ -1,0 +1,355 @@
+//! API-key rotation as code (issue 13, part 2), through the built `msctl`: on the embedded
+//! backend and on the aliyun backend against the emulator, a key older than its `rotate_after`
+//! is rotated (the successor made beside it, its secret only in `--secrets-to`), the old key
+//! stays enabled for the overlap, a later apply deletes it by its id, and then nothing is left
+//! to do. Key age is the platform's creation time: tests move a key's creation time back in the
+//! platform's database, and msctl's clock forward with `MSCTL_NOW`; nothing sleeps.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use msctl::acs::credentials::Credentials;
+use msctl::emulator::{self, EmulatorConfig, RunningEmulator};
+
+mod common;
+use common::{code, text};
+
+const AK: &str = "LTAI5tRotationKeyId";
+const SECRET: &str = "rotation-Secret-5c1e7a";
+const DAY: i64 = 86_400;
+
+const MSCTL: &str = "[project]\nname = \"rotation\"\ndefault_region = \"cn-beijing\"\n";
+const RAM: &str = "[[ram.user]]\nname = \"alice\"\n\n[[ram.user]]\nname = \"bob\"\n";
+const WORKSPACE: &str = r#"[[workspace]]
+name = "team"
+region = "cn-beijing"
+members = [{ user = "alice" }]
+api_keys = [
+  { name = "backend", owner = "alice", description = "team service", rotate_after = "90d", overlap = "7d" },
+]
+"#;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .try_into()
+        .unwrap()
+}
+
+/// Where msctl runs: a config directory and either backend.
+struct Setup {
+    dir: tempfile::TempDir,
+    emulator: Option<RunningEmulator>,
+}
+
+impl Setup {
+    fn local() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Setup {
+            dir,
+            emulator: None,
+        };
+        setup.write_config(WORKSPACE);
+        setup
+    }
+
+    fn cloud() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EmulatorConfig::new(dir.path().join("cloud.db"), Credentials::new(AK, SECRET));
+        let emulator = emulator::spawn(config).expect("emulator starts");
+        let setup = Setup {
+            dir,
+            emulator: Some(emulator),
+        };
+        // Members are console-only on the cloud (manual steps): the key's owner is the caller.
+        setup.write_config(&WORKSPACE.replace("members = [{ user = \"alice\" }]\n", ""));
+        setup
+    }
+
+    fn write_config(&self, workspaces: &str) {
+        let cfg = self.dir.path().join("cfg");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("msctl.toml"), MSCTL).unwrap();
+        std::fs::write(cfg.join("ram.toml"), RAM).unwrap();
+        std::fs::write(cfg.join("workspaces.toml"), workspaces).unwrap();
+    }
+
+    /// The platform's database: the local backend's state, or the emulator's.
+    fn platform_db(&self) -> PathBuf {
+        match &self.emulator {
+            Some(_) => self.dir.path().join("cloud.db"),
+            None => self.dir.path().join("local.db"),
+        }
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self.dir.path().join("secrets.txt")
+    }
+
+    /// `msctl` on this setup; `now` sets `MSCTL_NOW`.
+    fn msctl(&self, args: &[&str], now: Option<i64>) -> Output {
+        let mut cmd = Command::cargo_bin("msctl").unwrap();
+        cmd.arg("-C").arg(self.dir.path().join("cfg"));
+        match &self.emulator {
+            Some(e) => {
+                cmd.args(["--backend", "aliyun", "--endpoint", &e.url()])
+                    .arg("--ledger")
+                    .arg(self.dir.path().join("ledger.db"))
+                    .args(["--caller", "alice"]);
+            }
+            None => {
+                cmd.arg("--state").arg(self.platform_db());
+            }
+        }
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+            .env_remove("MSCTL_NOW")
+            .timeout(Duration::from_secs(120));
+        if let Some(now) = now {
+            cmd.env("MSCTL_NOW", now.to_string());
+        }
+        cmd.output().unwrap()
+    }
+
+    fn apply(&self, now: Option<i64>) -> Output {
+        let secrets = self.secrets();
+        let mut args = vec!["apply", "--auto-approve"];
+        if self.emulator.is_some() {
+            args.extend(["--secrets-to", secrets.to_str().unwrap()]);
+        }
+        let out = self.msctl(&args, now);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        out
+    }
+
+    fn plan(&self, now: Option<i64>) -> Value {
+        let out = self.msctl(&["plan", "--format", "json"], now);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The platform's keys of msctl's name `backend`: (id, enabled, created in seconds).
+    fn keys(&self) -> Vec<(i64, bool, i64)> {
+        let db = rusqlite::Connection::open(self.platform_db()).unwrap();
+        let mut stmt = db
+            .prepare(
+                "SELECT id, enabled, gmt_create FROM ms_api_key \
+                 WHERE name = 'backend' OR name LIKE 'backend#%' \
+                 OR description LIKE 'msctl:backend%' ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? / 1000))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    /// Moves every key's creation time `days` into the past, as if it had been made then.
+    fn age_keys(&self, days: i64) {
+        let db = rusqlite::Connection::open(self.platform_db()).unwrap();
+        db.execute(
+            "UPDATE ms_api_key SET gmt_create = gmt_create - ?1",
+            [days * DAY * 1000],
+        )
+        .unwrap();
+    }
+}
+
+fn changes(plan: &Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn warnings(plan: &Value) -> String {
+    plan["warnings"].to_string()
+}
+
+/// The lines of the secrets file for the key.
+fn secret_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("workspace.team.apikey.backend="))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The whole cycle on one setup: create, age, rotate, overlap, delete, quiet.
+fn rotation_cycle(setup: &Setup) {
+    let key = "workspace.team.apikey.backend";
+    setup.apply(None);
+    let created = setup.keys();
+    assert_eq!(created.len(), 1, "{created:?}");
+    let old_id = created[0].0;
+
+    // Young: nothing to do.
+    assert_eq!(changes(&setup.plan(None)), vec![]);
+
+    // 91 days old: the plan rotates it, at its own address.
+    setup.age_keys(91);
+    let plan = setup.plan(None);
+    assert_eq!(
+        changes(&plan),
+        vec![(key.to_string(), "rotate".to_string())]
+    );
+    let change = &plan["changes"][0];
+    let why = change["warnings"][0].as_str().unwrap();
+    assert!(why.contains("it is 91d old (rotate_after 90d)"), "{why}");
+    assert!(
+        why.contains(&format!(
+            "the current key (id {old_id}) stays enabled for the overlap (7d)"
+        )),
+        "{why}"
+    );
+    let out = setup.msctl(&["plan", "--detailed-exitcode"], None);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("+/- workspace.team.apikey.backend"),
+        "{}",
+        text(&out)
+    );
+
+    // The apply makes the successor; the old key still exists, enabled.
+    let out = setup.apply(None);
+    assert!(
+        text(&out).contains("workspace.team.apikey.backend: rotated"),
+        "{}",
+        text(&out)
+    );
+    let after = setup.keys();
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[0], (old_id, true, created[0].2 - 91 * DAY));
+    let new_id = after[1].0;
+    assert!(after[1].1, "the successor is enabled");
+
+    // During the overlap: nothing to do, and the plan says when the old key goes.
+    let plan = setup.plan(None);
+    assert_eq!(changes(&plan), vec![], "{plan}");
+    assert!(
+        warnings(&plan).contains(&format!(
+            "its predecessor (id {old_id}) stays enabled until"
+        )),
+        "{plan}"
+    );
+    let out = setup.msctl(&["plan", "--detailed-exitcode"], None);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let later = now() + 6 * DAY;
+    assert_eq!(changes(&setup.plan(Some(later))), vec![]);
+
+    // After the overlap: the old key is deleted by its id, without --allow-delete.
+    let past = now() + 8 * DAY;
+    let plan = setup.plan(Some(past));
+    assert_eq!(
+        changes(&plan),
+        vec![(format!("{key}#{old_id}"), "delete".to_string())],
+        "{plan}"
+    );
+    setup.apply(Some(past));
+    let left = setup.keys();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].0, new_id);
+
+    // Then nothing: the successor is 8 days old.
+    assert_eq!(changes(&setup.plan(Some(past))), vec![]);
+    let out = setup.msctl(&["plan", "--detailed-exitcode"], Some(past));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}
+
+#[test]
+fn local_backend_rotates_a_key_past_rotate_after_with_an_overlap() {
+    let setup = Setup::local();
+    rotation_cycle(&setup);
+}
+
+#[test]
+fn aliyun_backend_rotates_through_the_emulator_and_delivers_only_the_new_secret() {
+    let setup = Setup::cloud();
+    rotation_cycle(&setup);
+    // Two secrets were written, one per key, to a file only its owner reads.
+    let lines = secret_lines(&setup.secrets());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_ne!(lines[0], lines[1]);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(setup.secrets())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The later line is the successor's secret: the platform knows it as the key left.
+    let secret = lines[1].split_once('=').unwrap().1;
+    let store = msctl::store::Store::open(setup.platform_db()).unwrap();
+    let holder = store
+        .api_key_by_secret(secret)
+        .unwrap()
+        .expect("a live key has it");
+    assert_eq!(setup.keys()[0].0, holder.id);
+}
+
+/// During the overlap a change to the key reaches the successor (the key at the address), not
+/// the key rotated out.
+fn update_during_overlap(setup: &Setup, workspace: &str) {
+    setup.apply(None);
+    setup.age_keys(91);
+    setup.apply(None);
+    let [old, new] = setup.keys()[..] else {
+        panic!("two keys after the rotation: {:?}", setup.keys())
+    };
+    setup.write_config(&workspace.replace("team service", "team service v2"));
+    let plan = setup.plan(None);
+    assert_eq!(
+        changes(&plan),
+        vec![("workspace.team.apikey.backend".into(), "update".into())]
+    );
+    setup.apply(None);
+    let db = rusqlite::Connection::open(setup.platform_db()).unwrap();
+    let description = |id: i64| -> String {
+        db.query_row(
+            "SELECT description FROM ms_api_key WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(
+        description(new.0).ends_with("team service v2"),
+        "{}",
+        description(new.0)
+    );
+    assert!(
+        description(old.0).ends_with("team service"),
+        "{}",
+        description(old.0)
+    );
+    assert_eq!(changes(&setup.plan(None)), vec![]);
+}
+
+#[test]
+fn local_backend_updates_the_successor_during_the_overlap() {
+    update_during_overlap(&Setup::local(), WORKSPACE);
+}
+
+#[test]
+fn aliyun_backend_updates_the_successor_during_the_overlap() {
+    let setup = Setup::cloud();
+    let workspace = WORKSPACE.replace("members = [{ user = \"alice\" }]\n", "");
+    update_during_overlap(&setup, &workspace);
+}
