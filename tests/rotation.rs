@@ -353,3 +353,140 @@ fn aliyun_backend_updates_the_successor_during_the_overlap() {
     let workspace = WORKSPACE.replace("members = [{ user = \"alice\" }]\n", "");
     update_during_overlap(&setup, &workspace);
 }
+
+#[test]
+fn bad_rotation_settings_are_located_errors_all_in_one_run() {
+    let setup = Setup::local();
+    setup.write_config(
+        r#"[[workspace]]
+name = "app"
+members = [{ user = "alice" }]
+api_keys = [
+  { name = "a", owner = "alice", rotate_after = "90w" },
+  { name = "b", owner = "alice", overlap = "7d" },
+  { name = "c", owner = "alice", rotate_after = "7d", overlap = "7d" },
+]
+
+[[api_key]]
+workspace = "app"
+name = "d"
+owner = "alice"
+rotate_after = "0"
+"#,
+    );
+    let out = setup.msctl(&["validate"], None);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = common::stderr(&out);
+    for expected in [
+        "error: `90w` is not a duration: write a whole number with a unit s, m, h or d, like `90d` or `12h`\n --> workspaces.toml:5:49\n  |\n5 |   { name = \"a\", owner = \"alice\", rotate_after = \"90w\" },\n  |                                                 ^^^^^\n",
+        "error: API key `b` has an `overlap` but no `rotate_after`\n --> workspaces.toml:6:44\n",
+        "error: API key `c` has `overlap = \"7d\"`, not less than `rotate_after = \"7d\"`: the successor would be due before its predecessor is deleted\n --> workspaces.toml:7:65\n",
+        "error: API key `d` has `rotate_after = \"0\"`: it would be rotated on every apply\n  --> workspaces.toml:14:16\n",
+    ] {
+        assert!(stderr.contains(expected), "missing\n{expected}\nin\n{stderr}");
+    }
+    assert!(stderr.contains("validation found 4 errors"), "{stderr}");
+}
+
+const RISKS: &str = r#"[[workspace]]
+name = "team"
+region = "cn-beijing"
+members = [{ user = "alice" }, { user = "bob" }]
+api_keys = [
+  { name = "backend", owner = "alice", rotate_after = "90d", overlap = "7d" },
+  { name = "ops", owner = "bob" },
+]
+
+[[workspace]]
+name = "default-cn-beijing"
+region = "cn-beijing"
+default = true
+members = [{ user = "alice" }]
+api_keys = [{ name = "shared", owner = "alice" }]
+"#;
+
+fn drift(setup: &Setup, now: Option<i64>) -> (i32, Value) {
+    let out = setup.msctl(&["drift", "--format", "json"], now);
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (code(&out), report)
+}
+
+fn risks(report: &Value) -> Vec<(String, String)> {
+    report["risks"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|r| {
+                    (
+                        r["address"].as_str().unwrap().to_string(),
+                        r["kind"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn drift_reports_keys_past_due_in_the_default_workspace_and_owned_by_non_members() {
+    let setup = Setup::local();
+    setup.write_config(RISKS);
+    setup.apply(None);
+    // In sync, but the default-workspace key is a risk: reported, exit 0.
+    let (exit, report) = drift(&setup, None);
+    assert_eq!(exit, 0, "{report}");
+    assert_eq!(
+        risks(&report),
+        vec![(
+            "workspace.default-cn-beijing.apikey.shared".to_string(),
+            "default_workspace".to_string()
+        )]
+    );
+    let out = setup.msctl(&["drift"], None);
+    assert!(
+        text(&out).contains("API-key risks (warnings; they do not change the exit code):"),
+        "{}",
+        text(&out)
+    );
+
+    // Bob leaves the workspace in the console, and the backend key gets old.
+    {
+        let mut store = msctl::store::Store::open(setup.platform_db()).unwrap();
+        let ws = store.workspace_by_name("team").unwrap();
+        store
+            .remove_member(&ws.id, &msctl::model::Principal::User("bob".into()))
+            .unwrap();
+    }
+    setup.age_keys(100);
+    let (exit, report) = drift(&setup, None);
+    assert_eq!(exit, 2, "{report}");
+    let due: Vec<&Value> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "rotation_due")
+        .collect();
+    assert_eq!(due.len(), 1, "{report}");
+    assert_eq!(due[0]["address"], "workspace.team.apikey.backend");
+    assert_eq!(
+        risks(&report),
+        vec![
+            (
+                "workspace.default-cn-beijing.apikey.shared".to_string(),
+                "default_workspace".to_string()
+            ),
+            (
+                "workspace.team.apikey.ops".to_string(),
+                "owner_not_member".to_string()
+            ),
+        ]
+    );
+    let out = setup.msctl(&["drift"], None);
+    let shown = text(&out);
+    assert!(shown.contains("1 due for rotation."), "{shown}");
+    assert!(
+        shown.contains("workspace.team.apikey.ops: owned by RAM user `bob`, who is not a member of `team`"),
+        "{shown}"
+    );
+}
