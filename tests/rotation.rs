@@ -383,7 +383,10 @@ rotate_after = "0"
         "error: API key `c` has `overlap = \"7d\"`, not less than `rotate_after = \"7d\"`: the successor would be due before its predecessor is deleted\n --> workspaces.toml:7:65\n",
         "error: API key `d` has `rotate_after = \"0\"`: it would be rotated on every apply\n  --> workspaces.toml:14:16\n",
     ] {
-        assert!(stderr.contains(expected), "missing\n{expected}\nin\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing\n{expected}\nin\n{stderr}"
+        );
     }
     assert!(stderr.contains("validation found 4 errors"), "{stderr}");
 }
@@ -407,8 +410,8 @@ api_keys = [{ name = "shared", owner = "alice" }]
 
 fn drift(setup: &Setup, now: Option<i64>) -> (i32, Value) {
     let out = setup.msctl(&["drift", "--format", "json"], now);
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let report =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     (code(&out), report)
 }
 
@@ -486,7 +489,9 @@ fn drift_reports_keys_past_due_in_the_default_workspace_and_owned_by_non_members
     let shown = text(&out);
     assert!(shown.contains("1 due for rotation."), "{shown}");
     assert!(
-        shown.contains("workspace.team.apikey.ops: owned by RAM user `bob`, who is not a member of `team`"),
+        shown.contains(
+            "workspace.team.apikey.ops: owned by RAM user `bob`, who is not a member of `team`"
+        ),
         "{shown}"
     );
 }
