@@ -72,7 +72,7 @@ impl AliyunBackend {
             ids: Mutex::new(Ids::default()),
             settle: SETTLE_BUDGET,
             secrets: None,
-            ledger: LedgerFile::Memory(Mutex::new(Ledger::default()), Mutex::new(None)),
+            ledger: LedgerFile::Memory(Mutex::new(Box::default()), Mutex::new(None)),
             caller: None,
             identity: None,
             resume: Mutex::new(None),
