@@ -447,8 +447,18 @@ fn drift_reports_keys_past_due_in_the_default_workspace_and_owned_by_non_members
         )]
     );
     let out = setup.msctl(&["drift"], None);
+    assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
         text(&out).contains("API-key risks (warnings; they do not change the exit code):"),
+        "{}",
+        text(&out)
+    );
+    let out = setup.msctl(&["drift", "--format", "markdown"], None);
+    assert!(
+        common::stdout(&out).contains(
+            "**API-key risks** (warnings; they do not change the exit code):\n\n- \
+             `workspace.default-cn-beijing.apikey.shared`: in the default workspace"
+        ),
         "{}",
         text(&out)
     );
