@@ -505,3 +505,72 @@ fn drift_reports_keys_past_due_in_the_default_workspace_and_owned_by_non_members
         "{shown}"
     );
 }
+
+#[test]
+fn a_successor_names_its_predecessor_or_nothing_is_made() {
+    use msctl::model::BackendError;
+    use msctl::store::{NewApiKey, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("s.db")).unwrap();
+    let ws = store.create_workspace("team", "cn-beijing").unwrap();
+    let key = NewApiKey {
+        workspace_id: ws.clone(),
+        name: "backend".into(),
+        owner: "alice".into(),
+        description: String::new(),
+        models: None,
+        ip_allow: Default::default(),
+        enabled: true,
+    };
+    let first = store.create_api_key(&key).unwrap();
+    // Another key of the same name is refused, unless it succeeds that one.
+    assert!(matches!(
+        store.create_api_key(&key),
+        Err(BackendError::Conflict(_))
+    ));
+    let wrong = store.create_successor_api_key(first.id + 100, &key);
+    assert!(matches!(wrong, Err(BackendError::NotFound(_))), "{wrong:?}");
+    assert_eq!(
+        store.list_api_keys(Some(&ws)).unwrap().len(),
+        1,
+        "nothing was made"
+    );
+    let second = store.create_successor_api_key(first.id, &key).unwrap();
+    let names: Vec<(i64, String)> = store
+        .list_api_keys(Some(&ws))
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.id, k.name))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (first.id, format!("backend#{}", first.id)),
+            (second.id, "backend".to_string())
+        ]
+    );
+    assert_ne!(first.secret, second.secret);
+}
+
+#[test]
+fn msctl_now_that_is_not_a_number_is_an_error_not_the_clock() {
+    let setup = Setup::local();
+    let mut cmd = Command::cargo_bin("msctl").unwrap();
+    let out = cmd
+        .arg("-C")
+        .arg(setup.dir.path().join("cfg"))
+        .arg("--state")
+        .arg(setup.platform_db())
+        .arg("plan")
+        .env("MSCTL_NOW", "tomorrow")
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        common::stderr(&out).contains("failed to read `MSCTL_NOW=tomorrow`"),
+        "{}",
+        text(&out)
+    );
+}
