@@ -88,6 +88,7 @@ fn main() {
             prune_ram: false,
             owned: Default::default(),
             caller: None,
+            ..Default::default()
         };
         let changes = msctl::plan::diff(&after, state, &options, &Default::default()).changes;
         assert_eq!(changes.len(), 1);

@@ -168,7 +168,10 @@ fn references(resource: &Resource) -> Vec<Address> {
 }
 
 fn has_apply(action: Action) -> bool {
-    matches!(action, Action::Create | Action::Update | Action::Replace)
+    matches!(
+        action,
+        Action::Create | Action::Update | Action::Replace | Action::Rotate
+    )
 }
 
 fn has_destroy(action: Action) -> bool {
@@ -237,7 +240,7 @@ pub fn link(changes: &mut [Change]) -> Result<(), GraphError> {
     let named = |set: &BTreeSet<usize>| set.iter().map(|&j| addresses[j].clone()).collect();
     for (i, c) in changes.iter_mut().enumerate() {
         match c.action {
-            Action::Create | Action::Update => {
+            Action::Create | Action::Update | Action::Rotate => {
                 c.depends_on = named(&apply[i]);
                 c.destroy_depends_on = Vec::new();
             }

@@ -584,6 +584,7 @@ pub fn changes_owning_all(desired: &State, live: &State, caps: &Capabilities) ->
         prune_ram: true,
         owned: live.resources.keys().cloned().collect(),
         caller: None,
+        ..DiffOptions::default()
     };
     let mut changes = diff(desired, live, &options, caps).changes;
     crate::graph::link(&mut changes).expect("the graph rules never produce a cycle");
@@ -614,7 +615,9 @@ pub fn bare_change(resource: Resource, action: Action, depends_on: &[&Resource])
     let (before, after) = match action {
         Action::Create => (None, Some(resource.clone())),
         Action::Delete => (Some(resource.clone()), None),
-        Action::Update | Action::Replace => (Some(resource.clone()), Some(resource.clone())),
+        Action::Update | Action::Replace | Action::Rotate => {
+            (Some(resource.clone()), Some(resource.clone()))
+        }
     };
     Change {
         address: resource.address(),

@@ -382,7 +382,11 @@ fn run(backend: &dyn Backend, change: &Change, phase: Phase) -> Result<(), Backe
     let before = || change.before.as_ref().ok_or_else(|| missing("before"));
     let after = || change.after.as_ref().ok_or_else(|| missing("after"));
     let operation = match (change.action, phase) {
-        (Action::Create, _) | (Action::Replace, Phase::Apply) => Operation::Create(after()?),
+        // A rotation creates the successor beside the current key (the ledger records the
+        // current one as retiring first, see `commands::apply`).
+        (Action::Create | Action::Rotate, _) | (Action::Replace, Phase::Apply) => {
+            Operation::Create(after()?)
+        }
         (Action::Update, _) => Operation::Update {
             before: before()?,
             after: after()?,

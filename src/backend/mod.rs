@@ -11,7 +11,8 @@ use crate::model::{Resource, State};
 // The ledger and the error kinds live below both the store and the backends; their paths under
 // `backend` stay for the callers.
 pub use crate::ledger::{
-    AppliedRecord, ChangeOutcome, Ledger, LockInfo, OwedSecret, RecordedCaller, Settled,
+    AppliedRecord, ChangeOutcome, Ledger, LockInfo, OwedSecret, RecordedCaller, RetiringKey,
+    Settled,
 };
 pub use crate::model::{BackendError, ReadScope};
 

@@ -23,7 +23,7 @@ use crate::backend::{AppliedRecord, Capability, ChangeOutcome};
 use crate::cli::{ApplyArgs, Cli, Format};
 use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
-use crate::model::State;
+use crate::model::{Address, State};
 use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{Action, Plan, Source};
 use crate::render;
@@ -77,7 +77,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<Outcome, CommandError> {
     }
     // Installed only now: before, Ctrl-C simply ends msctl (nothing was changed), and a prompt
     // waiting for `yes` is not left hanging on a cooperative stop.
-    intend(&session, &plan)?;
+    intend(&session, &plan, &live)?;
     let stop = Stop::new();
     let interrupt = Interrupt::install(&stop)?;
     let report = execute(cli, args, &session, &plan, &stop, &interrupt);
@@ -270,7 +270,9 @@ fn secrets_note(args: &ApplyArgs, session: &Session, plan: &Plan, report: &Apply
         matches!(c.after, Some(crate::model::Resource::ApiKey(_)))
             && matches!(
                 c.action,
-                crate::plan::Action::Create | crate::plan::Action::Replace
+                crate::plan::Action::Create
+                    | crate::plan::Action::Replace
+                    | crate::plan::Action::Rotate
             )
             && report.applied.contains(&c.address)
     });
@@ -337,6 +339,7 @@ fn past(action: crate::plan::Action) -> &'static str {
         Action::Update => "updated",
         Action::Replace => "replaced",
         Action::Delete => "deleted",
+        Action::Rotate => "rotated",
     }
 }
 
@@ -455,18 +458,36 @@ fn rebuild_saved(
 
 /// Records, before any change is made, that msctl owns what this apply creates: a run killed
 /// half-way forgets nothing it made ([`Ledger::intend`](crate::backend::Ledger::intend)).
-fn intend(session: &Session, plan: &Plan) -> anyhow::Result<()> {
+///
+/// A rotation records the current key as retiring, from now: the backend creates the successor
+/// beside it, and reads seat the successor at the address from then on.
+fn intend(session: &Session, plan: &Plan, live: &State) -> anyhow::Result<()> {
     let creates: Vec<&crate::model::Resource> = plan
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Replace))
         .filter_map(|c| c.after.as_ref())
         .collect();
-    if creates.is_empty() {
+    let rotations: Vec<(Address, String)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Rotate && c.manual.is_none())
+        .filter_map(|c| {
+            let key = live.live_keys.get(&c.address)?;
+            Some((c.address.clone(), key.id.clone()))
+        })
+        .collect();
+    if creates.is_empty() && rotations.is_empty() {
         return Ok(());
     }
     let mut ledger = session.backend.load_ledger()?;
     ledger.intend(creates);
+    let since = super::session::now()?;
+    for (address, id) in rotations {
+        ledger
+            .retiring
+            .insert(address, crate::backend::RetiringKey { id, since });
+    }
     session
         .backend
         .save_ledger(&ledger)
@@ -517,6 +538,13 @@ fn record(
         live,
         plan.changes.iter().map(|c| (c, outcome(c))),
     );
+    let deleted: std::collections::BTreeSet<Address> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && outcome(c) == ChangeOutcome::Applied)
+        .map(|c| c.address.clone())
+        .collect();
+    ledger.settle_retiring(live, &deleted);
     // Not-started changes count as not applied in the record, like failures: live state may
     // differ from the commit because of them, and the summary line says the apply was partial.
     let (applied, failed) = report.map_or((0, 0), |r| {

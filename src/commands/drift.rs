@@ -19,13 +19,20 @@ use crate::plan::{Action, AppliedCommit, History, Source, desired_changes};
 pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
     let session = super::start(cli)?;
     let live = session.read_live()?;
-    let report = match last_applied(cli, &session)? {
+    let mut report = match last_applied(cli, &session)? {
         Ok(applied) => match against_applied(cli, &session, &live, &applied)? {
             Ok(report) => report,
             Err(why) => fallback(&session, &live, why)?,
         },
         Err(why) => fallback(&session, &live, why)?,
     };
+    report.risks = crate::plan::drift::key_risks(
+        &live,
+        session
+            .backend
+            .capabilities()
+            .has(Capability::WorkspaceMembers),
+    );
     let declares_members = session
         .config
         .desired

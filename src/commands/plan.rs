@@ -127,12 +127,31 @@ pub fn refusals(
         allow_delete: allow_delete || session.config.settings.allow_delete,
         force,
         managed_live: Some(plan.managed_live),
+        rotated_out: rotated_out(session),
         ..SafetyOptions::default()
     };
     match safety::check(&plan.changes, live, &options) {
         Ok(()) => Vec::new(),
         Err(refusals) => refusals.iter().map(ToString::to_string).collect(),
     }
+}
+
+/// The predecessors of rotated API keys (`ADDRESS#ID`), as the ledger records them: an unreadable
+/// ledger names none, so the rail stays up.
+fn rotated_out(session: &Session) -> std::collections::BTreeSet<crate::model::Address> {
+    session
+        .backend
+        .load_ledger()
+        .map(|l| {
+            l.retiring
+                .into_iter()
+                .map(|(of, r)| crate::model::Address::Duplicate {
+                    of: Box::new(of),
+                    id: r.id,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Saves the plan with the digests of its inputs (the configuration, msctl's ledger), which

@@ -294,6 +294,7 @@ impl Session {
             source,
             prune_ram,
             ledger: &ledger,
+            now: now()?,
         };
         let mut plan = plan::assemble(input, self.backend.as_ref(), crate::graph::link)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -302,6 +303,23 @@ impl Session {
             plan.warnings.extend(self.snapshot_gaps(desired)?);
         }
         Ok(plan)
+    }
+}
+
+/// The time plans are made at, in seconds since the epoch: the clock, unless `MSCTL_NOW` (seconds
+/// since the epoch) says otherwise. Only tests set it, to move time past a key's `rotate_after`
+/// or overlap without waiting; a value that is not a number is an error, not the clock.
+pub fn now() -> anyhow::Result<i64> {
+    match std::env::var("MSCTL_NOW") {
+        Ok(text) => text.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "failed to read `MSCTL_NOW={text}`: not a number of seconds since the epoch\n\
+                 hint: unset MSCTL_NOW; it exists for tests"
+            )
+        }),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
     }
 }
 

@@ -212,6 +212,12 @@ pub struct RawApiKey {
     pub ip_allow: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Rotate the key once it is older than this, by the platform's creation time: a whole
+    /// number with a unit `s`, `m`, `h` or `d` (`"90d"`).
+    pub rotate_after: Option<String>,
+    /// How long the rotated-out key stays enabled beside its successor before it is deleted
+    /// (`"7d"`; default `"0"`: deleted by the next apply). Less than `rotate_after`.
+    pub overlap: Option<String>,
 }
 
 /// An API key declared apart from its workspace.
@@ -228,6 +234,10 @@ pub struct RawApiKeyOf {
     pub ip_allow: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Rotate the key once it is older than this (`"90d"`; units `s`, `m`, `h`, `d`).
+    pub rotate_after: Option<String>,
+    /// How long the rotated-out key stays enabled beside its successor (`"7d"`; default `"0"`).
+    pub overlap: Option<String>,
 }
 
 /// An amount of a quota: an absolute number of requests per minute, or a share like `"60%"`.

@@ -42,6 +42,20 @@ pub struct Ledger {
     /// cannot undo them.
     #[serde(default)]
     pub owed_secrets: BTreeMap<String, OwedSecret>,
+    /// API keys rotated out (issue 13): by the key's address, the predecessor that stays
+    /// enabled beside its successor until the overlap has passed. Recorded before the
+    /// successor is created; dropped once the predecessor is gone live.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retiring: BTreeMap<Address, RetiringKey>,
+}
+
+/// A key rotated out (see [`Ledger::retiring`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RetiringKey {
+    /// The predecessor's platform id.
+    pub id: String,
+    /// When the rotation ran (seconds since the Unix epoch): the overlap counts from here.
+    pub since: i64,
 }
 
 /// An identity as the ledger records it: the id API keys it creates carry as `createdBy`, and
@@ -142,6 +156,28 @@ impl Ledger {
             }
             self.owned.insert(address);
         }
+    }
+
+    /// The platform ids of the keys rotated out: reads seat their successors at the address
+    /// ([`State::seat_successors`]).
+    pub fn retiring_ids(&self) -> BTreeSet<String> {
+        self.retiring.values().map(|r| r.id.clone()).collect()
+    }
+
+    /// Forgets the retiring keys that are gone: an id no longer live (deleted, here or by
+    /// hand). `live` is the state the run's plan was built on and `deleted` the addresses this
+    /// run deleted.
+    pub fn settle_retiring(&mut self, live: &State, deleted: &BTreeSet<Address>) {
+        let live_ids: BTreeMap<&str, &Address> = live
+            .live_keys
+            .iter()
+            .map(|(a, k)| (k.id.as_str(), a))
+            .collect();
+        self.retiring.retain(|_, r| {
+            live_ids
+                .get(r.id.as_str())
+                .is_some_and(|at| !deleted.contains(*at))
+        });
     }
 
     /// The Model Studio and PAI regions of the workspaces msctl owns.

@@ -4,6 +4,7 @@ pub mod address;
 pub mod error;
 pub mod platform;
 pub mod resource;
+pub mod rotation;
 pub mod scope;
 pub mod state;
 pub mod time;
@@ -14,5 +15,6 @@ pub use resource::{
     ApiKey, Attachment, Attribute, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PaiWorkspace, PolicyType, RamGroup, RamPolicy, RamRole, RamUser, Resource, Workspace,
 };
+pub use rotation::{KeyRotation, LiveKey};
 pub use scope::ReadScope;
 pub use state::State;

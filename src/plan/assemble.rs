@@ -18,8 +18,11 @@ pub struct PlanInput<'a> {
     pub source: Source,
     /// `safety.prune_ram`: undeclared RAM objects are deleted.
     pub prune_ram: bool,
-    /// msctl's ledger in the backend: what it owns, secrets it owes.
+    /// msctl's ledger in the backend: what it owns, secrets it owes, keys rotated out.
     pub ledger: &'a Ledger,
+    /// The time the plan is made at (seconds since the epoch): key ages and overlaps count to
+    /// it.
+    pub now: i64,
 }
 
 /// Computes the plan of `input` against the backend's capabilities and identity. `link` orders
@@ -33,6 +36,12 @@ pub fn assemble<E>(
         prune_ram: input.prune_ram,
         owned: input.ledger.owned.clone(),
         caller: backend.caller(),
+        rotations: super::rotation::Rotations::of(
+            input.desired,
+            input.live,
+            &input.ledger.retiring,
+            input.now,
+        ),
     };
     let mut diff = super::diff(input.desired, input.live, &options, &backend.capabilities());
     diff.warnings

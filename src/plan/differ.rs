@@ -40,6 +40,9 @@ pub struct DiffOptions {
     /// The RAM user the backend acts as, if known. Without `Capability::ApiKeyOwner` the API can
     /// create keys only for the caller, so keys owned by anyone else become manual steps.
     pub caller: Option<String>,
+    /// API keys to rotate now, and rotated-out predecessors waiting for or past their overlap
+    /// (see [`super::rotation`]).
+    pub rotations: super::rotation::Rotations,
 }
 
 /// What the differ found: changes (unordered until `graph::link`), unmanaged objects, and
@@ -203,6 +206,23 @@ impl Differ<'_> {
             self.unknown_owners.push(address.clone());
         }
         let attributes = compare(want, have);
+        if let Some(why) = self.options.rotations.due.get(address)
+            && self.scope.replaced_container(address).is_none()
+            && !attributes.iter().any(|a| a.forces_replacement)
+        {
+            // The successor takes the desired attributes; the current key keeps its own until
+            // it is deleted after the overlap.
+            let mut change = self.change(
+                address,
+                Action::Rotate,
+                Some(have),
+                Some(want),
+                all_attributes(want, true),
+            );
+            change.warnings.insert(0, why.clone());
+            self.push(change);
+            return;
+        }
         let action = if let Some(container) = self.scope.replaced_container(address) {
             // The platform refuses to delete a non-empty workspace: what is inside goes first
             // and comes back after, even when it did not change.
@@ -269,6 +289,24 @@ impl Differ<'_> {
     /// deleted by its id (behind `--allow-delete`); anywhere else it is listed as governed, so
     /// plan warns and drift reports it.
     fn duplicate(&mut self, address: &Address, of: &Address, id: &str, have: &Resource) {
+        // A key rotated out is no duplicate: it waits for its overlap, then goes by its id.
+        if let Some(note) = self.options.rotations.waiting.get(address) {
+            self.out.warnings.push(note.clone());
+            return;
+        }
+        if let Some(why) = self.options.rotations.expired.get(address) {
+            self.out.managed_live += 1;
+            let mut change = self.change(
+                address,
+                Action::Delete,
+                Some(have),
+                None,
+                all_attributes(have, false),
+            );
+            change.warnings.insert(0, why.clone());
+            self.push(change);
+            return;
+        }
         let what = format!(
             "a second live object at `{of}` (id {id}): two live objects map to one address"
         );
@@ -504,8 +542,10 @@ impl Differ<'_> {
                 })
             }
             (_, Some(Resource::ApiKey(k)))
-                if matches!(change.action, Action::Create | Action::Replace)
-                    && !self.caps.has(Capability::ApiKeyOwner)
+                if matches!(
+                    change.action,
+                    Action::Create | Action::Replace | Action::Rotate
+                ) && !self.caps.has(Capability::ApiKeyOwner)
                     && self.options.caller.as_deref() != Some(k.owner.as_str()) =>
             {
                 Some(ManualStep {
@@ -582,6 +622,8 @@ impl Differ<'_> {
         );
         if action == Action::Replace {
             text.push_str("delete the current key, then ");
+        } else if action == Action::Rotate {
+            text.push_str("keep the current key for the overlap, and ");
         }
         let _ = write!(
             text,

@@ -8,9 +8,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeSet;
+
 use super::history::{Declaration, History};
 use super::{Action, AttributeChange, Change, Plan, Unmanaged};
-use crate::model::Address;
+use crate::model::{Address, Principal, Resource, State};
 
 /// Bumped whenever the drift JSON shape changes incompatibly; `schema/drift.schema.json`
 /// documents it.
@@ -28,6 +30,8 @@ pub enum DriftKind {
     Missing,
     /// Present live, in a scope msctl governs, but not declared (created out of band).
     Unexpected,
+    /// An API key older than its `rotate_after`: the plan rotates it.
+    RotationDue,
 }
 
 /// One drifted resource.
@@ -66,6 +70,94 @@ pub struct DriftReport {
     /// Set when live state came from a snapshot (`drift --live FILE`): which one, how old.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<super::SnapshotOrigin>,
+    /// Live API keys at risk (domain.md): in a default workspace, or owned by a RAM user who is
+    /// not a member of the key's workspace. Warnings: they do not make the report drift (no
+    /// plan fixes them; a person decides), so they never change the exit code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<KeyRisk>,
+}
+
+/// Why a live API key is at risk.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRiskKind {
+    /// The key is in a default workspace, which calls every model: shared with a sub-workspace
+    /// user, it bypasses that workspace's model authorization.
+    DefaultWorkspace,
+    /// The key's owner is not a member of its workspace: the platform disables such a key
+    /// (it comes back if the owner is re-added).
+    OwnerNotMember,
+}
+
+/// One live API key at risk (see [`DriftReport::risks`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyRisk {
+    pub address: Address,
+    pub kind: KeyRiskKind,
+    pub note: String,
+}
+
+/// The risks of the live API keys in `live`, by address. `members_read` says whether the
+/// backend reads workspace members; when it does not, only workspaces with acknowledged
+/// members (see `msctl ack`) are checked for owners, and the note says so.
+pub fn key_risks(live: &State, members_read: bool) -> Vec<KeyRisk> {
+    let defaults: BTreeSet<&str> = live
+        .resources
+        .values()
+        .filter_map(|r| match r {
+            Resource::Workspace(w) if w.default => Some(w.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut members: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut with_members: BTreeSet<&str> = BTreeSet::new();
+    for r in live.resources.values() {
+        if let Resource::Member(m) = r {
+            with_members.insert(m.workspace.as_str());
+            if let Principal::User(u) = &m.principal {
+                members.insert((m.workspace.as_str(), u.as_str()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (address, r) in &live.resources {
+        let Resource::ApiKey(k) = r else { continue };
+        if defaults.contains(k.workspace.as_str()) {
+            out.push(KeyRisk {
+                address: address.clone(),
+                kind: KeyRiskKind::DefaultWorkspace,
+                note: format!(
+                    "in the default workspace `{}`, which can call every model: shared with a \
+                     sub-workspace user, this key bypasses that workspace's model authorization; \
+                     prefer a key in the sub-workspace",
+                    k.workspace
+                ),
+            });
+        }
+        let checkable = members_read || with_members.contains(k.workspace.as_str());
+        if checkable
+            && k.owner_known()
+            && !members.contains(&(k.workspace.as_str(), k.owner.as_str()))
+        {
+            let how = if members_read {
+                ""
+            } else {
+                " (by the memberships acknowledged in msctl's ledger)"
+            };
+            out.push(KeyRisk {
+                address: address.clone(),
+                kind: KeyRiskKind::OwnerNotMember,
+                note: format!(
+                    "owned by RAM user `{}`, who is not a member of `{}`{how}: the platform \
+                     disables the key until the owner is a member again",
+                    k.owner, k.workspace
+                ),
+            });
+        }
+    }
+    out
 }
 
 impl DriftReport {
@@ -98,6 +190,7 @@ impl DriftReport {
             history: None,
             note: None,
             snapshot: plan.snapshot.clone(),
+            risks: Vec::new(),
         }
     }
 
@@ -122,6 +215,7 @@ fn item_of_change(change: &Change) -> DriftItem {
         Action::Create => DriftKind::Missing,
         Action::Delete => DriftKind::Unexpected,
         Action::Update | Action::Replace => DriftKind::Changed,
+        Action::Rotate => DriftKind::RotationDue,
     };
     let note = change.manual.as_ref().map(|step| {
         if unverifiable(&change.address) {

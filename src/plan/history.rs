@@ -65,7 +65,7 @@ impl ChangeCounts {
         for change in changes {
             match change.action {
                 Action::Create => c.add += 1,
-                Action::Update | Action::Replace => c.change += 1,
+                Action::Update | Action::Replace | Action::Rotate => c.change += 1,
                 Action::Delete => c.destroy += 1,
             }
         }

@@ -17,6 +17,7 @@ pub mod differ;
 pub mod drift;
 pub mod history;
 pub mod review;
+pub mod rotation;
 pub mod safety;
 pub mod saved;
 pub mod snapshot;
@@ -24,7 +25,7 @@ pub mod snapshot;
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
 pub use assemble::{PlanInput, assemble, fingerprint};
 pub use differ::{Diff, DiffOptions, diff};
-pub use drift::{DriftItem, DriftKind, DriftReport};
+pub use drift::{DriftItem, DriftKind, DriftReport, KeyRisk, KeyRiskKind};
 pub use history::{
     AppliedCommit, ChangeCounts, CommitRef, Declaration, DesiredChange, History, LedgerSource,
     StatusReport, desired_changes,
@@ -47,16 +48,21 @@ pub enum Action {
     /// An immutable attribute changed: delete, then create.
     Replace,
     Delete,
+    /// An API key past its `rotate_after`: a successor is created at the same address while
+    /// the current key stays enabled for the overlap (create before destroy).
+    Rotate,
 }
 
 impl Action {
-    /// The Terraform-style marker: `+`, `~`, `-/+`, `-`.
+    /// The Terraform-style marker: `+`, `~`, `-/+`, `-`, and `+/-` (Terraform's
+    /// create-before-destroy) for a rotation.
     pub fn symbol(self) -> &'static str {
         match self {
             Action::Create => "+",
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Rotate => "+/-",
         }
     }
 }
@@ -116,7 +122,10 @@ impl crate::backend::Settled for Change {
     }
 
     fn may_create(&self) -> bool {
-        matches!(self.action, Action::Create | Action::Replace)
+        matches!(
+            self.action,
+            Action::Create | Action::Replace | Action::Rotate
+        )
     }
 }
 
@@ -195,7 +204,8 @@ impl Summary {
                 continue;
             }
             match c.action {
-                Action::Create => s.add += 1,
+                // A rotation adds the successor; its predecessor is deleted by a later plan.
+                Action::Create | Action::Rotate => s.add += 1,
                 Action::Update => s.change += 1,
                 Action::Delete => s.destroy += 1,
                 Action::Replace => {

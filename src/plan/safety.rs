@@ -28,6 +28,9 @@ pub struct SafetyOptions {
     /// Existing managed objects (`Diff::managed_live`). `None` counts every live object, which
     /// dilutes the share when much of the account is unmanaged.
     pub managed_live: Option<usize>,
+    /// API keys rotated out (`ADDRESS#ID`, see `Ledger::retiring`): their deletion after the
+    /// overlap is what `rotate_after` and `overlap` declare, so it needs no `--allow-delete`.
+    pub rotated_out: BTreeSet<Address>,
 }
 
 impl Default for SafetyOptions {
@@ -38,6 +41,7 @@ impl Default for SafetyOptions {
             max_change_share: 0.3,
             min_existing: 10,
             managed_live: None,
+            rotated_out: BTreeSet::new(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub fn check(
         let destroyed: Vec<Address> = changes
             .iter()
             .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+            .filter(|c| !options.rotated_out.contains(&c.address))
             .filter(|c| {
                 matches!(
                     c.address,
@@ -120,7 +125,8 @@ pub fn check(
         let existing = options.managed_live.unwrap_or(live.len());
         let touched: Vec<Address> = changes
             .iter()
-            .filter(|c| c.action != Action::Create)
+            // A rotation adds a key, like a create.
+            .filter(|c| !matches!(c.action, Action::Create | Action::Rotate))
             .map(|c| c.address.clone())
             .collect();
         if existing >= options.min_existing

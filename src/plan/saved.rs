@@ -278,17 +278,21 @@ pub fn config_digest(desired: &State, prune_ram: bool) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// SHA-256 of the parts of msctl's ledger the planner reads: the owned set and the
-/// acknowledgements.
+/// SHA-256 of the parts of msctl's ledger the planner reads: the owned set, the
+/// acknowledgements and the API keys rotated out (absent when there are none, so ledgers
+/// without rotations keep their digest).
 pub fn ledger_digest(ledger: &crate::backend::Ledger) -> String {
     #[derive(Serialize)]
     struct Inputs<'a> {
         owned: &'a BTreeSet<Address>,
         acknowledged: &'a std::collections::BTreeMap<Address, crate::model::Resource>,
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        retiring: &'a std::collections::BTreeMap<Address, crate::backend::RetiringKey>,
     }
     let bytes = serde_json::to_vec(&Inputs {
         owned: &ledger.owned,
         acknowledged: &ledger.acknowledged,
+        retiring: &ledger.retiring,
     })
     .expect("a ledger serialises: it holds only plain data");
     hex::encode(Sha256::digest(bytes))
@@ -400,6 +404,7 @@ fn verb(action: Action) -> &'static str {
         Action::Update => "update",
         Action::Replace => "replace",
         Action::Delete => "delete",
+        Action::Rotate => "rotate",
     }
 }
 

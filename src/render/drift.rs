@@ -28,8 +28,13 @@ pub(crate) fn summary_line(report: &DriftReport) -> String {
 /// `Drift: 1 changed, 2 missing, 1 unexpected.`
 pub(crate) fn items_line(items: &[DriftItem]) -> String {
     let count = |kind| items.iter().filter(|i| i.kind == kind).count();
+    // Said only when there are any, so reports without rotation read as before.
+    let rotations = match count(DriftKind::RotationDue) {
+        0 => String::new(),
+        n => format!(", {n} due for rotation"),
+    };
     format!(
-        "Drift: {} changed, {} missing, {} unexpected.",
+        "Drift: {} changed, {} missing, {} unexpected{rotations}.",
         count(DriftKind::Changed),
         count(DriftKind::Missing),
         count(DriftKind::Unexpected)
@@ -43,6 +48,7 @@ fn label(kind: DriftKind) -> &'static str {
         DriftKind::Changed => "changed",
         DriftKind::Missing => "missing",
         DriftKind::Unexpected => "unexpected",
+        DriftKind::RotationDue => "rotate",
     }
 }
 
@@ -54,6 +60,7 @@ fn meaning(kind: DriftKind) -> &'static str {
         DriftKind::Unexpected => {
             "present live in a governed scope, not declared (live values shown)"
         }
+        DriftKind::RotationDue => "API key older than its rotate_after (the plan rotates it)",
     }
 }
 
@@ -62,13 +69,15 @@ fn shown(kind: DriftKind) -> Shown {
         DriftKind::Changed => Shown::Both,
         DriftKind::Missing => Shown::After,
         DriftKind::Unexpected => Shown::Before,
+        DriftKind::RotationDue => Shown::After,
     }
 }
 
-const KINDS: [DriftKind; 3] = [
+const KINDS: [DriftKind; 4] = [
     DriftKind::Changed,
     DriftKind::Missing,
     DriftKind::Unexpected,
+    DriftKind::RotationDue,
 ];
 
 /// Renders `report` for a terminal.
@@ -110,6 +119,21 @@ fn write_drift(out: &mut String, report: &DriftReport, p: &Palette) -> fmt::Resu
     } else {
         writeln!(out, "{}{}{:#}", p.bold, summary_line(report), p.bold)?;
         write_items(out, &report.items, p)?;
+    }
+    if !report.risks.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}API-key risks{:#} (warnings; they do not change the exit code):",
+            p.bold, p.bold
+        )?;
+        for r in &report.risks {
+            writeln!(
+                out,
+                "  {}warning:{:#} {}: {}",
+                p.warning, p.warning, r.address, r.note
+            )?;
+        }
     }
     if !report.informational.is_empty() {
         writeln!(out)?;
@@ -210,6 +234,7 @@ pub(crate) fn write_items(out: &mut String, items: &[DriftItem], p: &Palette) ->
             DriftKind::Changed => p.update,
             DriftKind::Missing => p.create,
             DriftKind::Unexpected => p.delete,
+            DriftKind::RotationDue => p.warning,
         };
         writeln!(out, "  {s}{:<10}{s:#} {}", label(item.kind), item.address)?;
         let indent = "             ";
@@ -244,6 +269,22 @@ pub fn drift_markdown(report: &DriftReport, max_chars: usize) -> String {
     }
     if let Some(note) = &report.note {
         let _ = writeln!(head, "> {}\n", text(note));
+    }
+    if !report.risks.is_empty() {
+        // In the head, which is never cut; a long list is capped.
+        const SHOWN: usize = 20;
+        head.push_str("**API-key risks** (warnings; they do not change the exit code):\n\n");
+        for r in report.risks.iter().take(SHOWN) {
+            let _ = writeln!(head, "- `{}`: {}", r.address, text(&r.note));
+        }
+        if report.risks.len() > SHOWN {
+            let _ = writeln!(
+                head,
+                "- and {} more (`msctl drift --format json` lists all)",
+                report.risks.len() - SHOWN
+            );
+        }
+        head.push('\n');
     }
     if let Some(h) = &report.history {
         let _ = writeln!(head, "**{}**\n", text(&history_headline(report, h)));

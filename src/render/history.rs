@@ -17,7 +17,7 @@ pub(crate) fn shown(action: Action) -> Shown {
     match action {
         Action::Create => Shown::After,
         Action::Delete => Shown::Before,
-        Action::Update | Action::Replace => Shown::Both,
+        Action::Update | Action::Replace | Action::Rotate => Shown::Both,
     }
 }
 
@@ -28,6 +28,7 @@ pub(crate) fn verb(action: Action) -> &'static str {
         Action::Update => "changed",
         Action::Replace => "changed (forces replacement)",
         Action::Delete => "removed",
+        Action::Rotate => "rotated",
     }
 }
 

@@ -180,6 +180,7 @@ fn action_label(action: Action) -> &'static str {
         Action::Update => "`~` update",
         Action::Replace => "`-/+` replace",
         Action::Delete => "`-` delete",
+        Action::Rotate => "`+/-` rotate",
     }
 }
 
@@ -215,7 +216,7 @@ pub(crate) fn table_row(change: &Change) -> String {
 
 pub(crate) fn change_details(change: &Change) -> String {
     let shown = match change.action {
-        Action::Create => Shown::After,
+        Action::Create | Action::Rotate => Shown::After,
         Action::Delete => Shown::Before,
         Action::Update | Action::Replace => Shown::Both,
     };
@@ -224,6 +225,7 @@ pub(crate) fn change_details(change: &Change) -> String {
         Action::Update => "update",
         Action::Replace => "replace",
         Action::Delete => "delete",
+        Action::Rotate => "rotate",
     };
     let mut out = format!(
         "<details><summary><code>{} {}</code> {action}</summary>\n\n",

@@ -27,7 +27,7 @@ pub(crate) fn change(action: Action, before: Option<Resource>, after: Option<Res
         .unwrap_or_default();
     let new = after.as_ref().map(Resource::attributes).unwrap_or_default();
     let attributes = match action {
-        Action::Create => new
+        Action::Create | Action::Rotate => new
             .into_iter()
             .map(|a| AttributeChange {
                 name: a.name.into(),

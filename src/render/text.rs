@@ -66,7 +66,7 @@ impl Palette {
 
     pub(crate) fn action(&self, action: Action) -> Style {
         match action {
-            Action::Create => self.create,
+            Action::Create | Action::Rotate => self.create,
             Action::Update => self.update,
             // Terraform colours replacements like deletions: something is destroyed.
             Action::Replace | Action::Delete => self.delete,
@@ -91,6 +91,10 @@ pub(crate) fn write_plan(out: &mut String, plan: &Plan, p: &Palette) -> fmt::Res
             (Action::Update, "update in place"),
             (Action::Replace, "destroy and then create replacement"),
             (Action::Delete, "destroy"),
+            (
+                Action::Rotate,
+                "rotate: create a successor, keep the current key for the overlap",
+            ),
         ] {
             if plan.changes.iter().any(|c| c.action == action) {
                 let s = p.action(action);
@@ -197,7 +201,7 @@ fn write_change(out: &mut String, change: &Change, p: &Palette) -> fmt::Result {
         change.address
     )?;
     let shown = match change.action {
-        Action::Create => Shown::After,
+        Action::Create | Action::Rotate => Shown::After,
         Action::Delete => Shown::Before,
         Action::Update | Action::Replace => Shown::Both,
     };

@@ -272,6 +272,26 @@ impl Store {
 
     /// Creates a key and returns its id and secret; only the secret's hash is kept.
     pub fn create_api_key(&mut self, key: &NewApiKey) -> Result<IssuedApiKey, BackendError> {
+        self.insert_api_key(key, None)
+    }
+
+    /// Creates the successor of a rotated key, in one transaction with the predecessor's
+    /// renaming to `NAME#ID` (its own id): the platform numbers keys and names are msctl's, so
+    /// the store keeps names unique by giving the rotated-out key the address reads show it at
+    /// until it is deleted by its id.
+    pub fn create_successor_api_key(
+        &mut self,
+        predecessor: i64,
+        key: &NewApiKey,
+    ) -> Result<IssuedApiKey, BackendError> {
+        self.insert_api_key(key, Some(predecessor))
+    }
+
+    fn insert_api_key(
+        &mut self,
+        key: &NewApiKey,
+        predecessor: Option<i64>,
+    ) -> Result<IssuedApiKey, BackendError> {
         let what = format!("create api key `{}`", key.name);
         self.write(&what, |c| {
             let ws = workspace_by_id(c, &key.workspace_id)?;
@@ -280,6 +300,20 @@ impl Store {
                 return Err(invalid(format!(
                     "failed to {what}: a key needs a name and an owner"
                 )));
+            }
+            if let Some(id) = predecessor {
+                let renamed = c.execute(
+                    "UPDATE ms_api_key SET name = name || '#' || id \
+                     WHERE id = ?1 AND workspace_id = ?2 AND name = ?3",
+                    params![id, ws.id, key.name],
+                )?;
+                if renamed != 1 {
+                    return Err(not_found(format!(
+                        "failed to {what}: api key {id}, the key it succeeds, is not `{}` in \
+                         this workspace",
+                        key.name
+                    )));
+                }
             }
             if find_key_by_name(c, &ws.id, &key.name)?.is_some() {
                 return Err(conflict(format!(

@@ -276,6 +276,8 @@ const CALLER_KEY: &str = "msctl.caller";
 const REGIONS_KEY: &str = "msctl.owned_regions";
 /// Meta key holding the API-key secrets a run owes (JSON object by address; issue 14).
 const OWED_SECRETS_KEY: &str = "msctl.owed_secrets";
+/// Meta key holding the API keys rotated out (JSON object: address -> id and time).
+const RETIRING_KEY: &str = "msctl.retiring_keys";
 
 /// msctl's [`Ledger`] and run lock as records, read and written through the tables above; the
 /// local backend and the aliyun backend's ledger file both go through these.
@@ -334,7 +336,17 @@ impl Db {
             None => None,
         };
         let owed_secrets = self.owed_secrets()?;
+        let retiring = match self.meta(RETIRING_KEY)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                BackendError::Invalid(format!(
+                    "failed to read msctl's ledger (retiring API keys) in `{}`: {e}",
+                    self.path()
+                ))
+            })?,
+            None => Default::default(),
+        };
         Ok(Ledger {
+            retiring,
             owned,
             last_apply,
             acknowledged,
@@ -380,7 +392,12 @@ impl Db {
         };
         let record_json =
             record.map(|r| serde_json::to_string(r).expect("apply record serialises"));
-        let meta = [(OWNED_KEY, owned), (REGIONS_KEY, regions)];
+        let retiring = serde_json::to_string(&ledger.retiring).expect("addresses serialise");
+        let meta = [
+            (OWNED_KEY, owned),
+            (REGIONS_KEY, regions),
+            (RETIRING_KEY, retiring),
+        ];
         // One transaction: a run killed here leaves the old ledger or the new one.
         self.write_ledger(&LedgerUpdate {
             meta: &meta,

@@ -686,17 +686,41 @@ pub(super) fn read_model_studio(
             }));
         }
     }
+    // A key rotated out is stored as `NAME#ID` (its own id, see
+    // `Store::create_successor_api_key`) and read at that address, beside its successor.
     for k in list_keys(c, None)? {
         if let Some(name) = names.get(&k.workspace_id) {
-            state.insert(Resource::ApiKey(ApiKey {
+            let id = k.id.to_string();
+            let (key_name, retired) = match k.name.rsplit_once('#') {
+                Some((base, own)) if own == id => (base.to_string(), true),
+                _ => (k.name, false),
+            };
+            let key = Resource::ApiKey(ApiKey {
                 workspace: name.clone(),
-                name: k.name,
+                name: key_name,
                 owner: k.owner,
                 description: k.description,
                 models: k.models,
                 ip_allow: k.ip_allow,
                 enabled: k.enabled,
-            }));
+            });
+            let mut address = key.address();
+            if retired || state.resources.contains_key(&address) {
+                address = crate::model::Address::Duplicate {
+                    of: Box::new(address),
+                    id: id.clone(),
+                };
+                state.insert_duplicate(key, id.clone());
+            } else {
+                state.insert(key);
+            }
+            state.set_live_key(
+                address,
+                crate::model::LiveKey {
+                    id,
+                    created: Some(k.gmt_create.div_euclid(1000)),
+                },
+            );
         }
     }
     Ok(())

@@ -72,7 +72,7 @@ impl AliyunBackend {
             ids: Mutex::new(Ids::default()),
             settle: SETTLE_BUDGET,
             secrets: None,
-            ledger: LedgerFile::Memory(Mutex::new(Ledger::default()), Mutex::new(None)),
+            ledger: LedgerFile::Memory(Mutex::new(Box::default()), Mutex::new(None)),
             caller: None,
             identity: None,
             resume: Mutex::new(None),
@@ -259,29 +259,40 @@ impl Backend for AliyunBackend {
                 state.insert(resource);
             }
         }
-        // The ledger is read only when a key's creator is no listed RAM user.
-        let unnamed = listings
-            .api_keys
-            .iter()
-            .any(|k| !user_names.contains_key(&k.created_by));
-        let ledger = if unnamed {
-            self.ledger.load()?
-        } else {
+        // The ledger is read only when there are keys: it names creators that are no listed
+        // RAM user, and the keys rotated out.
+        let ledger = if listings.api_keys.is_empty() {
             Ledger::default()
+        } else {
+            self.ledger.load()?
         };
-        for (k, duplicate) in super::modelstudio::keys_to_resources(
+        for (k, duplicate, live) in super::modelstudio::keys_to_resources(
             &listings.workspaces,
             &listings.api_keys,
             &user_names,
             &self.key_creators(&ledger),
         ) {
-            match duplicate {
-                Some(id) => state.insert_duplicate(k, id),
-                None => {
-                    state.insert(k);
+            let address = match duplicate {
+                Some(id) => {
+                    let address = crate::model::Address::Duplicate {
+                        of: Box::new(k.address()),
+                        id: id.clone(),
+                    };
+                    state.insert_duplicate(k, id);
+                    address
                 }
-            }
+                None => {
+                    let address = k.address();
+                    state.insert(k);
+                    address
+                }
+            };
+            state.set_live_key(address, live);
         }
+        // A rotated key's successor is the key at the address; the id cache follows.
+        let retiring = ledger.retiring_ids();
+        state.seat_successors(&retiring);
+        self.remember_seated(&state, &retiring);
         if scope.ram {
             for u in &listings.users {
                 state.insert(Resource::RamUser(u.user.clone()));
@@ -408,6 +419,22 @@ impl Backend for AliyunBackend {
 }
 
 impl AliyunBackend {
+    /// Points the key id cache at the successors of rotated keys (see
+    /// [`State::seat_successors`]), so writes by address reach the key the plan compared.
+    fn remember_seated(&self, state: &State, retiring: &std::collections::BTreeSet<String>) {
+        if retiring.is_empty() {
+            return;
+        }
+        let mut ids = self.ids();
+        for (address, live) in &state.live_keys {
+            if let crate::model::Address::ApiKey { workspace, name } = address
+                && let Ok(id) = live.id.parse::<i64>()
+            {
+                ids.api_keys.insert((workspace.clone(), name.clone()), id);
+            }
+        }
+    }
+
     /// Fills the id caches from a read, so the apply that follows needs no lookups.
     fn remember(&self, listings: &Listings) {
         let mut ids = self.ids();

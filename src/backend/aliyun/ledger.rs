@@ -11,7 +11,8 @@ use crate::store::LedgerStore;
 /// Where the aliyun backend keeps msctl's ledger: the cloud has no place for it.
 pub(super) enum LedgerFile {
     /// No path given (tests): kept for the life of the backend, with its run lock.
-    Memory(Mutex<Ledger>, Mutex<Option<LockInfo>>),
+    /// (Boxed: a ledger is much larger than the file variant.)
+    Memory(Mutex<Box<Ledger>>, Mutex<Option<LockInfo>>),
     /// A SQLite file with msctl's ledger tables alone, opened on first use.
     Sqlite {
         path: PathBuf,
@@ -52,6 +53,7 @@ impl LedgerFile {
             LedgerFile::Memory(ledger, _) => Ok(ledger
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
                 .clone()),
             // A ledger that was never written reads as empty, without creating a file.
             LedgerFile::Sqlite { path, open } if !path.exists() => {
@@ -77,7 +79,7 @@ impl LedgerFile {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 // Owed secrets are kept as creates happen, never by a whole-ledger save.
                 let owed = std::mem::take(&mut held.owed_secrets);
-                *held = ledger.clone();
+                **held = ledger.clone();
                 held.owed_secrets = owed;
                 Ok(())
             }

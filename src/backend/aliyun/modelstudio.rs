@@ -36,7 +36,7 @@ use super::json::{boolean, field, int, required, string, strings};
 use super::parallel::Job;
 use crate::backend::BackendError;
 use crate::model::platform::default_workspace_name;
-use crate::model::{ApiKey, ModelLimit, ModelPermission, Resource, Workspace};
+use crate::model::{ApiKey, LiveKey, ModelLimit, ModelPermission, Resource, Workspace};
 
 mod writes;
 
@@ -86,6 +86,8 @@ pub(super) struct ListedApiKey {
     pub models: Option<BTreeSet<String>>,
     pub ip_allow: BTreeSet<String>,
     pub enabled: bool,
+    /// `gmtCreate` in seconds since the Unix epoch (the wire has milliseconds).
+    pub created: Option<i64>,
 }
 
 /// The description sent for a key: `msctl:<name>`, then ` <description>` when there is one.
@@ -202,6 +204,7 @@ impl AliyunBackend {
                 ip_allow,
                 // `disabled` is 0 or 1 (a boolean is accepted too); absent = active.
                 enabled: !boolean(item, &["disabled"]).unwrap_or(false),
+                created: int(item, &["gmtCreate"]).map(|ms| ms.div_euclid(1000)),
             });
         }
         Ok(out)
@@ -332,12 +335,13 @@ fn auth_to_wire(key: &ApiKey) -> Value {
 /// The state's API keys: msctl-named keys of listed workspaces. When one name was used twice in
 /// a workspace (two applies at once, a retried create), the lowest id keeps the address and
 /// every other key comes back with its id (`Some`), for the state's duplicates: none is dropped.
+/// Each key also comes with its id and creation time, for rotation and drift.
 pub(super) fn keys_to_resources(
     workspaces: &[ListedWorkspace],
     keys: &[ListedApiKey],
     user_names: &HashMap<String, String>,
     creators: &KeyCreators<'_>,
-) -> Vec<(Resource, Option<String>)> {
+) -> Vec<(Resource, Option<String>, LiveKey)> {
     let by_id: HashMap<&str, &str> = workspaces
         .iter()
         .map(|w| (w.id.as_str(), w.name.as_str()))
@@ -365,7 +369,11 @@ pub(super) fn keys_to_resources(
             ip_allow: k.ip_allow.clone(),
             enabled: k.enabled,
         });
-        out.push((key, duplicate));
+        let live = LiveKey {
+            id: k.id.to_string(),
+            created: k.created,
+        };
+        out.push((key, duplicate, live));
     }
     out
 }

@@ -87,6 +87,7 @@ impl Backend for LocalBackend {
     }
 
     fn read(&self, scope: &ReadScope) -> Result<State, BackendError> {
+        // Rotated-out keys are read at `ADDRESS#ID` already (see `Store::snapshot`).
         self.store().snapshot(scope)
     }
 
@@ -210,18 +211,34 @@ fn create(store: &mut Store, resource: &Resource) -> Result<(), BackendError> {
         }
         Resource::ApiKey(k) => {
             let ws = store.workspace_by_name(&k.workspace)?;
-            store
-                .create_api_key(&NewApiKey {
-                    workspace_id: ws.id,
-                    name: k.name.clone(),
-                    owner: k.owner.clone(),
-                    description: k.description.clone(),
-                    models: k.models.clone(),
-                    ip_allow: k.ip_allow.clone(),
-                    enabled: k.enabled,
-                })
-                // The secret is shown once by the platform; msctl never holds secrets in state.
-                .map(drop)
+            // A rotation: the ledger records the key of this name as retiring before its
+            // successor is created beside it (`commands::apply`).
+            let predecessor = match store.api_key_by_name(&ws.id, &k.name) {
+                Ok(existing) => store
+                    .ledger_db()
+                    .load_ledger()?
+                    .retiring
+                    .get(&resource.address())
+                    .filter(|r| r.id == existing.id.to_string())
+                    .map(|_| existing.id),
+                Err(BackendError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
+            let new = NewApiKey {
+                workspace_id: ws.id,
+                name: k.name.clone(),
+                owner: k.owner.clone(),
+                description: k.description.clone(),
+                models: k.models.clone(),
+                ip_allow: k.ip_allow.clone(),
+                enabled: k.enabled,
+            };
+            match predecessor {
+                Some(id) => store.create_successor_api_key(id, &new),
+                None => store.create_api_key(&new),
+            }
+            // The secret is shown once by the platform; msctl never holds secrets in state.
+            .map(drop)
         }
         Resource::RamUser(u) => store.create_user(u).map(drop),
         Resource::RamGroup(g) => store.create_group(g).map(drop),

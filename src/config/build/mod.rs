@@ -14,6 +14,7 @@ use super::raw::*;
 use super::rules::{self, NameRule};
 use super::{Settings, UnallocatedPolicy};
 use crate::diagnostic::{Diagnostic, SourceSet, Span, suggest};
+use crate::model::rotation::{format_duration, parse_duration};
 use crate::model::*;
 use crate::path;
 use crate::policy::{self, MAX_DOCUMENT_CHARS, PolicyKind, Risk};
@@ -53,6 +54,8 @@ struct PendingKey {
     span: Span,
     owner_span: Span,
     ip_spans: Vec<Span>,
+    /// `rotate_after` and `overlap`, where given.
+    rotation_spans: [Span; 2],
 }
 
 struct WsInfo {

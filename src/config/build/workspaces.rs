@@ -45,7 +45,13 @@ impl Builder<'_> {
                     models: k.value.models.clone(),
                     ip_allow: k.value.ip_allow.clone(),
                     enabled: k.value.enabled,
+                    rotate_after: k.value.rotate_after.clone(),
+                    overlap: k.value.overlap.clone(),
                 };
+                let rotation_spans = [
+                    self.rotation_span(k, "rotate_after", k.value.rotate_after.is_some()),
+                    self.rotation_span(k, "overlap", k.value.overlap.is_some()),
+                ];
                 let ip_spans = (0..k.value.ip_allow.len())
                     .map(|j| self.span(k, &path!["ip_allow", j]))
                     .collect();
@@ -55,6 +61,7 @@ impl Builder<'_> {
                     span: self.span(k, &path!["name"]),
                     owner_span: self.span(k, &path!["owner"]),
                     ip_spans,
+                    rotation_spans,
                 });
             }
         }
@@ -314,6 +321,17 @@ impl Builder<'_> {
                 let ip_spans = (0..k.ip_allow.len())
                     .map(|j| field_span(self, "api_keys", keys_replaced, &path![i, "ip_allow", j]))
                     .collect();
+                let field = |f: &str, given: bool| {
+                    if given {
+                        field_span(self, "api_keys", keys_replaced, &path![i, f])
+                    } else {
+                        span.clone()
+                    }
+                };
+                let rotation_spans = [
+                    field("rotate_after", k.rotate_after.is_some()),
+                    field("overlap", k.overlap.is_some()),
+                ];
                 let mut k = k.clone();
                 k.name = sub(&k.name);
                 k.owner = sub(&k.owner);
@@ -324,7 +342,88 @@ impl Builder<'_> {
                     span,
                     owner_span,
                     ip_spans,
+                    rotation_spans,
                 });
+            }
+        }
+    }
+
+    /// Where a `[[api_key]]`'s rotation field is written (its name when the field is absent).
+    fn rotation_span(&self, k: &Located<RawApiKeyOf>, field: &str, given: bool) -> Span {
+        if given {
+            self.span(k, &path![field])
+        } else {
+            self.span(k, &path!["name"])
+        }
+    }
+
+    /// A key's `rotate_after` and `overlap`, checked: located errors for a bad duration, an
+    /// overlap without `rotate_after`, a zero `rotate_after`, and an overlap as long as
+    /// `rotate_after` (the successor would be due before its predecessor is gone).
+    fn key_rotation(&mut self, k: &RawApiKey, spans: &[Span; 2]) -> Option<KeyRotation> {
+        let [after_span, overlap_span] = spans;
+        let parse = |b: &mut Self, text: &Option<String>, span: &Span| match text {
+            None => Some(None),
+            Some(text) => match parse_duration(text) {
+                Ok(secs) => Some(Some(secs)),
+                Err(problem) => {
+                    b.error(
+                        span.clone(),
+                        problem,
+                        "e.g. `rotate_after = \"90d\"`, `overlap = \"7d\"`",
+                    );
+                    None
+                }
+            },
+        };
+        let after = parse(self, &k.rotate_after, after_span)?;
+        let overlap = parse(self, &k.overlap, overlap_span)?;
+        match (after, overlap) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                self.error(
+                    overlap_span.clone(),
+                    format!(
+                        "API key `{}` has an `overlap` but no `rotate_after`",
+                        k.name
+                    ),
+                    "add `rotate_after = \"90d\"`, or remove `overlap`",
+                );
+                None
+            }
+            (Some(0), _) => {
+                self.error(
+                    after_span.clone(),
+                    format!(
+                        "API key `{}` has `rotate_after = \"0\"`: it would be rotated on every \
+                         apply",
+                        k.name
+                    ),
+                    "write how old a key may get, e.g. `\"90d\"`",
+                );
+                None
+            }
+            (Some(after), overlap) => {
+                let overlap = overlap.unwrap_or(0);
+                if overlap >= after {
+                    self.error(
+                        overlap_span.clone(),
+                        format!(
+                            "API key `{}` has `overlap = \"{}\"`, not less than \
+                             `rotate_after = \"{}\"`: the successor would be due before its \
+                             predecessor is deleted",
+                            k.name,
+                            format_duration(overlap),
+                            format_duration(after)
+                        ),
+                        "make `overlap` shorter than `rotate_after`",
+                    );
+                    return None;
+                }
+                Some(KeyRotation {
+                    rotate_after: after,
+                    overlap,
+                })
             }
         }
     }
@@ -583,6 +682,7 @@ impl Builder<'_> {
             span,
             owner_span,
             ip_spans,
+            rotation_spans,
         } = pending;
         let (ws, span, owner_span) = (ws.as_str(), span.clone(), owner_span.clone());
         if !self.check_name(&rules::API_KEY_NAME, &k.name, span.clone()) {
@@ -680,17 +780,19 @@ impl Builder<'_> {
                 Some(set)
             }
         };
-        self.add(
-            Resource::ApiKey(ApiKey {
-                workspace: ws.to_string(),
-                name: k.name.clone(),
-                owner: k.owner.clone(),
-                description: k.description.clone(),
-                models,
-                ip_allow: k.ip_allow.iter().cloned().collect(),
-                enabled: k.enabled,
-            }),
-            span,
-        );
+        let rotation = self.key_rotation(k, rotation_spans);
+        let key = Resource::ApiKey(ApiKey {
+            workspace: ws.to_string(),
+            name: k.name.clone(),
+            owner: k.owner.clone(),
+            description: k.description.clone(),
+            models,
+            ip_allow: k.ip_allow.iter().cloned().collect(),
+            enabled: k.enabled,
+        });
+        if let Some(rotation) = rotation {
+            self.desired.key_rotation.insert(key.address(), rotation);
+        }
+        self.add(key, span);
     }
 }

@@ -127,5 +127,12 @@ pub fn restrict(live: &State, scope: &ReadScope) -> State {
             out.resources.insert(address.clone(), resource.clone());
         }
     }
+    // The platform's id and creation time of each kept API key (rotation reads them).
+    out.live_keys = live
+        .live_keys
+        .iter()
+        .filter(|(address, _)| out.resources.contains_key(*address))
+        .map(|(address, key)| (address.clone(), key.clone()))
+        .collect();
     out
 }

@@ -420,6 +420,8 @@ impl AliyunBackend {
             &ws.region,
         )
         .query("workspaceId", ws.id.clone());
+        // The lowest id not rotated out, as reads seat it (`State::seat_successors`).
+        let retiring = self.ledger_file().load()?.retiring_ids();
         let found = self
             .ms_pages(&spec, PAGE, "apiKeys")?
             .iter()
@@ -430,7 +432,7 @@ impl AliyunBackend {
                     .is_some_and(|(n, _)| n == name)
             })
             .filter_map(|k| int(k, &["apiKeyId"]))
-            .min();
+            .min_by_key(|id| (retiring.contains(&id.to_string()), *id));
         match found {
             Some(id) => {
                 self.ids().api_keys.insert(key, id);
