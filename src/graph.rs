@@ -20,7 +20,7 @@ use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::model::{Address, Principal, Resource};
+use crate::model::{Address, Principal, Rename, Resource};
 use crate::plan::{Action, Change, Plan};
 
 /// Which half of a change a step carries out.
@@ -123,6 +123,12 @@ fn references(resource: &Resource) -> Vec<Address> {
     }
 }
 
+/// An update that renames a user or group in place (`renamed_from`).
+fn is_rename(change: &Change) -> bool {
+    change.action == Action::Update
+        && matches!((&change.before, &change.after), (Some(b), Some(a)) if Rename::of_update(b, a).is_some())
+}
+
 fn has_apply(action: Action) -> bool {
     matches!(action, Action::Create | Action::Update | Action::Replace)
 }
@@ -185,6 +191,13 @@ pub fn link(changes: &mut [Change]) -> Result<(), GraphError> {
                     && has_destroy(changes[j].action)
                 {
                     destroy[j].insert(i);
+                }
+                // A delete names a renamed user or group by its new name: the rename goes first.
+                if let Some(&j) = index.get(&named)
+                    && j != i
+                    && is_rename(&changes[j])
+                {
+                    destroy[i].insert(j);
                 }
             }
         }

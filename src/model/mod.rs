@@ -3,6 +3,7 @@
 pub mod address;
 pub mod error;
 pub mod platform;
+pub mod rename;
 pub mod resource;
 pub mod scope;
 pub mod state;
@@ -10,6 +11,7 @@ pub mod time;
 
 pub use address::{Address, Principal};
 pub use error::BackendError;
+pub use rename::Rename;
 pub use resource::{
     ApiKey, Attachment, Attribute, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PaiWorkspace, PolicyType, RamGroup, RamPolicy, RamRole, RamUser, Resource, Workspace,

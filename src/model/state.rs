@@ -14,6 +14,10 @@ use super::{Address, Resource};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub resources: BTreeMap<Address, Resource>,
+    /// Desired state only: the declared in-place renames (`renamed_from`), new address to old.
+    /// The differ renames the live object at the old address when the new one is not live.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub renames: BTreeMap<Address, Address>,
 }
 
 impl State {

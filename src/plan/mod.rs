@@ -16,18 +16,20 @@ pub mod assemble;
 pub mod differ;
 pub mod drift;
 pub mod history;
+pub mod renames;
 pub mod review;
 pub mod safety;
 pub mod saved;
 
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
-pub use assemble::{PlanInput, assemble, fingerprint};
+pub use assemble::{AssembleError, PlanInput, assemble, fingerprint};
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport};
 pub use history::{
     AppliedCommit, ChangeCounts, CommitRef, Declaration, DesiredChange, History, LedgerSource,
     StatusReport, desired_changes,
 };
+pub use renames::{RenameConflict, Renames};
 pub use review::Review;
 pub use safety::{Refusal, SafetyOptions};
 
