@@ -159,7 +159,7 @@ fn lost_keys_warnings(changes: &[Change], live: &State) -> Vec<String> {
         }
         out.push(format!(
             "RAM user `{old}` is deleted while RAM user {new_user} is created: deleting \
-             `{old}` disables the API key(s) it owns for good: {}. If the new user is `{old}` \
+             `{old}` disables the API key(s) it owns for good: {}. If {new_user} is `{old}` \
              renamed, add `renamed_from = \"{old}\"` to its `[[ram.user]]` block: RAM renames \
              the user in place and its keys keep working",
             keys.join(", ")
