@@ -87,7 +87,10 @@ impl Local {
     }
 
     fn ledger(&self) -> Ledger {
-        LocalBackend::open(self.db()).unwrap().load_ledger().unwrap()
+        LocalBackend::open(self.db())
+            .unwrap()
+            .load_ledger()
+            .unwrap()
     }
 
     /// (id, owner, enabled) of the key `bob-key`.
@@ -275,10 +278,16 @@ fn deleting_a_key_owner_and_creating_a_user_suggests_renamed_from_in_every_forma
             "markdown" => out.replace('\\', ""),
             _ => out.clone(),
         };
-        assert!(shown.contains("workspace.ml.apikey.bob-key"), "{format}: {out}");
+        assert!(
+            shown.contains("workspace.ml.apikey.bob-key"),
+            "{format}: {out}"
+        );
         let shown = shown.replace("\\\"", "\"");
         assert!(shown.contains(hint), "{format}: {out}");
-        assert!(shown.contains("If `robert` is `bob` renamed"), "{format}: {out}");
+        assert!(
+            shown.contains("If `robert` is `bob` renamed"),
+            "{format}: {out}"
+        );
     }
     // With renamed_from the warning is gone.
     l.write(&config("robert", Some("bob"), "devs", None));
@@ -436,7 +445,11 @@ fn a_renamed_user_and_group_keep_everything_through_the_emulator() {
     common::assert_code(&o, SUCCESS, "nothing left to do after the rename");
 
     let store = c.store();
-    assert_eq!(store.user("robert").unwrap().id, bob_id, "the same RAM user");
+    assert_eq!(
+        store.user("robert").unwrap().id,
+        bob_id,
+        "the same RAM user"
+    );
     let keys = store.list_api_keys(None).unwrap();
     let kept = keys
         .iter()
@@ -466,4 +479,215 @@ fn a_renamed_user_and_group_keep_everything_through_the_emulator() {
         .map(|m| m.user)
         .collect();
     assert_eq!(members, ["robert"]);
+}
+
+// ---- the emulator's renames on the wire -------------------------------------------------------
+
+mod wire {
+    use msctl::backend::aliyun::{
+        CallError, Client, ClientConfig, Credentials, Endpoint, Product, RequestSpec, RetryPolicy,
+    };
+    use msctl::backend::local::Store;
+    use msctl::emulator::{self, EmulatorConfig};
+    use serde_json::Value;
+
+    use super::{AK, SECRET};
+
+    fn ram(action: &str, params: &[(&str, &str)]) -> RequestSpec {
+        let mut spec = RequestSpec::rpc(Product::Ram, action);
+        for (k, v) in params {
+            spec = spec.query(*k, *v);
+        }
+        spec
+    }
+
+    fn client(url: &str, secret: &str) -> Client {
+        Client::new(
+            Credentials::new(AK, secret),
+            ClientConfig {
+                endpoint: Some(Endpoint::parse(url).unwrap()),
+                retry: RetryPolicy {
+                    max_attempts: 1,
+                    ..RetryPolicy::default()
+                },
+                ..ClientConfig::default()
+            },
+        )
+    }
+
+    fn ok(c: &Client, spec: RequestSpec) -> Value {
+        let action = spec.action.clone();
+        c.call(&spec)
+            .unwrap_or_else(|e| panic!("{action} failed: {e}"))
+    }
+
+    fn fail(c: &Client, spec: RequestSpec) -> (u16, String) {
+        match c.call(&spec) {
+            Err(CallError::Api(e)) => (e.status, e.code),
+            other => panic!(
+                "{} should fail with an API error, got {other:?}",
+                spec.action
+            ),
+        }
+    }
+
+    #[test]
+    fn update_user_and_update_group_rename_in_place_with_rams_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let emu = emulator::spawn(EmulatorConfig::new(
+            db.clone(),
+            Credentials::new(AK, SECRET),
+        ))
+        .expect("emulator starts");
+        let c = client(&emu.url(), SECRET);
+        let id = ok(&c, ram("CreateUser", &[("UserName", "bob")]))["User"]["UserId"].clone();
+        ok(&c, ram("CreateUser", &[("UserName", "carol")]));
+        ok(&c, ram("CreateGroup", &[("GroupName", "devs")]));
+        ok(
+            &c,
+            ram(
+                "AddUserToGroup",
+                &[("GroupName", "devs"), ("UserName", "bob")],
+            ),
+        );
+        ok(
+            &c,
+            ram(
+                "AttachPolicyToUser",
+                &[
+                    ("PolicyType", "System"),
+                    ("PolicyName", "AliyunBailianReadOnlyAccess"),
+                    ("UserName", "bob"),
+                ],
+            ),
+        );
+
+        // A wrong signature is refused before anything is renamed.
+        let forged = client(&emu.url(), "not-the-secret");
+        let (status, _) = fail(
+            &forged,
+            ram(
+                "UpdateUser",
+                &[("UserName", "bob"), ("NewUserName", "robert")],
+            ),
+        );
+        assert_eq!(status, 400);
+        // RAM's errors: a taken name, a missing user, a bad new name.
+        assert_eq!(
+            fail(
+                &c,
+                ram(
+                    "UpdateUser",
+                    &[("UserName", "bob"), ("NewUserName", "carol")]
+                )
+            ),
+            (409, "EntityAlreadyExists.User".to_string())
+        );
+        assert_eq!(
+            fail(
+                &c,
+                ram("UpdateUser", &[("UserName", "ghost"), ("NewUserName", "x")])
+            ),
+            (404, "EntityNotExist.User".to_string())
+        );
+        assert_eq!(
+            fail(
+                &c,
+                ram(
+                    "UpdateUser",
+                    &[("UserName", "bob"), ("NewUserName", "no spaces")]
+                )
+            ),
+            (400, "InvalidParameter.NewUserName.InvalidChars".to_string())
+        );
+        assert_eq!(
+            ok(&c, ram("GetUser", &[("UserName", "bob")]))["User"]["UserId"],
+            id
+        );
+
+        let r = ok(
+            &c,
+            ram(
+                "UpdateUser",
+                &[
+                    ("UserName", "bob"),
+                    ("NewUserName", "robert"),
+                    ("NewDisplayName", "Robert"),
+                ],
+            ),
+        );
+        assert_eq!(r["User"]["UserName"], "robert");
+        assert_eq!(r["User"]["UserId"], id);
+        assert_eq!(r["User"]["DisplayName"], "Robert");
+        assert_eq!(
+            fail(&c, ram("GetUser", &[("UserName", "bob")])),
+            (404, "EntityNotExist.User".to_string())
+        );
+        let groups = ok(&c, ram("ListGroupsForUser", &[("UserName", "robert")]));
+        assert_eq!(groups["Groups"]["Group"][0]["GroupName"], "devs");
+        let policies = ok(&c, ram("ListPoliciesForUser", &[("UserName", "robert")]));
+        assert_eq!(
+            policies["Policies"]["Policy"][0]["PolicyName"],
+            "AliyunBailianReadOnlyAccess"
+        );
+
+        // Groups the same way.
+        ok(&c, ram("CreateGroup", &[("GroupName", "ops")]));
+        assert_eq!(
+            fail(
+                &c,
+                ram(
+                    "UpdateGroup",
+                    &[("GroupName", "devs"), ("NewGroupName", "ops")]
+                )
+            ),
+            (409, "EntityAlreadyExists.Group".to_string())
+        );
+        assert_eq!(
+            fail(
+                &c,
+                ram(
+                    "UpdateGroup",
+                    &[("GroupName", "ghost"), ("NewGroupName", "x")]
+                )
+            ),
+            (404, "EntityNotExist.Group".to_string())
+        );
+        assert_eq!(
+            fail(
+                &c,
+                ram(
+                    "UpdateGroup",
+                    &[("GroupName", "devs"), ("NewGroupName", "a b")]
+                )
+            ),
+            (
+                400,
+                "InvalidParameter.NewGroupName.InvalidChars".to_string()
+            )
+        );
+        let group_id =
+            ok(&c, ram("GetGroup", &[("GroupName", "devs")]))["Group"]["GroupId"].clone();
+        let r = ok(
+            &c,
+            ram(
+                "UpdateGroup",
+                &[("GroupName", "devs"), ("NewGroupName", "engineers")],
+            ),
+        );
+        assert_eq!(r["Group"]["GroupName"], "engineers");
+        assert_eq!(r["Group"]["GroupId"], group_id);
+        let users = ok(&c, ram("ListUsersForGroup", &[("GroupName", "engineers")]));
+        assert_eq!(users["Users"]["User"][0]["UserName"], "robert");
+        drop(emu);
+        let store = Store::open(&db).unwrap();
+        let groups: Vec<String> = store
+            .list_groups()
+            .unwrap()
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        assert_eq!(groups, ["engineers", "ops"]);
+    }
 }
