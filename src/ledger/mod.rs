@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, ReadScope, Rename, Resource, State};
+use crate::model::{Address, Principal, ReadScope, Rename, Resource, State};
 
 /// msctl's own records beside the live state (design-notes §1): what it owns, and what it last
 /// applied. Kept by the backend so that every run against the same live state sees the same
@@ -144,7 +144,8 @@ impl Ledger {
 
     /// Carries records over a user or group renamed in place (`renamed_from`): owned
     /// addresses that name the old name name the new one, and so do acknowledged members and
-    /// API-key owners (what console-only backends cannot read), keys and resources both.
+    /// API-key owners (what console-only backends cannot read), keys and resources both, and
+    /// the recorded caller when it is the renamed user.
     pub fn rename(&mut self, rename: &Rename) {
         self.owned = std::mem::take(&mut self.owned)
             .into_iter()
@@ -159,6 +160,13 @@ impl Ledger {
                 )
             })
             .collect();
+        // The credentials' user, renamed: keys it created read as owned by the new name.
+        if let (Principal::User(old), Principal::User(new)) = (&rename.from, &rename.to)
+            && let Some(caller) = &mut self.caller
+            && caller.name == *old
+        {
+            caller.name = new.clone();
+        }
     }
 
     /// The Model Studio and PAI regions of the workspaces msctl owns.
