@@ -125,8 +125,10 @@ fn references(resource: &Resource) -> Vec<Address> {
 
 /// An update that renames a user or group in place (`renamed_from`).
 fn is_rename(change: &Change) -> bool {
-    change.action == Action::Update
-        && matches!((&change.before, &change.after), (Some(b), Some(a)) if Rename::of_update(b, a).is_some())
+    match (change.action, &change.before, &change.after) {
+        (Action::Update, Some(before), Some(after)) => Rename::of_update(before, after).is_some(),
+        _ => false,
+    }
 }
 
 fn has_apply(action: Action) -> bool {

@@ -308,7 +308,8 @@ fn validate(dir: &Path) -> Output {
 #[test]
 fn renamed_from_on_a_role_is_a_located_error() {
     let dir = config_dir(&format!(
-        "{HEAD}\n[[ram.role]]\nname = \"ops-new\"\nrenamed_from = \"ops\"\ntrust = {{ services = [\"pai.aliyuncs.com\"] }}\n"
+        "{HEAD}\n[[ram.role]]\nname = \"ops-new\"\nrenamed_from = \"ops\"\n\
+         trust = {{ services = [\"pai.aliyuncs.com\"] }}\n"
     ));
     let o = validate(dir.path());
     common::assert_code(&o, ERROR, "validate");
@@ -324,7 +325,8 @@ fn renamed_from_on_a_role_is_a_located_error() {
 #[test]
 fn renaming_a_declared_name_or_one_name_twice_is_a_located_error() {
     let dir = config_dir(&format!(
-        "{HEAD}\n[[ram.user]]\nname = \"bob\"\n\n[[ram.user]]\nname = \"robert\"\nrenamed_from = \"bob\"\n"
+        "{HEAD}\n[[ram.user]]\nname = \"bob\"\n\n\
+         [[ram.user]]\nname = \"robert\"\nrenamed_from = \"bob\"\n"
     ));
     let out = text(&validate(dir.path()));
     assert!(
@@ -334,7 +336,8 @@ fn renaming_a_declared_name_or_one_name_twice_is_a_located_error() {
     assert!(out.contains("msctl.toml:12:"), "{out}");
 
     let dir = config_dir(&format!(
-        "{HEAD}\n[[ram.group]]\nname = \"a\"\nrenamed_from = \"old\"\n\n[[ram.group]]\nname = \"b\"\nrenamed_from = \"old\"\n"
+        "{HEAD}\n[[ram.group]]\nname = \"a\"\nrenamed_from = \"old\"\n\n\
+         [[ram.group]]\nname = \"b\"\nrenamed_from = \"old\"\n"
     ));
     let o = validate(dir.path());
     common::assert_code(&o, ERROR, "validate");
@@ -343,7 +346,8 @@ fn renaming_a_declared_name_or_one_name_twice_is_a_located_error() {
 
     // A reference to the old name says where it went.
     let dir = config_dir(&format!(
-        "{HEAD}\n[[ram.user]]\nname = \"robert\"\nrenamed_from = \"bob\"\n\n[[ram.group]]\nname = \"g\"\nmembers = [\"bob\"]\n"
+        "{HEAD}\n[[ram.user]]\nname = \"robert\"\nrenamed_from = \"bob\"\n\n\
+         [[ram.group]]\nname = \"g\"\nmembers = [\"bob\"]\n"
     ));
     let out = text(&validate(dir.path()));
     assert!(out.contains("unknown RAM user `bob`"), "{out}");
