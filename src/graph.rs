@@ -20,7 +20,7 @@ use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::model::{Address, Principal, Resource, State};
+use crate::model::{Address, Principal, Rename, Resource, State};
 use crate::plan::{Action, Change, Plan};
 
 /// Which half of a change a step carries out.
@@ -167,6 +167,14 @@ fn references(resource: &Resource) -> Vec<Address> {
     }
 }
 
+/// An update that renames a user or group in place (`renamed_from`).
+fn is_rename(change: &Change) -> bool {
+    match (change.action, &change.before, &change.after) {
+        (Action::Update, Some(before), Some(after)) => Rename::of_update(before, after).is_some(),
+        _ => false,
+    }
+}
+
 fn has_apply(action: Action) -> bool {
     matches!(
         action,
@@ -232,6 +240,13 @@ pub fn link(changes: &mut [Change]) -> Result<(), GraphError> {
                     && has_destroy(changes[j].action)
                 {
                     destroy[j].insert(i);
+                }
+                // A delete names a renamed user or group by its new name: the rename goes first.
+                if let Some(&j) = index.get(&named)
+                    && j != i
+                    && is_rename(&changes[j])
+                {
+                    destroy[i].insert(j);
                 }
             }
         }

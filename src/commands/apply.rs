@@ -23,7 +23,7 @@ use crate::backend::{AppliedRecord, Capability, ChangeOutcome};
 use crate::cli::{ApplyArgs, Cli, Format};
 use crate::config::Config;
 use crate::git::DEFAULT_NOTES_REF;
-use crate::model::{Address, State};
+use crate::model::{Address, Rename, State};
 use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{Action, Plan, Source};
 use crate::render;
@@ -533,9 +533,22 @@ fn record(
             .copied()
             .unwrap_or(ChangeOutcome::NotRun)
     };
+    // Renames carried out (now, or by an earlier run) move the ledger's records to the new
+    // names, and ownership is settled against live with them done.
+    let mut renames: Vec<Rename> = plan
+        .changes
+        .iter()
+        .filter(|c| outcome(c) == ChangeOutcome::Applied)
+        .filter_map(|c| Rename::of_update(c.before.as_ref()?, c.after.as_ref()?))
+        .collect();
+    renames.extend(crate::plan::renames::done(&session.config.desired, live));
+    for rename in &renames {
+        ledger.rename(rename);
+    }
+    let renamed_live = live.renamed(&renames);
     ledger.settle(
         &session.config.desired,
-        live,
+        &renamed_live,
         plan.changes.iter().map(|c| (c, outcome(c))),
     );
     let deleted: std::collections::BTreeSet<Address> = plan

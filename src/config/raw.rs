@@ -301,6 +301,9 @@ pub struct RawTypedPolicy {
 #[schemars(deny_unknown_fields)]
 pub struct RawUser {
     pub name: String,
+    /// The user's previous name: msctl renames the live user in place (RAM `UpdateUser`), so
+    /// its API keys, group memberships, policy attachments and workspace memberships are kept.
+    pub renamed_from: Option<String>,
     pub display_name: Option<String>,
     pub comments: Option<String>,
     /// Policies attached to the user.
@@ -312,6 +315,9 @@ pub struct RawUser {
 #[schemars(deny_unknown_fields)]
 pub struct RawGroup {
     pub name: String,
+    /// The group's previous name: msctl renames the live group in place (RAM `UpdateGroup`),
+    /// keeping its members and policy attachments.
+    pub renamed_from: Option<String>,
     pub comments: Option<String>,
     /// RAM users in the group.
     #[serde(default)]
@@ -336,6 +342,8 @@ pub struct RawTrust {
 #[schemars(deny_unknown_fields)]
 pub struct RawRole {
     pub name: String,
+    /// Not supported: RAM cannot rename a role (`UpdateRole` has no new name); a located error.
+    pub renamed_from: Option<String>,
     pub description: Option<String>,
     /// Seconds, 3600–43200 (default 3600).
     pub max_session_duration: Option<u32>,

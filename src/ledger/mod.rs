@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, ReadScope, Resource, State};
+use crate::model::{Address, Principal, ReadScope, Rename, Resource, State};
 
 /// msctl's own records beside the live state (design-notes §1): what it owns, and what it last
 /// applied. Kept by the backend so that every run against the same live state sees the same
@@ -178,6 +178,33 @@ impl Ledger {
                 .get(r.id.as_str())
                 .is_some_and(|at| !deleted.contains(*at))
         });
+    }
+
+    /// Carries records over a user or group renamed in place (`renamed_from`): owned
+    /// addresses that name the old name name the new one, and so do acknowledged members and
+    /// API-key owners (what console-only backends cannot read), keys and resources both, and
+    /// the recorded caller when it is the renamed user.
+    pub fn rename(&mut self, rename: &Rename) {
+        self.owned = std::mem::take(&mut self.owned)
+            .into_iter()
+            .map(|a| rename.address(&a).unwrap_or(a))
+            .collect();
+        self.acknowledged = std::mem::take(&mut self.acknowledged)
+            .into_iter()
+            .map(|(a, r)| {
+                (
+                    rename.address(&a).unwrap_or(a),
+                    rename.resource(&r).unwrap_or(r),
+                )
+            })
+            .collect();
+        // The credentials' user, renamed: keys it created read as owned by the new name.
+        if let (Principal::User(old), Principal::User(new)) = (&rename.from, &rename.to)
+            && let Some(caller) = &mut self.caller
+            && caller.name == *old
+        {
+            caller.name = new.clone();
+        }
     }
 
     /// The Model Studio and PAI regions of the workspaces msctl owns.

@@ -93,3 +93,50 @@ fn lock_records_render_every_field_of_the_holder() {
     assert_eq!(mine.id.len(), 16);
     assert_ne!(mine.id, LockInfo::for_this_process("ack", None).id);
 }
+
+#[test]
+fn a_rename_carries_owned_addresses_acknowledgements_and_the_caller_over() {
+    use crate::testing::{group_member, member, user};
+    let acked_member = member("ml", "bob", true);
+    let acked_key = key("ml", "k", "bob", None);
+    let mut ledger = Ledger {
+        owned: [
+            user("bob").address(),
+            group_member("devs", "bob").address(),
+            user("alice").address(),
+        ]
+        .into(),
+        acknowledged: [
+            (acked_member.address(), acked_member.clone()),
+            (acked_key.address(), acked_key.clone()),
+        ]
+        .into(),
+        caller: Some(RecordedCaller {
+            user_id: "1".into(),
+            name: "bob".into(),
+        }),
+        ..Ledger::default()
+    };
+    let rename = Rename::between(&user("bob").address(), &user("robert").address()).unwrap();
+    ledger.rename(&rename);
+    assert_eq!(
+        addresses(&ledger),
+        [
+            "ram.user.alice",
+            "ram.user.robert",
+            "ram.group.devs.member.robert"
+        ]
+    );
+    assert_eq!(
+        ledger.acknowledged,
+        [
+            (
+                member("ml", "robert", true).address(),
+                member("ml", "robert", true)
+            ),
+            (acked_key.address(), key("ml", "k", "robert", None)),
+        ]
+        .into()
+    );
+    assert_eq!(ledger.caller.unwrap().name, "robert");
+}

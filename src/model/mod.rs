@@ -3,6 +3,7 @@
 pub mod address;
 pub mod error;
 pub mod platform;
+pub mod rename;
 pub mod resource;
 pub mod rotation;
 pub mod scope;
@@ -11,6 +12,7 @@ pub mod time;
 
 pub use address::{Address, Principal};
 pub use error::BackendError;
+pub use rename::Rename;
 pub use resource::{
     ApiKey, Attachment, Attribute, GroupMember, Member, ModelLimit, ModelPermission, PaiMember,
     PaiWorkspace, PolicyType, RamGroup, RamPolicy, RamRole, RamUser, Resource, Workspace,

@@ -21,6 +21,10 @@ pub struct State {
     /// at (duplicates under theirs). Never compared: rotation and drift read it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub live_keys: BTreeMap<Address, LiveKey>,
+    /// Desired state only: the declared in-place renames (`renamed_from`), new address to old.
+    /// The differ renames the live object at the old address when the new one is not live.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub renames: BTreeMap<Address, Address>,
 }
 
 impl State {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use super::{Change, DiffOptions, FORMAT_VERSION, Plan, Source, Summary};
+use super::{Change, DiffOptions, FORMAT_VERSION, Plan, RenameConflict, Source, Summary};
 use crate::backend::{Backend, Ledger, OwedSecret};
 use crate::model::State;
 
@@ -25,13 +25,29 @@ pub struct PlanInput<'a> {
     pub now: i64,
 }
 
+/// Why no plan could be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError<E> {
+    /// The changes cannot be ordered (`link` failed).
+    #[error("{0}")]
+    Link(E),
+    /// A declared rename cannot be carried out: both of its names exist live.
+    #[error("{}", rename_conflicts(.0))]
+    Renames(Vec<RenameConflict>),
+}
+
+fn rename_conflicts(conflicts: &[RenameConflict]) -> String {
+    let texts: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+    texts.join("\n")
+}
+
 /// Computes the plan of `input` against the backend's capabilities and identity. `link` orders
 /// the changes (`graph::link`: the graph layer sits above this one, as it orders plan changes).
 pub fn assemble<E>(
     input: PlanInput<'_>,
     backend: &dyn Backend,
     link: impl FnOnce(&mut [Change]) -> Result<(), E>,
-) -> Result<Plan, E> {
+) -> Result<Plan, AssembleError<E>> {
     let options = DiffOptions {
         prune_ram: input.prune_ram,
         owned: input.ledger.owned.clone(),
@@ -44,12 +60,17 @@ pub fn assemble<E>(
         ),
     };
     let mut diff = super::diff(input.desired, input.live, &options, &backend.capabilities());
+    if !diff.conflicts.is_empty() {
+        return Err(AssembleError::Renames(diff.conflicts));
+    }
     diff.warnings
         .extend(undelivered_secrets(&input.ledger.owed_secrets, input.live));
-    link(&mut diff.changes)?;
+    link(&mut diff.changes).map_err(AssembleError::Link)?;
     let changes = diff.changes;
     let summary = Summary::of(&changes);
-    let access = super::access::access_changes(input.live, &changes);
+    // Access is compared with the renames done: a renamed principal keeps what it could do.
+    let planned = super::renames::renames(input.desired, input.live).planned;
+    let access = super::access::access_changes(&input.live.renamed(&planned), &changes);
     Ok(Plan {
         format_version: FORMAT_VERSION.to_string(),
         msctl_version: env!("CARGO_PKG_VERSION").to_string(),

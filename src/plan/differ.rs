@@ -19,9 +19,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::renames::{RenameConflict, renames};
 use super::{Action, AttributeChange, Change, ManualStep, Unmanaged};
 use crate::backend::{Capabilities, Capability};
-use crate::model::{Address, ApiKey, Member, Principal, Resource, State};
+use crate::model::{Address, ApiKey, Member, Principal, Rename, Resource, State};
 use crate::policy::documents_equal;
 mod scope;
 
@@ -58,10 +59,24 @@ pub struct Diff {
     /// Live objects msctl manages (declared, or deleted by this plan): the denominator of the
     /// safety rail on the share of objects a plan touches.
     pub managed_live: usize,
+    /// Declared renames whose old and new names both exist live: the plan must not be used.
+    pub conflicts: Vec<RenameConflict>,
 }
 
 /// Compares `desired` with `live`; see the module documentation for what is owned.
+///
+/// Declared renames (`renamed_from`) whose old name is live are compared as if done: the live
+/// object and everything naming it stand under the new name, and the object itself gets one
+/// update that renames it (see [`super::renames`]).
 pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabilities) -> Diff {
+    let renames = renames(desired, live);
+    let renamed_live;
+    let live = if renames.planned.is_empty() {
+        live
+    } else {
+        renamed_live = live.renamed(&renames.planned);
+        &renamed_live
+    };
     let scope = Scope::new(desired, live, options);
     let mut differ = Differ {
         scope,
@@ -69,7 +84,13 @@ pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabil
         caps,
         out: Diff::default(),
         unknown_owners: Vec::new(),
+        renamed: renames
+            .planned
+            .into_iter()
+            .map(|r| (r.to.ram_address(), r))
+            .collect(),
     };
+    differ.out.conflicts = renames.conflicts;
     // A merge join over two maps sorted by the same key: one pass, no pairwise lookups.
     let mut d = desired.resources.iter().peekable();
     let mut l = live.resources.iter().peekable();
@@ -97,7 +118,57 @@ pub fn diff(desired: &State, live: &State, options: &DiffOptions, caps: &Capabil
             .warnings
             .push(unknown_owners_warning(&differ.unknown_owners));
     }
+    let lost = lost_keys_warnings(&differ.out.changes, live);
+    differ.out.warnings.extend(lost);
     differ.out
+}
+
+/// A plan that deletes a RAM user who owns API keys and creates another user may be a rename
+/// written without `renamed_from`: the delete disables those keys for good, the rename would
+/// keep them. One warning per such deleted user, naming its keys.
+fn lost_keys_warnings(changes: &[Change], live: &State) -> Vec<String> {
+    let users = |action: Action| -> Vec<&str> {
+        changes
+            .iter()
+            .filter(|c| c.action == action && c.manual.is_none())
+            .filter_map(|c| match (&c.before, &c.after) {
+                (Some(Resource::RamUser(u)), None) | (None, Some(Resource::RamUser(u))) => {
+                    Some(u.name.as_str())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let (deleted, created) = (users(Action::Delete), users(Action::Create));
+    if deleted.is_empty() || created.is_empty() {
+        return Vec::new();
+    }
+    let new_user = match created.as_slice() {
+        [one] => format!("`{one}`"),
+        many => {
+            let names: Vec<String> = many.iter().map(|n| format!("`{n}`")).collect();
+            format!("one of {}", names.join(", "))
+        }
+    };
+    let mut out = Vec::new();
+    for old in deleted {
+        let keys: Vec<String> = live
+            .iter()
+            .filter(|(_, r)| matches!(r, Resource::ApiKey(k) if k.owner == old))
+            .map(|(a, _)| format!("`{a}`"))
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        out.push(format!(
+            "RAM user `{old}` is deleted while RAM user {new_user} is created: deleting \
+             `{old}` disables the API key(s) it owns for good: {}. If {new_user} is `{old}` \
+             renamed, add `renamed_from = \"{old}\"` to its `[[ram.user]]` block: RAM renames \
+             the user in place and its keys keep working",
+            keys.join(", ")
+        ));
+    }
+    out
 }
 
 /// The plan-wide warning for declared keys whose live owner could not be read.
@@ -182,6 +253,8 @@ struct Differ<'a> {
     out: Diff,
     /// Declared API keys whose live owner is unknown (see [`ApiKey::UNKNOWN_OWNER`]).
     unknown_owners: Vec<Address>,
+    /// Planned renames by their new address (the live object already stands there).
+    renamed: HashMap<Address, Rename>,
 }
 
 impl Differ<'_> {
@@ -198,6 +271,30 @@ impl Differ<'_> {
                     w.name, w.region, w.default, h.region, h.default
                 ));
             }
+            return;
+        }
+        if let Some(rename) = self.renamed.get(address) {
+            // The live object under its old name: the backend renames it, then updates the rest.
+            let before = rename
+                .reversed()
+                .resource(have)
+                .unwrap_or_else(|| have.clone());
+            let mut attributes = vec![AttributeChange {
+                name: "name".to_string(),
+                before: Value::String(rename.old_name().to_string()),
+                after: Value::String(rename.new_name().to_string()),
+                forces_replacement: false,
+                document: false,
+            }];
+            attributes.extend(compare(want, have));
+            let change = self.change(
+                address,
+                Action::Update,
+                Some(&before),
+                Some(want),
+                attributes,
+            );
+            self.push(change);
             return;
         }
         if let Resource::ApiKey(k) = have
@@ -464,6 +561,21 @@ impl Differ<'_> {
         let deletes = matches!(change.action, Action::Delete | Action::Replace);
         let creates = matches!(change.action, Action::Create | Action::Replace);
         let resource = change.after.as_ref().or(change.before.as_ref());
+        if let (Some(before), Some(after)) = (&change.before, &change.after)
+            && let Some(rename) = Rename::of_update(before, after)
+        {
+            let kept = match rename.from {
+                Principal::User(_) => {
+                    "its id, API keys, group memberships, policy attachments and workspace \
+                     memberships are kept"
+                }
+                _ => "its id, members and policy attachments are kept",
+            };
+            out.push(format!(
+                "renames {rename} in place: {kept}; whatever names it outside msctl (sign-in \
+                 names, scripts, policies naming it) must use the new name"
+            ));
+        }
         match resource {
             Some(Resource::Member(m)) if change.action == Action::Delete => out.push(format!(
                 "removes all access of {} in workspace `{}` and disables their API keys \

@@ -16,6 +16,7 @@ pub mod assemble;
 pub mod differ;
 pub mod drift;
 pub mod history;
+pub mod renames;
 pub mod review;
 pub mod rotation;
 pub mod safety;
@@ -23,13 +24,14 @@ pub mod saved;
 pub mod snapshot;
 
 pub use ack::{AckOutcome, acknowledge, acknowledged_live};
-pub use assemble::{PlanInput, assemble, fingerprint};
+pub use assemble::{AssembleError, PlanInput, assemble, fingerprint};
 pub use differ::{Diff, DiffOptions, diff};
 pub use drift::{DriftItem, DriftKind, DriftReport, KeyRisk, KeyRiskKind};
 pub use history::{
     AppliedCommit, ChangeCounts, CommitRef, Declaration, DesiredChange, History, LedgerSource,
     StatusReport, desired_changes,
 };
+pub use renames::{RenameConflict, Renames};
 pub use review::Review;
 pub use safety::{Refusal, SafetyOptions};
 pub use snapshot::{Snapshot, SnapshotOrigin};

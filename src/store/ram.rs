@@ -194,6 +194,56 @@ impl Store {
         })
     }
 
+    /// Renames RAM user `old` to `user.name` in place and sets its other attributes, in one
+    /// transaction (RAM `UpdateUser` with `NewUserName`): its id stays, and so do its group
+    /// memberships, policy attachments, workspace and PAI memberships and the API keys it owns.
+    pub fn rename_user(&mut self, old: &str, user: &RamUser) -> Result<(), BackendError> {
+        let new = user.name.as_str();
+        let what = format!("rename RAM user `{old}` to `{new}`");
+        self.write(&what, |c| {
+            check_ram_name(&RAM_USER_NAME, new)?;
+            if !user_exists(c, old)? {
+                return Err(not_found(format!(
+                    "failed to {what}: the user does not exist (EntityNotExist.User)"
+                )));
+            }
+            if old != new && user_exists(c, new)? {
+                return Err(conflict(format!(
+                    "failed to {what}: a user named `{new}` already exists \
+                     (EntityAlreadyExists.User)"
+                )));
+            }
+            // Every reference moves in this transaction; the foreign keys are checked at commit.
+            c.pragma_update(None, "defer_foreign_keys", "ON")?;
+            c.execute(
+                "UPDATE ram_user SET name = ?2, display_name = ?3, comments = ?4 WHERE name = ?1",
+                params![old, new, user.display_name, user.comments],
+            )?;
+            c.execute(
+                "UPDATE ram_group_member SET user_name = ?2 WHERE user_name = ?1",
+                [old, new],
+            )?;
+            c.execute(
+                "UPDATE ram_attachment SET principal_name = ?2 \
+                 WHERE principal_type = 'user' AND principal_name = ?1",
+                [old, new],
+            )?;
+            c.execute(
+                "UPDATE ms_member SET name = ?2 WHERE principal_type = 'user' AND name = ?1",
+                [old, new],
+            )?;
+            c.execute(
+                "UPDATE ms_api_key SET owner = ?2 WHERE owner = ?1",
+                [old, new],
+            )?;
+            c.execute(
+                "UPDATE pai_member SET user_name = ?2 WHERE user_name = ?1",
+                [old, new],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Deletes a RAM user: refused while in groups or holding policies; otherwise their API
     /// keys are disabled for good and their memberships (Model Studio, PAI) go away.
     pub fn delete_user(&mut self, name: &str) -> Result<(), BackendError> {
@@ -287,6 +337,43 @@ impl Store {
                     group.name
                 )));
             }
+            Ok(())
+        })
+    }
+
+    /// Renames RAM group `old` to `group.name` in place and sets its comments, in one
+    /// transaction (RAM `UpdateGroup` with `NewGroupName`): its id, members and policy
+    /// attachments stay.
+    pub fn rename_group(&mut self, old: &str, group: &RamGroup) -> Result<(), BackendError> {
+        let new = group.name.as_str();
+        let what = format!("rename RAM group `{old}` to `{new}`");
+        self.write(&what, |c| {
+            check_ram_name(&RAM_GROUP_NAME, new)?;
+            if !principal_exists(c, &Principal::Group(old.to_string()))? {
+                return Err(not_found(format!(
+                    "failed to {what}: the group does not exist (EntityNotExist.Group)"
+                )));
+            }
+            if old != new && principal_exists(c, &Principal::Group(new.to_string()))? {
+                return Err(conflict(format!(
+                    "failed to {what}: a group named `{new}` already exists \
+                     (EntityAlreadyExists.Group)"
+                )));
+            }
+            c.pragma_update(None, "defer_foreign_keys", "ON")?;
+            c.execute(
+                "UPDATE ram_group SET name = ?2, comments = ?3 WHERE name = ?1",
+                params![old, new, group.comments],
+            )?;
+            c.execute(
+                "UPDATE ram_group_member SET group_name = ?2 WHERE group_name = ?1",
+                [old, new],
+            )?;
+            c.execute(
+                "UPDATE ram_attachment SET principal_name = ?2 \
+                 WHERE principal_type = 'group' AND principal_name = ?1",
+                [old, new],
+            )?;
             Ok(())
         })
     }

@@ -315,6 +315,7 @@ impl Backend for AliyunBackend {
     fn apply(&self, operation: Operation<'_>) -> Result<(), BackendError> {
         if let Operation::Update { before, after } = operation
             && before.address() != after.address()
+            && crate::model::Rename::of_update(before, after).is_none()
         {
             return Err(BackendError::Invalid(format!(
                 "failed to update `{}`: the update turns it into `{}`\n\

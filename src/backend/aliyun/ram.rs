@@ -249,14 +249,22 @@ impl AliyunBackend {
                 before: Resource::RamUser(b),
                 after: Resource::RamUser(a),
             } => {
-                let mut spec = rpc("UpdateUser").query("UserName", a.name.clone());
+                // `before` names the live user: a rename (`renamed_from`) sends the new name.
+                let mut spec = rpc("UpdateUser").query("UserName", b.name.clone());
+                if b.name != a.name {
+                    spec = spec.query("NewUserName", a.name.clone());
+                }
                 if b.display_name != a.display_name {
                     spec = spec.query("NewDisplayName", a.display_name.clone().unwrap_or_default());
                 }
                 if b.comments != a.comments {
                     spec = spec.query("NewComments", a.comments.clone().unwrap_or_default());
                 }
-                self.call(&spec).map(drop)
+                let result = self.call(&spec).map(drop);
+                if b.name == a.name {
+                    return result;
+                }
+                self.renamed(result, "user", &b.name, &a.name)
             }
             Operation::Delete(Resource::RamUser(u)) => {
                 gone_is_ok(
@@ -268,13 +276,24 @@ impl AliyunBackend {
             }
             Operation::Create(Resource::RamGroup(g)) => self.create_group(g),
             Operation::Update {
+                before,
                 after: Resource::RamGroup(g),
-                ..
             } => {
-                let spec = rpc("UpdateGroup")
-                    .query("GroupName", g.name.clone())
-                    .query("NewComments", g.comments.clone().unwrap_or_default());
-                self.call(&spec).map(drop)
+                // `before` names the live group: a rename (`renamed_from`) sends the new name.
+                let old = match before {
+                    Resource::RamGroup(b) => b.name.clone(),
+                    _ => g.name.clone(),
+                };
+                let mut spec = rpc("UpdateGroup").query("GroupName", old.clone());
+                if old != g.name {
+                    spec = spec.query("NewGroupName", g.name.clone());
+                }
+                let spec = spec.query("NewComments", g.comments.clone().unwrap_or_default());
+                let result = self.call(&spec).map(drop);
+                if old == g.name {
+                    return result;
+                }
+                self.renamed(result, "group", &old, &g.name)
             }
             Operation::Delete(Resource::RamGroup(g)) => gone_is_ok(
                 self.call(&rpc("DeleteGroup").query("GroupName", g.name.clone()))
@@ -384,6 +403,39 @@ impl AliyunBackend {
                 other.resource().address()
             ))),
         }
+    }
+
+    /// After an `UpdateUser`/`UpdateGroup` that renames `old` to `new`: a retried call whose
+    /// first attempt renamed it finds `old` gone, which is success when `new` exists. The new
+    /// name is remembered as fresh (reads may lag) and cached ids follow it.
+    fn renamed(
+        &self,
+        result: Result<(), BackendError>,
+        kind: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), BackendError> {
+        match result {
+            Ok(()) => {}
+            Err(BackendError::NotFound(e)) => {
+                let get = match kind {
+                    "user" => rpc("GetUser").query("UserName", new),
+                    _ => rpc("GetGroup").query("GroupName", new),
+                };
+                if absent_is_none(self.call(&get))?.is_none() {
+                    return Err(BackendError::NotFound(e));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.mark_fresh(&fresh_key(kind, new));
+        if kind == "user" {
+            let mut ids = self.ids();
+            if let Some(id) = ids.users.remove(old) {
+                ids.users.insert(new.to_string(), id);
+            }
+        }
+        Ok(())
     }
 
     fn create_user(&self, u: &RamUser) -> Result<(), BackendError> {

@@ -1519,3 +1519,63 @@ fn a_read_that_cannot_finish_in_its_budget_names_the_listing_that_failed() {
         "a refusal is not run again"
     );
 }
+
+#[test]
+fn a_rename_sends_the_new_name_and_a_repeated_one_is_done_only_when_the_new_name_exists() {
+    let server = serve(move |req| match (req.action.as_str(), req.q("UserName")) {
+        // The rename went through on an attempt whose answer was lost: the old name is gone.
+        ("UpdateUser", Some("bob")) => (
+            404,
+            json!({"Code": "EntityNotExist.User", "Message": "The user does not exist."}),
+        ),
+        ("UpdateUser", _) | ("UpdateGroup", _) => ok(json!({})),
+        ("GetUser", Some("robert")) => ok(json!({"User": {"UserId": "7", "UserName": "robert"}})),
+        ("GetUser", _) => (
+            404,
+            json!({"Code": "EntityNotExist.User", "Message": "The user does not exist."}),
+        ),
+        _ => world(req),
+    });
+    let backend = backend(&server);
+    let user = |name: &str| {
+        Resource::RamUser(RamUser {
+            name: name.into(),
+            display_name: None,
+            comments: None,
+        })
+    };
+    backend
+        .apply(Operation::Update {
+            before: &user("bob"),
+            after: &user("robert"),
+        })
+        .unwrap();
+    let sent = &server.find("UpdateUser")[0];
+    assert_eq!(sent.q("UserName"), Some("bob"));
+    assert_eq!(sent.q("NewUserName"), Some("robert"));
+    assert_eq!(server.find("GetUser").len(), 1);
+    // Neither name exists: the rename fails.
+    let err = backend
+        .apply(Operation::Update {
+            before: &user("bob"),
+            after: &user("bobby"),
+        })
+        .unwrap_err();
+    assert!(matches!(err, BackendError::NotFound(_)), "{err:?}");
+    // A group rename names the old group and sends the new name.
+    let group = |name: &str| {
+        Resource::RamGroup(crate::model::RamGroup {
+            name: name.into(),
+            comments: None,
+        })
+    };
+    backend
+        .apply(Operation::Update {
+            before: &group("devs"),
+            after: &group("engineers"),
+        })
+        .unwrap();
+    let sent = &server.find("UpdateGroup")[0];
+    assert_eq!(sent.q("GroupName"), Some("devs"));
+    assert_eq!(sent.q("NewGroupName"), Some("engineers"));
+}

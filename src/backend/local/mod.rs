@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{Backend, BackendError, Capabilities, Ledger, LockInfo, Operation, ReadScope};
-use crate::model::{Resource, State};
+use crate::model::{Rename, Resource, State};
 pub use crate::store::Store;
 use crate::store::{ApiKeyChange, LimitSpec, MemberSpec, ModelGrant, NewApiKey, WriteMode};
 
@@ -116,6 +116,13 @@ impl Backend for LocalBackend {
         match operation {
             Operation::Create(resource) => create(&mut store, resource),
             Operation::Update { before, after } => {
+                if let Some(rename) = Rename::of_update(before, after) {
+                    return match after {
+                        Resource::RamUser(u) => store.rename_user(rename.old_name(), u),
+                        Resource::RamGroup(g) => store.rename_group(rename.old_name(), g),
+                        _ => unreachable!("only users and groups are renamed"),
+                    };
+                }
                 if before.address() != after.address() {
                     return Err(BackendError::Invalid(format!(
                         "failed to update `{}`: the update turns it into `{}`\n\

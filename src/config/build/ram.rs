@@ -54,6 +54,7 @@ impl Builder<'_> {
                     .or_insert(span.clone());
             }
         }
+        self.renames();
         for pol in &p.policies {
             let span = self.span(pol, &path!["name"]);
             if self.check_name(&rules::RAM_POLICY_NAME, &pol.value.name, span.clone()) {
@@ -148,6 +149,94 @@ impl Builder<'_> {
         }
     }
 
+    /// `renamed_from` on users and groups: an in-place rename the differ plans when the old
+    /// name is live. The old name must not be declared too, nor renamed twice; RAM cannot
+    /// rename roles, so on a role it is an error.
+    fn renames(&mut self) {
+        let p = self.parsed;
+        let mut declared: Vec<(Address, Address, Span)> = Vec::new();
+        for u in &p.users {
+            if let Some(from) = &u.value.renamed_from {
+                let span = self.span(u, &path!["renamed_from"]);
+                let to = Address::RamUser {
+                    name: u.value.name.clone(),
+                };
+                let from = Address::RamUser { name: from.clone() };
+                declared.push((to, from, span));
+            }
+        }
+        for g in &p.groups {
+            if let Some(from) = &g.value.renamed_from {
+                let span = self.span(g, &path!["renamed_from"]);
+                let to = Address::RamGroup {
+                    name: g.value.name.clone(),
+                };
+                let from = Address::RamGroup { name: from.clone() };
+                declared.push((to, from, span));
+            }
+        }
+        for r in &p.roles {
+            if let Some(from) = &r.value.renamed_from {
+                self.error(
+                    self.span(r, &path!["renamed_from"]),
+                    format!(
+                        "RAM cannot rename role `{from}` to `{}`: `UpdateRole` has no new \
+                         name, so a role is renamed only by creating the new one and deleting \
+                         the old one",
+                        r.value.name
+                    ),
+                    "remove `renamed_from`; the plan then creates the role under its new name \
+                     (with its attachments), and deletes the old one if msctl owns it",
+                );
+            }
+        }
+        let mut claimed: HashMap<Address, (Address, Span)> = HashMap::new();
+        for (to, from, span) in declared {
+            let (old, kind, block, declared_set) = match &from {
+                Address::RamUser { name } => (name.clone(), "user", "[[ram.user]]", &self.users),
+                Address::RamGroup { name } => {
+                    (name.clone(), "group", "[[ram.group]]", &self.groups)
+                }
+                _ => unreachable!("only users and groups are collected above"),
+            };
+            if from == to {
+                self.error(
+                    span,
+                    format!("RAM {kind} `{old}` is renamed from itself"),
+                    "remove `renamed_from`, or write the previous name in it",
+                );
+                continue;
+            }
+            if let Some(there) = declared_set.get(&old).cloned() {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "`{to}` is renamed from RAM {kind} `{old}`, which is declared too"
+                    ))
+                    .at(span)
+                    .related(there, "declared here")
+                    .hint(format!(
+                        "a rename leaves one {kind}: remove the `{block}` block of `{old}`, or \
+                         remove `renamed_from`"
+                    )),
+                );
+                continue;
+            }
+            if let Some((other, first)) = claimed.get(&from).cloned() {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "RAM {kind} `{old}` is renamed twice, to `{to}` and to `{other}`"
+                    ))
+                    .at(span)
+                    .related(first, "first renamed here")
+                    .hint("one live object can take only one new name: keep one `renamed_from`"),
+                );
+                continue;
+            }
+            claimed.insert(from.clone(), (to.clone(), span));
+            self.desired.renames.insert(to, from);
+        }
+    }
+
     pub(super) fn known(
         &mut self,
         set: &HashMap<String, Span>,
@@ -159,7 +248,25 @@ impl Builder<'_> {
         if set.contains_key(name) {
             return true;
         }
+        let renamed_to = self
+            .desired
+            .renames
+            .iter()
+            .find_map(|(to, from)| match (from, what) {
+                (Address::RamUser { name: old }, "RAM user")
+                | (Address::RamGroup { name: old }, "RAM group")
+                    if old == name =>
+                {
+                    Some(to)
+                }
+                _ => None,
+            });
         let hint = match suggest(name, set.keys().map(String::as_str)) {
+            _ if renamed_to.is_some() => format!(
+                "`{name}` is renamed: `{}` declares `renamed_from = \"{name}\"`; write its \
+                 new name here",
+                renamed_to.expect("checked just now")
+            ),
             Some(s) => format!("did you mean `{s}`? otherwise declare it with a `{block}` block"),
             None => format!("declare it with a `{block}` block"),
         };

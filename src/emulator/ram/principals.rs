@@ -54,13 +54,17 @@ pub(super) fn update_user(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, F
     let p = &call.params;
     let name = p.required("UserName")?;
     let current = user(ctx, name)?;
-    if let Some(new) = p.text("NewUserName")
-        && new != name
-    {
-        return Err(Failure::invalid(
-            "NewUserName",
-            "renaming users is not supported by the emulator",
-        ));
+    // `NewUserName` renames in place: the id, groups, policies and keys stay with the user.
+    let renamed = p.text("NewUserName").filter(|new| *new != name);
+    if let Some(new) = renamed {
+        check_name("NewUserName", new, &RAM_USER_NAME)?;
+        if ctx.store.user(new).is_ok() {
+            return Err(Failure::new(
+                409,
+                "EntityAlreadyExists.User",
+                "The user already exists.",
+            ));
+        }
     }
     check_len("NewDisplayName", p.get("NewDisplayName"), 128)?;
     check_len("NewComments", p.get("NewComments"), 128)?;
@@ -70,14 +74,20 @@ pub(super) fn update_user(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, F
         Some(v) => Some(v.to_string()),
         None => old,
     };
-    ctx.store
-        .update_user(&RamUser {
-            name: name.to_string(),
-            display_name: pick("NewDisplayName", current.display_name),
-            comments: pick("NewComments", current.comments),
-        })
-        .map_err(store)?;
+    let updated = RamUser {
+        name: renamed.unwrap_or(name).to_string(),
+        display_name: pick("NewDisplayName", current.display_name),
+        comments: pick("NewComments", current.comments),
+    };
     let mut extra = extras(ctx, "user", name)?;
+    match renamed {
+        Some(_) => {
+            ctx.store.rename_user(name, &updated).map_err(store)?;
+            ctx.set_meta(&extras_key("user", name), "")?;
+        }
+        None => ctx.store.update_user(&updated).map_err(store)?,
+    }
+    let name = updated.name.as_str();
     for (param, key) in [("NewMobilePhone", "MobilePhone"), ("NewEmail", "Email")] {
         if let Some(v) = p.get(param) {
             extra.insert(key.into(), json!(v));
@@ -127,13 +137,17 @@ pub(super) fn update_group(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, 
     let p = &call.params;
     let name = p.required("GroupName")?;
     let current = group(ctx, name)?;
-    if let Some(new) = p.text("NewGroupName")
-        && new != name
-    {
-        return Err(Failure::invalid(
-            "NewGroupName",
-            "renaming groups is not supported by the emulator",
-        ));
+    // `NewGroupName` renames in place: the id, members and policies stay with the group.
+    let renamed = p.text("NewGroupName").filter(|new| *new != name);
+    if let Some(new) = renamed {
+        check_name("NewGroupName", new, &RAM_GROUP_NAME)?;
+        if ctx.store.group(new).is_ok() {
+            return Err(Failure::new(
+                409,
+                "EntityAlreadyExists.Group",
+                "The group already exists.",
+            ));
+        }
     }
     check_len("NewComments", p.get("NewComments"), 128)?;
     let comments = match p.get("NewComments") {
@@ -141,13 +155,19 @@ pub(super) fn update_group(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, 
         Some(v) => Some(v.to_string()),
         None => current.comments,
     };
-    ctx.store
-        .update_group(&RamGroup {
-            name: name.to_string(),
-            comments,
-        })
-        .map_err(store)?;
+    let updated = RamGroup {
+        name: renamed.unwrap_or(name).to_string(),
+        comments,
+    };
     let mut extra = extras(ctx, "group", name)?;
+    match renamed {
+        Some(_) => {
+            ctx.store.rename_group(name, &updated).map_err(store)?;
+            ctx.set_meta(&extras_key("group", name), "")?;
+        }
+        None => ctx.store.update_group(&updated).map_err(store)?,
+    }
+    let name = updated.name.as_str();
     extra.insert("UpdateDate".into(), json!(now_ms()));
     set_extras(ctx, "group", name, &extra)?;
     let updated = group(ctx, name)?;

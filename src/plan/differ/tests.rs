@@ -686,3 +686,220 @@ fn a_duplicate_outside_owned_workspaces_is_governed_drift_not_a_change() {
             && i.kind == crate::plan::DriftKind::Unexpected
     }));
 }
+
+// ---- renames (`renamed_from`) ------------------------------------------------------------------
+
+fn bob_to_robert() -> Rename {
+    Rename::between(
+        &Address::RamUser { name: "bob".into() },
+        &Address::RamUser {
+            name: "robert".into(),
+        },
+    )
+    .unwrap()
+}
+
+/// The rich state with bob declared as robert, `renamed_from = "bob"`.
+fn renamed_desired(live: &State) -> State {
+    let rename = bob_to_robert();
+    let mut desired = live.renamed(std::slice::from_ref(&rename));
+    desired
+        .renames
+        .insert(rename.to.ram_address(), rename.from.ram_address());
+    desired
+}
+
+#[test]
+fn a_declared_rename_is_one_in_place_update_and_nothing_that_names_it_moves() {
+    let live = rich_state();
+    let desired = renamed_desired(&live);
+    let d = run(&desired, &live);
+    assert_eq!(
+        actions(&d),
+        vec![("ram.user.robert".to_string(), Action::Update)]
+    );
+    let c = &d.changes[0];
+    // The live user under its old name, the declared one under its new name.
+    assert_eq!(c.before, Some(user("bob")));
+    assert_eq!(
+        c.after.as_ref(),
+        desired.get(&Address::RamUser {
+            name: "robert".into()
+        })
+    );
+    assert_eq!(c.attributes.len(), 1);
+    assert_eq!(c.attributes[0].name, "name");
+    assert_eq!(c.attributes[0].before, json!("bob"));
+    assert_eq!(c.attributes[0].after, json!("robert"));
+    assert!(
+        c.warnings[0].contains("renames RAM user `bob` to `robert` in place"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(d.conflicts.is_empty());
+    assert_eq!(d.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn a_rename_with_another_attribute_changed_is_still_one_update() {
+    let live = rich_state();
+    let mut desired = renamed_desired(&live);
+    desired.insert(Resource::RamUser(crate::model::RamUser {
+        name: "robert".into(),
+        display_name: Some("Robert".into()),
+        comments: None,
+    }));
+    let d = run(&desired, &live);
+    assert_eq!(
+        actions(&d),
+        vec![("ram.user.robert".to_string(), Action::Update)]
+    );
+    let names: Vec<&str> = d.changes[0]
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(names, ["name", "display_name"]);
+}
+
+#[test]
+fn a_group_rename_keeps_its_members_and_attachments() {
+    let live = rich_state();
+    let rename = Rename::between(
+        &Address::RamGroup {
+            name: "devs".into(),
+        },
+        &Address::RamGroup {
+            name: "engineers".into(),
+        },
+    )
+    .unwrap();
+    let mut desired = live.renamed(std::slice::from_ref(&rename));
+    desired
+        .renames
+        .insert(rename.to.ram_address(), rename.from.ram_address());
+    let d = run(&desired, &live);
+    assert_eq!(
+        actions(&d),
+        vec![("ram.group.engineers".to_string(), Action::Update)]
+    );
+    assert!(
+        d.changes[0].warnings[0].contains("members and policy attachments are kept"),
+        "{:?}",
+        d.changes[0].warnings
+    );
+}
+
+#[test]
+fn renamed_from_is_no_change_once_the_rename_is_done() {
+    let live = rich_state();
+    let desired = renamed_desired(&live);
+    let done = live.renamed(&[bob_to_robert()]);
+    let d = run(&desired, &done);
+    assert_eq!(d.changes, vec![]);
+    assert!(d.conflicts.is_empty());
+}
+
+#[test]
+fn both_names_live_is_a_conflict_and_no_rename() {
+    let mut live = rich_state();
+    live.insert(user("robert"));
+    let desired = renamed_desired(&rich_state());
+    let d = run(&desired, &live);
+    assert_eq!(
+        d.conflicts,
+        vec![crate::plan::RenameConflict {
+            from: Address::RamUser { name: "bob".into() },
+            to: Address::RamUser {
+                name: "robert".into()
+            },
+        }]
+    );
+    assert!(
+        d.conflicts[0].to_string().contains("both exist live"),
+        "{}",
+        d.conflicts[0]
+    );
+    // No change renames anything: bob stays, robert is compared as it is.
+    assert!(
+        !d.changes
+            .iter()
+            .any(|c| c.attributes.iter().any(|a| a.name == "name")),
+        "{:#?}",
+        d.changes
+    );
+}
+
+#[test]
+fn a_delete_naming_the_renamed_user_waits_for_the_rename() {
+    let live = rich_state();
+    let mut desired = renamed_desired(&live);
+    // robert leaves the group in the same plan: removed by his new name, so after the rename.
+    desired
+        .resources
+        .remove(&group_member("devs", "robert").address());
+    let mut changes = run(&desired, &live).changes;
+    crate::graph::link(&mut changes).unwrap();
+    let leave = changes
+        .iter()
+        .find(|c| c.address == group_member("devs", "robert").address())
+        .expect("the membership is deleted");
+    assert_eq!(leave.action, Action::Delete);
+    assert_eq!(
+        leave.depends_on,
+        vec![Address::RamUser {
+            name: "robert".into()
+        }]
+    );
+}
+
+#[test]
+fn deleting_a_key_owner_while_creating_a_user_suggests_renamed_from() {
+    let live = rich_state();
+    // bob becomes robert without `renamed_from`: bob (owned) is deleted, robert created.
+    let mut desired = live.renamed(&[bob_to_robert()]);
+    desired.renames.clear();
+    let options = DiffOptions {
+        owned: live.resources.keys().cloned().collect(),
+        ..DiffOptions::default()
+    };
+    let d = diff(&desired, &live, &options, &Capabilities::full());
+    assert!(
+        actions(&d).contains(&("ram.user.bob".to_string(), Action::Delete)),
+        "{:?}",
+        actions(&d)
+    );
+    let warning = d
+        .warnings
+        .iter()
+        .find(|w| w.contains("renamed_from = \"bob\""))
+        .unwrap_or_else(|| panic!("no renamed_from hint in {:#?}", d.warnings));
+    assert!(
+        warning.contains("`workspace.chatbot-dev.apikey.bob-key`"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("RAM user `robert` is created"),
+        "{warning}"
+    );
+    // A deleted user who owns no key, or a delete without a create, gets no such warning.
+    let mut without_keys = desired.clone();
+    without_keys
+        .resources
+        .retain(|a, _| !matches!(a, Address::ApiKey { .. }));
+    let mut live_without_keys = live.clone();
+    live_without_keys
+        .resources
+        .retain(|a, _| !matches!(a, Address::ApiKey { .. }));
+    let d = diff(
+        &without_keys,
+        &live_without_keys,
+        &options,
+        &Capabilities::full(),
+    );
+    assert!(
+        !d.warnings.iter().any(|w| w.contains("renamed_from")),
+        "{:#?}",
+        d.warnings
+    );
+}
