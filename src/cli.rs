@@ -121,6 +121,26 @@ pub enum Command {
     /// Workspaces of several environments side by side, differences marked (from the config, or
     /// `--live`).
     Envs(EnvsArgs),
+    /// Write config files (TOML and policy JSON) from the live account, so that `plan` on them
+    /// shows no changes; with `-C` of an existing config, only what it does not declare.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Directory to write into (created; it must be empty unless `--force`).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Import only objects whose address, or the address of anything in them, matches this
+    /// glob (`workspace.chatbot-*`, `ram.user.*`); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub select: Vec<String>,
+    /// Model Studio and PAI regions to read (default: every region msctl knows); repeatable.
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Write into a non-empty DIR, replacing the files import writes (others are left alone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub mod emulator;
 pub mod exit_code;
 pub mod git;
 pub mod graph;
+pub mod import;
 pub mod ledger;
 pub mod model;
 pub mod plan;

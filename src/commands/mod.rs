@@ -18,6 +18,7 @@ pub mod envs;
 pub mod error;
 pub mod force_unlock;
 pub mod graph;
+pub mod import;
 pub mod interrupt;
 pub mod output;
 pub mod plan;
@@ -66,6 +67,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::ForceUnlock(args) => force_unlock::run(cli, args),
         Command::Access(args) => access::run(cli, args),
         Command::Envs(args) => envs::run(cli, args),
+        Command::Import(args) => import::run(cli, args),
     }
 }
 
