@@ -106,7 +106,10 @@ fn check_out_dir(out: &Path, force: bool) -> Result<(), CommandError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(anyhow::Error::new(e)
-                .context(format!("failed to read output directory `{}`", out.display()))
+                .context(format!(
+                    "failed to read output directory `{}`",
+                    out.display()
+                ))
                 .into());
         }
     };

@@ -241,7 +241,10 @@ pub fn read_acknowledged(backend: &dyn Backend, scope: &ReadScope) -> anyhow::Re
     let caps = backend.capabilities();
     if !caps.missing.is_empty() {
         let ledger = backend.load_ledger().with_context(|| {
-            format!("failed to read msctl's ledger from the {} backend", backend.name())
+            format!(
+                "failed to read msctl's ledger from the {} backend",
+                backend.name()
+            )
         })?;
         plan::acknowledged_live(&mut live, &ledger, &caps);
     }
@@ -319,10 +322,7 @@ fn scope_of(desired: &State) -> ReadScope {
 }
 
 /// The backend the options and the config name (the options win).
-pub fn open_backend(
-    options: &SessionOptions,
-    config: &Config,
-) -> anyhow::Result<Box<dyn Backend>> {
+pub fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box<dyn Backend>> {
     match options.backend.unwrap_or(config.settings.backend) {
         BackendKind::Local => {
             let path = state_path(options, config);

@@ -93,9 +93,7 @@ pub fn fold(views: &[WorkspaceView], environments: &[String]) -> Vec<WorkspaceDe
         let best = candidates[i]
             .iter()
             .map(|(t, e)| {
-                let n = sizes
-                    .get(&(t.clone(), shape(w)))
-                    .map_or(0, BTreeSet::len);
+                let n = sizes.get(&(t.clone(), shape(w))).map_or(0, BTreeSet::len);
                 (n, t, e)
             })
             .filter(|(n, _, _)| *n >= 2)
@@ -163,12 +161,16 @@ fn folded(
     let mut overrides: BTreeMap<String, Override> = BTreeMap::new();
     let models = choose(&members, |w| w.fields.models.clone(), |v, _| v.clone());
     let limits = choose(&members, |w| w.fields.limits.clone(), |v, _| v.clone());
-    let members_field = choose(&members, |w| w.fields.members.clone(), |v, f| {
-        v.iter().map(|m| member_sub(m, f)).collect()
-    });
-    let keys = choose(&members, |w| w.fields.api_keys.clone(), |v, f| {
-        v.iter().map(|k| key_sub(k, f)).collect()
-    });
+    let members_field = choose(
+        &members,
+        |w| w.fields.members.clone(),
+        |v, f| v.iter().map(|m| member_sub(m, f)).collect(),
+    );
+    let keys = choose(
+        &members,
+        |w| w.fields.api_keys.clone(),
+        |v, f| v.iter().map(|k| key_sub(k, f)).collect(),
+    );
     for (env, v) in models.1 {
         overrides.entry(env).or_default().models = Some(v);
     }
@@ -229,7 +231,10 @@ fn choose<T: Clone + PartialEq>(
     get: impl Fn(&WorkspaceView) -> T,
     sub: impl Fn(&T, Sub<'_>) -> T,
 ) -> (T, Vec<(String, T)>) {
-    let own: Vec<(String, T)> = members.iter().map(|(e, w)| ((*e).clone(), get(w))).collect();
+    let own: Vec<(String, T)> = members
+        .iter()
+        .map(|(e, w)| ((*e).clone(), get(w)))
+        .collect();
     let expand = |v: &T, env: &str| sub(v, &|s: &str| s.replace(PLACEHOLDER, env));
     let mut candidates: Vec<T> = own.iter().map(|(_, v)| v.clone()).collect();
     for (env, v) in &own {

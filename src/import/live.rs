@@ -440,8 +440,6 @@ fn key_entry(k: &ApiKey) -> KeyEntry {
 pub fn bare_name_resolves(p: &PolicyRef, custom: &BTreeSet<String>) -> bool {
     match p.kind {
         PolicyType::Custom => custom.contains(&p.name),
-        PolicyType::System => {
-            !custom.contains(&p.name) && platform::is_system_policy(&p.name)
-        }
+        PolicyType::System => !custom.contains(&p.name) && platform::is_system_policy(&p.name),
     }
 }

@@ -142,7 +142,11 @@ fn load(files: &Files) -> Result<State, Vec<String>> {
 fn three_environments_fold_into_one_declaration_with_overrides_where_they_differ() {
     let live = account();
     let imported = import(&live, &options());
-    let names: Vec<&str> = imported.workspaces.iter().map(|w| w.name.as_str()).collect();
+    let names: Vec<&str> = imported
+        .workspaces
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
     assert_eq!(names, ["billing", "chatbot-{env}"]);
     let chatbot = &imported.workspaces[1];
     assert_eq!(chatbot.environments, ["dev", "test", "prod"]);
@@ -161,7 +165,12 @@ fn three_environments_fold_into_one_declaration_with_overrides_where_they_differ
     assert_eq!(with_models, ["prod"]);
 
     let files = write::render(&imported, &layout());
-    let text = &files.files.iter().find(|(p, _)| p == "workspaces.toml").unwrap().1;
+    let text = &files
+        .files
+        .iter()
+        .find(|(p, _)| p == "workspaces.toml")
+        .unwrap()
+        .1;
     assert!(text.contains("name = \"chatbot-{env}\""), "{text}");
     assert!(text.contains("[workspace.overrides.prod]"), "{text}");
     assert!(
@@ -180,7 +189,11 @@ fn workspaces_of_different_shapes_are_not_folded() {
     let mut live = account();
     live.insert(perm("chatbot-test", "qwen-max", false));
     let imported = import(&live, &options());
-    let names: Vec<&str> = imported.workspaces.iter().map(|w| w.name.as_str()).collect();
+    let names: Vec<&str> = imported
+        .workspaces
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
     // dev and prod still share a shape; test stands alone.
     assert_eq!(names, ["billing", "chatbot-{env}", "chatbot-test"]);
     assert_eq!(imported.workspaces[1].environments, ["dev", "prod"]);
@@ -274,7 +287,11 @@ fn roles_and_custom_policies_round_trip_through_short_trust_and_json_files() {
         max_session_duration: 3600,
     }));
     for (principal, policy, kind) in [
-        (Principal::User("alice".into()), "sfm-read", PolicyType::Custom),
+        (
+            Principal::User("alice".into()),
+            "sfm-read",
+            PolicyType::Custom,
+        ),
         (
             Principal::Role("pai-runner".into()),
             "AliyunPAIFullAccess",

@@ -73,7 +73,10 @@ pub fn render(imported: &Imported, layout: &Layout) -> Files {
         header.extend(imported.notes.iter().map(|n| format!("- {n}")));
     }
     if let Some(project) = &layout.project {
-        files.push(("msctl.toml".to_string(), msctl_toml(project, layout, &header)));
+        files.push((
+            "msctl.toml".to_string(),
+            msctl_toml(project, layout, &header),
+        ));
         header.truncate(1);
     }
     if !imported.workspaces.is_empty() {
@@ -82,8 +85,7 @@ pub fn render(imported: &Imported, layout: &Layout) -> Files {
         header.truncate(1);
     }
     let d = &imported.declarations;
-    if !(d.users.is_empty() && d.groups.is_empty() && d.roles.is_empty() && d.policies.is_empty())
-    {
+    if !(d.users.is_empty() && d.groups.is_empty() && d.roles.is_empty() && d.policies.is_empty()) {
         let (text, json_files) = ram_toml(imported, layout, &header);
         files.push(("ram.toml".to_string(), text));
         files.extend(json_files);
@@ -196,7 +198,12 @@ fn workspaces_toml(decls: &[WorkspaceDecl], layout: &Layout, header: &[String]) 
         if !d.overrides.is_empty() {
             let mut overrides = Table::new();
             overrides.set_implicit(true);
-            for (env, o) in &d.overrides {
+            // In the order of `environments`, as a reader expects.
+            let ordered = d
+                .environments
+                .iter()
+                .filter_map(|e| d.overrides.get(e).map(|o| (e, o)));
+            for (env, o) in ordered {
                 let mut ot = Table::new();
                 override_fields(&mut ot, o, &largest);
                 ot.decor_mut().set_prefix("\n");
