@@ -296,6 +296,27 @@ fn adoption_writes_only_what_the_existing_config_does_not_declare() {
         "no longer unmanaged:\n{}",
         text(&after)
     );
+    // The next apply (with nothing to change) records msctl's ownership of what was adopted.
+    let apply = local(
+        &db,
+        &["-C", cfg.to_str().unwrap(), "apply", "--auto-approve"],
+    );
+    assert_code(&apply, common::SUCCESS, "apply after adoption");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let owned: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'msctl.owned'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    for adopted in [
+        "workspace.search-dev",
+        "workspace.search-prod",
+        "ram.user.dave",
+    ] {
+        assert!(owned.contains(adopted), "`{adopted}` is owned: {owned}");
+    }
 }
 
 /// A small synthetic config (the benchmarks' shape at a fraction of 1x) applied to the emulator
@@ -306,7 +327,7 @@ fn adoption_writes_only_what_the_existing_config_does_not_declare() {
 fn synthetic_config_on_the_emulator_imports_into_files_that_plan_to_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cfg");
-    msctl::synthetic::generate(&cfg, 9, 12, 2).expect("the synthetic config is written");
+    msctl::synthetic::generate(&cfg, 30, 60, 3).expect("the synthetic config is written");
     let emu: RunningEmulator = emulator::spawn(EmulatorConfig::new(
         dir.path().join("cloud.db"),
         Credentials::new(AK, SECRET),
