@@ -125,6 +125,12 @@ fn quickstart_imports_into_files_that_plan_to_nothing() {
         &["-C", out.to_str().unwrap(), "plan", "--detailed-exitcode"],
     );
     assert_round_trip(validate, plan);
+    // msctl.toml names the database it was imported from: plain `plan` finds it.
+    let plain = common::msctl()
+        .args(["-C", out.to_str().unwrap(), "plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_code(&plain, common::SUCCESS, "plan with msctl.toml's state");
 }
 
 #[test]

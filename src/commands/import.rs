@@ -19,7 +19,7 @@ use crate::cli::{Cli, ImportArgs};
 use crate::config::{self, BackendKind, Config, Settings};
 use crate::diagnostic::SourceSet;
 use crate::import::{self, Imported, Layout, glob::Glob, write::Project};
-use crate::model::{Address, Resource, State, platform};
+use crate::model::{Resource, State, platform};
 
 pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     check_out_dir(&args.out, args.force)?;
@@ -95,7 +95,7 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     for note in &imported.notes {
         diag!("note: {note}");
     }
-    output::stdout(&summary(&args.out, &imported, &files.files, &live))?;
+    output::stdout(&summary(&args.out, &imported, &files.files))?;
     Ok(Outcome::Success)
 }
 
@@ -191,11 +191,16 @@ fn layout(
     backend: &str,
 ) -> anyhow::Result<Layout> {
     if !existing {
+        let state = match (backend, &cli.state) {
+            ("local", Some(state)) => relative_to(state, &args.out),
+            _ => None,
+        };
         return Ok(Layout {
             prefix: String::new(),
             project: Some(Project {
                 name: "imported".to_string(),
                 backend: backend.to_string(),
+                state,
                 endpoint: cli.endpoint.clone(),
             }),
             default_region: import::write::common_region(imported),
@@ -252,6 +257,45 @@ fn layout(
     })
 }
 
+/// `path` relative to `dir` (which may not exist yet), with `/` separators: msctl.toml names
+/// the local database relative to its own directory. None when either cannot be resolved.
+fn relative_to(path: &Path, dir: &Path) -> Option<String> {
+    let absolute = |p: &Path| -> Option<PathBuf> {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().ok()?.join(p)
+        };
+        // Resolve what exists (symlinks, `..`); keep the rest as written.
+        let mut existing = p.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            rest.push(existing.file_name()?.to_os_string());
+            existing = existing.parent()?;
+        }
+        let mut resolved = existing.canonicalize().ok()?;
+        resolved.extend(rest.iter().rev());
+        Some(resolved)
+    };
+    let (path, dir) = (absolute(path)?, absolute(dir)?);
+    let common = path
+        .components()
+        .zip(dir.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<String> = dir
+        .components()
+        .skip(common)
+        .map(|_| "..".to_string())
+        .collect();
+    parts.extend(
+        path.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    Some(parts.join("/"))
+}
+
 fn write_files(out: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
     for (rel, text) in files {
         let path: PathBuf = out.join(rel);
@@ -266,7 +310,7 @@ fn write_files(out: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
 }
 
 /// What was written, for the terminal.
-fn summary(out: &Path, imported: &Imported, files: &[(String, String)], live: &State) -> String {
+fn summary(out: &Path, imported: &Imported, files: &[(String, String)]) -> String {
     let d = &imported.declarations;
     let folded = imported
         .workspaces
@@ -276,19 +320,20 @@ fn summary(out: &Path, imported: &Imported, files: &[(String, String)], live: &S
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "Imported {} of {} live objects into `{}`:",
+        "Imported {} live objects into `{}`:",
         imported_objects(imported),
-        live.resources
-            .keys()
-            .filter(|a| !matches!(a, Address::Duplicate { .. }))
-            .count(),
         out.display()
     );
     let _ = writeln!(
         text,
-        "  workspaces        {} in {} declarations ({folded} folded over environments)",
+        "  workspaces        {} in {} declaration{} ({folded} folded over environments)",
         d.workspaces.len(),
-        imported.workspaces.len()
+        imported.workspaces.len(),
+        if imported.workspaces.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     );
     let _ = writeln!(text, "  RAM users         {}", d.users.len());
     let _ = writeln!(text, "  RAM groups        {}", d.groups.len());

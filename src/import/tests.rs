@@ -95,6 +95,7 @@ fn layout() -> Layout {
         project: Some(write::Project {
             name: "imported".into(),
             backend: "local".into(),
+            state: None,
             endpoint: None,
         }),
         default_region: Some("cn-beijing".into()),

@@ -37,6 +37,8 @@ pub struct Layout {
 pub struct Project {
     pub name: String,
     pub backend: String,
+    /// The local backend's database, relative to the new config directory.
+    pub state: Option<String>,
     pub endpoint: Option<String>,
 }
 
@@ -69,7 +71,7 @@ pub fn render(imported: &Imported, layout: &Layout) -> Files {
         layout.backend
     )];
     if !imported.notes.is_empty() {
-        header.push("Not imported:".to_string());
+        header.push("What could not be imported, or needs checking:".to_string());
         header.extend(imported.notes.iter().map(|n| format!("- {n}")));
     }
     if let Some(project) = &layout.project {
@@ -124,6 +126,9 @@ fn msctl_toml(project: &Project, layout: &Layout, header: &[String]) -> String {
     doc["project"] = Item::Table(p);
     let mut b = Table::new();
     b["kind"] = value(project.backend.as_str());
+    if let Some(s) = &project.state {
+        b["state"] = value(s.as_str());
+    }
     if let Some(e) = &project.endpoint {
         b["endpoint"] = value(e.as_str());
     }
