@@ -162,6 +162,23 @@ fn import_refuses_a_non_empty_directory_without_force_and_needs_a_source() {
     assert_code(&none, common::ERROR, "import without a source");
     assert!(text(&none).contains("--state"), "{}", text(&none));
     assert!(!dir.path().join("elsewhere").exists());
+
+    let region = local(
+        &db,
+        &[
+            "import",
+            "--out",
+            dir.path().join("r").to_str().unwrap(),
+            "--region",
+            "cn-bejing",
+        ],
+    );
+    assert_code(&region, common::ERROR, "import with an unknown region");
+    assert!(
+        text(&region).contains("unknown region `cn-bejing`\nhint: did you mean `cn-beijing`?"),
+        "{}",
+        text(&region)
+    );
 }
 
 #[test]
@@ -194,6 +211,29 @@ fn select_imports_only_the_matching_objects() {
     assert!(
         !ram.contains("[[ram.group]]"),
         "the group is not selected:\n{ram}"
+    );
+
+    // The same, for machines.
+    let json = local(
+        &db,
+        &[
+            "import",
+            "--out",
+            dir.path().join("j").to_str().unwrap(),
+            "--select",
+            "workspace.chatbot-*",
+            "--format",
+            "json",
+        ],
+    );
+    assert_code(&json, common::SUCCESS, "import --format json");
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["workspaces"], 3);
+    assert_eq!(doc["declarations"][0]["name"], "chatbot-{env}");
+    assert_eq!(doc["ram_users"], 0);
+    assert_eq!(
+        doc["files"],
+        serde_json::json!(["msctl.toml", "workspaces.toml"])
     );
 
     let nothing = local(

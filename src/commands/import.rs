@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use super::session::{self, SessionOptions};
 use super::{CommandError, Outcome, output};
 use crate::backend::{Backend, Capability, ReadScope};
-use crate::cli::{Cli, ImportArgs};
+use crate::cli::{Cli, Format, ImportArgs};
 use crate::config::{self, BackendKind, Config, Settings};
 use crate::diagnostic::SourceSet;
 use crate::import::{self, Imported, Layout, glob::Glob, write::Project};
@@ -23,6 +23,17 @@ use crate::model::{Resource, State, platform};
 
 pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     check_out_dir(&args.out, args.force)?;
+    for region in &args.region {
+        if !platform::REGIONS.contains(&region.as_str()) {
+            let hint = match crate::diagnostic::suggest(region, platform::REGIONS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known regions: {}", platform::REGIONS.join(", ")),
+            };
+            return Err(CommandError::Usage(format!(
+                "failed to import: unknown region `{region}`\nhint: {hint}"
+            )));
+        }
+    }
     let existing = cli.dir.join("msctl.toml").is_file();
     let options = SessionOptions::from_cli(cli);
     let (config, backend) = if existing {
@@ -95,7 +106,17 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     for note in &imported.notes {
         diag!("note: {note}");
     }
-    output::stdout(&summary(&args.out, &imported, &files.files))?;
+    let text = match cli.format {
+        Format::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&summary_json(&args.out, &imported, &files.files))
+                    .map_err(anyhow::Error::from)?;
+            text.push('\n');
+            text
+        }
+        Format::Text | Format::Markdown => summary(&args.out, &imported, &files.files),
+    };
+    output::stdout(&text)?;
     Ok(Outcome::Success)
 }
 
@@ -351,6 +372,28 @@ fn summary(out: &Path, imported: &Imported, files: &[(String, String)]) -> Strin
         out.display()
     );
     text
+}
+
+/// What was written, for machines (`--format json`).
+fn summary_json(out: &Path, imported: &Imported, files: &[(String, String)]) -> serde_json::Value {
+    let d = &imported.declarations;
+    serde_json::json!({
+        "out": out.display().to_string(),
+        "objects": imported_objects(imported),
+        "workspaces": d.workspaces.len(),
+        "declarations": imported
+            .workspaces
+            .iter()
+            .map(|w| serde_json::json!({ "name": w.name, "environments": w.environments }))
+            .collect::<Vec<_>>(),
+        "ram_users": d.users.len(),
+        "ram_groups": d.groups.len(),
+        "ram_roles": d.roles.len(),
+        "custom_policies": d.policies.len(),
+        "pai_workspaces": d.pai.len(),
+        "files": files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        "notes": imported.notes,
+    })
 }
 
 /// How many live objects the written declarations stand for.

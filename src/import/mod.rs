@@ -43,7 +43,7 @@ pub struct Imported {
 }
 
 impl Imported {
-    /// How many live objects the declarations stand for (workspaces counted one by one).
+    /// Nothing to write: no workspace and no other declaration.
     pub fn is_empty(&self) -> bool {
         self.workspaces.is_empty() && self.declarations.is_empty()
     }
