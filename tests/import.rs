@@ -90,6 +90,8 @@ fn quickstart_imports_into_files_that_plan_to_nothing() {
         "{}",
         text(&import)
     );
+    // The local backend reads everything: nothing to note.
+    assert!(!text(&import).contains("note:"), "{}", text(&import));
     let workspaces = read(&out.join("workspaces.toml"));
     // chatbot-dev, -test and -prod fold into one declaration; only prod and test differ.
     assert!(
@@ -234,6 +236,12 @@ fn select_imports_only_the_matching_objects() {
     assert_eq!(
         doc["files"],
         serde_json::json!(["msctl.toml", "workspaces.toml"])
+    );
+    // The members' users were not selected: said, so the failing `validate` is no surprise.
+    let notes = doc["notes"].to_string();
+    assert!(
+        notes.contains("`ram.user.alice`") && notes.contains("widen `--select`"),
+        "{notes}"
     );
 
     let nothing = local(

@@ -405,14 +405,78 @@ pub fn read(live: &State, options: &Options, notes: &mut Vec<String>) -> Declara
     // A default workspace with nothing in it says nothing: declaring it would only make msctl
     // the owner of whatever is added there later.
     workspaces.retain(|w| !(w.default && w.fields == Fields::default()));
-    Declarations {
+    let declarations = Declarations {
         workspaces,
         users: users.into_values().collect(),
         groups: groups.into_values().collect(),
         roles: roles.into_values().collect(),
         policies,
         pai: pai.into_values().collect(),
+    };
+    let missing = unresolved(&declarations, &options.declared);
+    if !missing.is_empty() {
+        notes.push(format!(
+            "the files refer to {} not written here nor declared in the config: import them too \
+             (widen `--select`) or declare them, else `validate` reports them unknown",
+            missing
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
+    declarations
+}
+
+/// RAM users, roles and custom policies the declarations name that neither they nor the
+/// existing config declare (a `--select` that picked a workspace but not its members' users).
+fn unresolved(d: &Declarations, declared: &BTreeSet<Address>) -> BTreeSet<Address> {
+    let mut wanted: BTreeSet<Address> = BTreeSet::new();
+    let user = |n: &str| Address::RamUser {
+        name: n.to_string(),
+    };
+    for w in &d.workspaces {
+        for m in &w.fields.members {
+            wanted.insert(m.principal.ram_address());
+        }
+        for k in &w.fields.api_keys {
+            wanted.insert(user(&k.owner));
+        }
+    }
+    for g in &d.groups {
+        wanted.extend(g.members.iter().map(|m| user(m)));
+    }
+    for p in &d.pai {
+        wanted.extend(p.members.iter().map(|(m, _)| user(m)));
+    }
+    let attached = d
+        .users
+        .iter()
+        .flat_map(|u| &u.policies)
+        .chain(d.groups.iter().flat_map(|g| &g.policies))
+        .chain(d.roles.iter().flat_map(|r| &r.policies));
+    for p in attached {
+        if p.kind == PolicyType::Custom {
+            wanted.insert(Address::RamPolicy {
+                name: p.name.clone(),
+            });
+        }
+    }
+    let written: BTreeSet<Address> = d
+        .users
+        .iter()
+        .map(|u| user(&u.name))
+        .chain(d.roles.iter().map(|r| Address::RamRole {
+            name: r.name.clone(),
+        }))
+        .chain(d.policies.iter().map(|p| Address::RamPolicy {
+            name: p.name.clone(),
+        }))
+        .collect();
+    wanted
+        .into_iter()
+        .filter(|a| !written.contains(a) && !declared.contains(a))
+        .collect()
 }
 
 /// `n` per `period` seconds as the config writes it, if it can.

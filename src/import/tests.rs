@@ -317,3 +317,80 @@ fn roles_and_custom_policies_round_trip_through_short_trust_and_json_files() {
     assert!(!paths.contains(&"trust/pai-runner.json"), "{paths:?}");
     assert_eq!(load(&files), Ok(live));
 }
+
+#[test]
+fn per_environment_names_become_env_placeholders_and_expand_back() {
+    let mut live = State::default();
+    for env in ["dev", "prod"] {
+        let name = format!("search-{env}");
+        live.insert(ws(&name));
+        live.insert(perm(&name, "qwen-max", false));
+        live.insert(Resource::RamRole(RamRole {
+            name: format!("search-{env}-ci"),
+            description: None,
+            trust_policy: serde_json::json!({"Version": "1", "Statement": [{
+                "Action": "sts:AssumeRole", "Effect": "Allow",
+                "Principal": {"Service": ["pai.aliyuncs.com"]}}]}),
+            max_session_duration: 3600,
+        }));
+        live.insert(Resource::Member(Member {
+            workspace: name.clone(),
+            principal: Principal::Role(format!("search-{env}-ci")),
+            administrator: true,
+            pages: BTreeSet::new(),
+        }));
+        // Per second, to check the rate survives the trip.
+        live.insert(Resource::ModelLimit(ModelLimit {
+            workspace: name,
+            model: "qwen-max".into(),
+            requests: 5,
+            request_period: 1,
+            tokens: Some(1000),
+            usage_period: Some(1),
+        }));
+    }
+    let imported = import(&live, &options());
+    assert_eq!(imported.workspaces.len(), 1);
+    let search = &imported.workspaces[0];
+    assert_eq!(search.name, "search-{env}");
+    assert_eq!(
+        search.fields.members[0].principal,
+        Principal::Role("search-{env}-ci".into())
+    );
+    assert!(search.overrides.is_empty(), "{:?}", search.overrides);
+    let files = write::render(&imported, &layout());
+    let text = &files
+        .files
+        .iter()
+        .find(|(p, _)| p == "workspaces.toml")
+        .unwrap()
+        .1;
+    assert!(
+        text.contains("requests_per_second = 5, tokens_per_second = 1000"),
+        "{text}"
+    );
+    assert_eq!(load(&files), Ok(live));
+}
+
+#[test]
+fn a_limit_over_another_period_is_noted_not_written() {
+    let mut live = account();
+    live.insert(Resource::ModelLimit(ModelLimit {
+        workspace: "billing".into(),
+        model: "qwen-plus".into(),
+        requests: 10,
+        request_period: 3600,
+        tokens: None,
+        usage_period: None,
+    }));
+    let imported = import(&live, &options());
+    assert!(
+        imported
+            .notes
+            .iter()
+            .any(|n| n.contains("`workspace.billing.limit.qwen-plus` allows 10 requests per 3600")),
+        "{:?}",
+        imported.notes
+    );
+    assert!(imported.workspaces[0].fields.limits.is_empty());
+}
