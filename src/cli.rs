@@ -171,6 +171,7 @@ impl Command {
             Command::Access(a) => Groups::all(&a.config, &a.backend, &a.output),
             Command::Envs(a) => Groups::all(&a.config, &a.backend, &a.output),
             Command::Snapshot(a) => Groups::all(&a.config, &a.backend, &a.output),
+            Command::Import(a) => Groups::all(&a.config, &a.backend, &a.output),
             Command::Ack(a) => Groups {
                 config: Some(&a.config),
                 backend: Some(&a.backend),
@@ -331,6 +332,9 @@ pub enum Command {
     /// Save the live state as read (no secrets), with msctl's ledger, its fingerprint, time,
     /// account, regions and API versions, for `plan --live FILE` without credentials.
     Snapshot(SnapshotArgs),
+    /// Write config files (TOML and policy JSON) from the live account, so that `plan` on them
+    /// shows no changes; with `-C` of an existing config, only what it does not declare.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -433,6 +437,29 @@ impl SchemaKind {
             SchemaKind::Review => "review.schema.json",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Directory to write into (created; it must be empty unless `--force`).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Import only objects whose address, or the address of anything in them, matches this
+    /// glob (`workspace.chatbot-*`, `ram.user.*`); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub select: Vec<String>,
+    /// Model Studio and PAI regions to read (default: every region msctl knows); repeatable.
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Write into a non-empty DIR, replacing the files import writes (others are left alone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ pub mod exit_code;
 pub mod git;
 pub mod graph;
 pub mod http;
+pub mod import;
 pub mod ledger;
 pub mod model;
 pub mod plan;

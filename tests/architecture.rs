@@ -31,6 +31,8 @@ const LAYERS: &[&[&str]] = &[
     &["ledger"],
     // Desired state and what it means.
     &["config", "access"],
+    // Live state into config files (`msctl import`).
+    &["import"],
     // git2 at the edge (reads config files at any revision).
     &["git"],
     // What the backends and the emulator share: ACS3 signing, verification and encodings; the

@@ -18,6 +18,7 @@ pub mod envs;
 pub mod error;
 pub mod force_unlock;
 pub mod graph;
+pub mod import;
 pub mod init;
 pub mod interrupt;
 pub mod output;
@@ -72,6 +73,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, CommandError> {
         Command::Init(args) => init::run(cli, args),
         Command::Schema(args) => schema::run(args),
         Command::Snapshot(args) => snapshot::run(cli, args),
+        Command::Import(args) => import::run(cli, args),
     }
 }
 

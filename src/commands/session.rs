@@ -249,23 +249,7 @@ impl Session {
     }
 
     pub fn read_live_in(&self, scope: &ReadScope) -> anyhow::Result<State> {
-        let mut live = self.backend.read(scope).with_context(|| {
-            format!(
-                "failed to read live state from the {} backend",
-                self.backend.name()
-            )
-        })?;
-        let caps = self.backend.capabilities();
-        if !caps.missing.is_empty() {
-            let ledger = self.backend.load_ledger().with_context(|| {
-                format!(
-                    "failed to read msctl's ledger from the {} backend",
-                    self.backend.name()
-                )
-            })?;
-            plan::acknowledged_live(&mut live, &ledger, &caps);
-        }
-        Ok(live)
+        read_acknowledged(self.backend.as_ref(), scope)
     }
 
     /// Computes the plan of the loaded config against the current live state.
@@ -321,6 +305,28 @@ pub fn now() -> anyhow::Result<i64> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
     }
+}
+
+/// Live state in `scope`, completed with what the ledger acknowledges where the API cannot
+/// read (workspace members, API-key owners): see [`plan::acknowledged_live`].
+pub fn read_acknowledged(backend: &dyn Backend, scope: &ReadScope) -> anyhow::Result<State> {
+    let mut live = backend.read(scope).with_context(|| {
+        format!(
+            "failed to read live state from the {} backend",
+            backend.name()
+        )
+    })?;
+    let caps = backend.capabilities();
+    if !caps.missing.is_empty() {
+        let ledger = backend.load_ledger().with_context(|| {
+            format!(
+                "failed to read msctl's ledger from the {} backend",
+                backend.name()
+            )
+        })?;
+        plan::acknowledged_live(&mut live, &ledger, &caps);
+    }
+    Ok(live)
 }
 
 /// How often a run waiting for the run lock tries again.
@@ -430,7 +436,8 @@ fn open_snapshot(
     Ok((Box::new(SnapshotBackend::new(snapshot)), source))
 }
 
-fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box<dyn Backend>> {
+/// The backend the options and the config name (the options win).
+pub fn open_backend(options: &SessionOptions, config: &Config) -> anyhow::Result<Box<dyn Backend>> {
     match options.backend.unwrap_or(config.settings.backend) {
         BackendKind::Local => {
             let path = state_path(options, config);
