@@ -476,3 +476,50 @@ fn workspaces_in_two_regions_converge_through_one_endpoint() {
         .unwrap();
     assert_eq!(region, "ap-southeast-1");
 }
+
+/// Every combination of the three permission flags a config can declare reads back over the
+/// emulator: an apply, then a plan with nothing to do. A grant without inference used to be
+/// missed by the read (it listed the AUTHORIZED INFERENCE scope) and was planned again forever.
+#[test]
+fn every_combination_of_model_permission_flags_reads_back() {
+    let s = Scenario::new(Some(FaultConfig::default()));
+    std::fs::remove_dir_all(s.cfg()).unwrap();
+    std::fs::create_dir_all(s.cfg()).unwrap();
+    std::fs::write(
+        s.cfg().join("msctl.toml"),
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    )
+    .unwrap();
+    let models = [
+        "deepseek-r1",
+        "deepseek-v3",
+        "qwen-coder-plus",
+        "qwen-long",
+        "qwen-max",
+        "qwen-plus",
+        "qwen-turbo",
+    ];
+    // The seven combinations with at least one flag on (all off is no grant at all).
+    let declare = |shift: usize| {
+        let mut toml = String::from("[[workspace]]\nname = \"flags\"\nmodels = [\n");
+        for (i, model) in models.iter().enumerate() {
+            let bits = (i + shift) % 7 + 1;
+            toml.push_str(&format!(
+                "  {{ model = \"{model}\", inference = {}, fine_tune = {}, deploy = {} }},\n",
+                bits & 1 != 0,
+                bits & 2 != 0,
+                bits & 4 != 0
+            ));
+        }
+        toml.push_str("]\n");
+        std::fs::write(s.cfg().join("ws.toml"), toml).unwrap();
+    };
+    // Then every model moves to another combination: updates read back too.
+    for shift in [0, 3] {
+        declare(shift);
+        let apply = s.msctl(&["apply", "--auto-approve"]);
+        assert_eq!(code(&apply), 0, "{}", text(&apply));
+        let again = s.msctl(&["plan", "--detailed-exitcode"]);
+        assert_eq!(code(&again), 0, "shift {shift}: {}", text(&again));
+    }
+}
