@@ -225,6 +225,31 @@ fn scenario_on_the_aliyun_backend_against_the_emulator() {
         (1..=30).contains(&calls),
         "a no-op plan took {calls} API calls"
     );
+    // The count by product and operation adds up to it, and is the listing's: one page of each
+    // listing, and per listed object the one read that needs it.
+    let by = &plan["api_calls_by_operation"];
+    let sum: u64 = by
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, calls, "{by}");
+    assert_eq!(by["sts"]["GetCallerIdentity"], 1, "{by}");
+    assert_eq!(by["modelstudio"]["ListWorkspaces"], 1, "{by}");
+    assert_eq!(by["modelstudio"]["ListApiKeys"], 1, "{by}");
+    // chatbot-dev, -test and -prod; the default workspace's models are not read.
+    assert_eq!(by["modelstudio"]["ListModelPermissions"], 3, "{by}");
+    assert_eq!(by["modelstudio"]["ListModelLimits"], 3, "{by}");
+    assert_eq!(by["ram"]["ListUsers"], 1, "{by}");
+    assert_eq!(by["ram"]["ListPoliciesForUser"], 3, "{by}");
+    // The local backend makes no API calls and reports no breakdown.
+    let local = Scenario::new(None);
+    let out = local.msctl(&["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["api_calls"], 0);
+    assert!(plan.get("api_calls_by_operation").is_none(), "{plan}");
 }
 
 /// One apply of the quickstart through an emulator that throttles 20% and fails 5% of requests

@@ -623,6 +623,7 @@ mod tests {
             summary: crate::plan::Summary::of(&plan()),
             live_fingerprint: crate::plan::fingerprint(&live),
             api_calls: 0,
+            api_calls_by_operation: Default::default(),
             managed_live: 0,
             access: Default::default(),
         };
@@ -695,6 +696,7 @@ mod tests {
             summary: crate::plan::Summary::of(&plan()),
             live_fingerprint: "f".into(),
             api_calls: 0,
+            api_calls_by_operation: Default::default(),
             managed_live: 0,
             access: Default::default(),
         };
