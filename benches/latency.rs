@@ -94,14 +94,16 @@ fn main() {
     );
     let code = out.status.code().unwrap_or(-1);
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
-    let left = plan["changes"]
-        .as_array()
-        .map_or(0, |c| c.iter().filter(|c| c["manual"].is_null()).count());
+    let changes = plan["changes"].as_array().cloned().unwrap_or_default();
+    let left = changes.iter().filter(|c| c["manual"].is_null()).count();
+    // Console-only steps (workspace members) stay in the plan until acknowledged.
+    let manual = changes.len() - left;
     drop(emu);
     let measured = by_operation(&plan["api_calls_by_operation"]);
     let minimum = listing_minimum(&live(&dir.join("cloud.db")));
     println!(
-        "no-op plan: exit {code}, {left} change(s) for the API; {} calls, listing minimum {}",
+        "no-op plan: exit {code}, {left} change(s) for the API, {manual} manual step(s); {} \
+         calls, listing minimum {}",
         plan["api_calls"],
         minimum.values().sum::<u64>()
     );
