@@ -111,6 +111,7 @@ fn plan_once(
         summary,
         live_fingerprint: String::new(),
         api_calls: 0,
+        api_calls_by_operation: Default::default(),
         managed_live: diff.managed_live,
         access: Default::default(),
         snapshot: None,

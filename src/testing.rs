@@ -604,6 +604,7 @@ pub fn plan_of(changes: Vec<Change>) -> Plan {
         warnings: Vec::new(),
         live_fingerprint: String::new(),
         api_calls: 0,
+        api_calls_by_operation: Default::default(),
         managed_live: 0,
         access: Default::default(),
         snapshot: None,

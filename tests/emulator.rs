@@ -119,7 +119,7 @@ fn model_studio_workspaces_keys_permissions_and_limits() {
             &c,
             ms("CreateWorkspace", Method::Post, "/modelstudio/workspaces")
         ),
-        (400, "InvalidParameter.workspaceName".to_string())
+        (400, "MissingParameter.workspaceName".to_string())
     );
 
     // Every page, two at a time: the default workspace plus the three.
@@ -395,7 +395,7 @@ fn ram_users_groups_roles_policies_and_attachments() {
     );
     assert_eq!(
         fail(&c, ram("CreateUser", &[])),
-        (400, "InvalidParameter.UserName".to_string())
+        (400, "MissingParameter.UserName".to_string())
     );
     assert_eq!(
         fail(&c, ram("CreateUser", &[("UserName", "no spaces")])),
@@ -886,7 +886,7 @@ fn signatures_routes_and_parameters_are_checked() {
                 "/modelstudio/models/permissions"
             )
         ),
-        (400, "InvalidParameter.workspaceId".to_string())
+        (400, "MissingParameter.workspaceId".to_string())
     );
     let garbage = ms(
         "UpdateModelLimits",
@@ -900,6 +900,60 @@ fn signatures_routes_and_parameters_are_checked() {
     assert_eq!(fail(&c, garbage).0, 404, "the workspace is checked first");
     // Still serving after all that.
     assert_eq!(ok(&c, list())["IsTruncated"], false);
+}
+
+/// A required parameter left out is `MissingParameter.<Name>` with status 400 on every product
+/// (contract §5.3), not `InvalidParameter.*`, which is kept for a value the operation refuses.
+#[test]
+fn missing_required_parameters_answer_missing_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = start(dir.path(), FaultConfig::default());
+    let c = client(&emu);
+    let cases = [
+        (
+            ms("ListModelLimits", Method::Get, "/modelstudio/models/limits"),
+            "MissingParameter.workspaceId",
+        ),
+        (
+            ms(
+                "UpdateModelPermissions",
+                Method::Post,
+                "/modelstudio/models/permissions",
+            )
+            .body(form(
+                json!({"workspaceId": "", "accessAllEntities": "KEEP"}),
+            )),
+            "MissingParameter.workspaceId",
+        ),
+        (ram("GetGroup", &[]), "MissingParameter.GroupName"),
+        (
+            ram(
+                "AttachPolicyToUser",
+                &[("PolicyType", "System"), ("PolicyName", "P")],
+            ),
+            "MissingParameter.UserName",
+        ),
+        (
+            pai("CreateWorkspace", Method::Post, "/api/v1/workspaces").body(Body::Json(
+                json!({"Description": "d", "EnvTypes": ["prod"]}),
+            )),
+            "MissingParameter.WorkspaceName",
+        ),
+    ];
+    for (spec, code) in cases {
+        let action = spec.action.clone();
+        assert_eq!(fail(&c, spec), (400, code.to_string()), "{action}");
+    }
+    // A value that is there but wrong stays `InvalidParameter.*`.
+    assert_eq!(
+        fail(
+            &c,
+            pai("CreateWorkspace", Method::Post, "/api/v1/workspaces").body(Body::Json(
+                json!({"WorkspaceName": "x", "Description": "d", "EnvTypes": ["dev"]})
+            ))
+        ),
+        (400, "InvalidParameter.EnvTypes".to_string())
+    );
 }
 
 /// What one request came to: an HTTP status, or `0` when the connection was dropped.

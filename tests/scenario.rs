@@ -225,6 +225,31 @@ fn scenario_on_the_aliyun_backend_against_the_emulator() {
         (1..=30).contains(&calls),
         "a no-op plan took {calls} API calls"
     );
+    // The count by product and operation adds up to it, and is the listing's: one page of each
+    // listing, and per listed object the one read that needs it.
+    let by = &plan["api_calls_by_operation"];
+    let sum: u64 = by
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, calls, "{by}");
+    assert_eq!(by["sts"]["GetCallerIdentity"], 1, "{by}");
+    assert_eq!(by["modelstudio"]["ListWorkspaces"], 1, "{by}");
+    assert_eq!(by["modelstudio"]["ListApiKeys"], 1, "{by}");
+    // chatbot-dev, -test and -prod; the default workspace's models are not read.
+    assert_eq!(by["modelstudio"]["ListModelPermissions"], 3, "{by}");
+    assert_eq!(by["modelstudio"]["ListModelLimits"], 3, "{by}");
+    assert_eq!(by["ram"]["ListUsers"], 1, "{by}");
+    assert_eq!(by["ram"]["ListPoliciesForUser"], 3, "{by}");
+    // The local backend makes no API calls and reports no breakdown.
+    let local = Scenario::new(None);
+    let out = local.msctl(&["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["api_calls"], 0);
+    assert!(plan.get("api_calls_by_operation").is_none(), "{plan}");
 }
 
 /// One apply of the quickstart through an emulator that throttles 20% and fails 5% of requests
@@ -478,4 +503,76 @@ fn workspaces_in_two_regions_converge_through_one_endpoint() {
         )
         .unwrap();
     assert_eq!(region, "ap-southeast-1");
+}
+
+/// Every combination of the three permission flags a config can declare reads back over the
+/// emulator: an apply, then a plan with nothing to do. A grant without inference used to be
+/// missed by the read (it listed the AUTHORIZED INFERENCE scope) and was planned again forever.
+#[test]
+fn every_combination_of_model_permission_flags_reads_back() {
+    let s = Scenario::new(Some(FaultConfig::default()));
+    std::fs::remove_dir_all(s.cfg()).unwrap();
+    std::fs::create_dir_all(s.cfg()).unwrap();
+    std::fs::write(
+        s.cfg().join("msctl.toml"),
+        "[project]\ndefault_region = \"cn-beijing\"\n",
+    )
+    .unwrap();
+    let models = [
+        "deepseek-r1",
+        "deepseek-v3",
+        "qwen-coder-plus",
+        "qwen-long",
+        "qwen-max",
+        "qwen-plus",
+        "qwen-turbo",
+    ];
+    // The seven combinations with at least one flag on (all off is no grant at all).
+    let declare = |shift: usize| {
+        let mut toml = String::from("[[workspace]]\nname = \"flags\"\nmodels = [\n");
+        for (i, model) in models.iter().enumerate() {
+            let bits = (i + shift) % 7 + 1;
+            toml.push_str(&format!(
+                "  {{ model = \"{model}\", inference = {}, fine_tune = {}, deploy = {} }},\n",
+                bits & 1 != 0,
+                bits & 2 != 0,
+                bits & 4 != 0
+            ));
+        }
+        toml.push_str("]\n");
+        std::fs::write(s.cfg().join("ws.toml"), toml).unwrap();
+    };
+    // Then every model moves to another combination: updates read back too.
+    for shift in [0, 3] {
+        declare(shift);
+        let apply = s.msctl(&["apply", "--auto-approve"]);
+        assert_eq!(code(&apply), 0, "{}", text(&apply));
+        let again = s.msctl(&["plan", "--detailed-exitcode"]);
+        assert_eq!(code(&again), 0, "shift {shift}: {}", text(&again));
+    }
+}
+
+/// An apply's calls are its one read of live state (the plan's) and its writes: what it owns and
+/// what it applied are recorded from the plan and the writes' answers, with no read after the
+/// apply (issue 13 measured a full re-read of 1,129 calls after an apply of the synthetic config).
+#[test]
+fn apply_reads_live_state_once_and_then_only_writes() {
+    let mut s = Scenario::new(None);
+    let emu = s.start_child_emulator(&[]);
+    let apply = s.msctl(&["apply", "--auto-approve", "--format", "json"]);
+    assert_code(&apply, common::SUCCESS, "apply");
+    let result: serde_json::Value = serde_json::from_slice(&apply.stdout).unwrap();
+    let log = requests(&emu.stop());
+    let read = result["plan"]["api_calls"].as_u64().unwrap() as usize;
+    let applied = result["summary"]["applied"].as_u64().unwrap() as usize;
+    assert_eq!(applied, 29, "{result}");
+    // Each change of the quickstart is one write; nothing else is sent.
+    assert_eq!(log.len(), read + applied, "{log:#?}");
+    let writes = &log[read..];
+    assert!(
+        writes
+            .iter()
+            .all(|r| !r.contains(" List") && !r.contains(" Get")),
+        "{writes:#?}"
+    );
 }

@@ -21,6 +21,17 @@ pub enum Product {
 }
 
 impl Product {
+    /// The product's short name, as msctl reports API calls by product (`modelstudio`, `ram`,
+    /// `aiworkspace`, `sts`: the first label of its public host).
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::ModelStudio => "modelstudio",
+            Product::Ram => "ram",
+            Product::AiWorkspace => "aiworkspace",
+            Product::Sts => "sts",
+        }
+    }
+
     /// The `x-acs-version` header value.
     pub fn version(self) -> &'static str {
         match self {

@@ -4,9 +4,12 @@
 //! What a backend cannot do through its API is declared in [`Capabilities`], so plans show it as a
 //! manual step instead of pretending.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Resource, State};
+
+/// API calls by product (`modelstudio`, `ram`, `aiworkspace`, `sts`), then operation.
+pub type ApiCallCounts = BTreeMap<String, BTreeMap<String, u64>>;
 
 // The ledger and the error kinds live below both the store and the backends; their paths under
 // `backend` stay for the callers.
@@ -154,6 +157,11 @@ pub trait Backend: Send + Sync {
     /// HTTP requests made so far (0 for backends that make none).
     fn api_calls(&self) -> u64 {
         0
+    }
+
+    /// [`Backend::api_calls`] by product, then operation; empty for backends that make none.
+    fn api_calls_by_operation(&self) -> ApiCallCounts {
+        ApiCallCounts::new()
     }
 
     /// The RAM user the backend acts as, when known: without [`Capability::ApiKeyOwner`], keys

@@ -27,11 +27,12 @@ impl Failure {
         }
     }
 
-    /// A required parameter is absent or empty (400 `InvalidParameter.<name>`).
+    /// A required parameter is absent or empty: 400 `MissingParameter.<name>`, the gateway's
+    /// code for it (contract §5.3), not `InvalidParameter.*`, which is for a bad value.
     pub fn missing(name: &str) -> Self {
         Self::new(
             400,
-            format!("InvalidParameter.{name}"),
+            format!("MissingParameter.{name}"),
             format!("The parameter {name} is required and cannot be empty."),
         )
     }
@@ -385,7 +386,12 @@ mod tests {
         assert_eq!(p.bool("b").unwrap(), None);
         assert_eq!(p.number::<i64>("n").unwrap(), Some(12));
         assert!(p.number::<i64>("a").is_err());
-        assert_eq!(p.required("b").unwrap_err().code, "InvalidParameter.b");
+        let missing = p.required("b").unwrap_err();
+        assert_eq!(
+            (missing.status, missing.code.as_str()),
+            (400, "MissingParameter.b")
+        );
+        assert_eq!(p.required("zz").unwrap_err().code, "MissingParameter.zz");
         assert_eq!(
             p.tree("auth").unwrap().unwrap(),
             json!({"type": "Custom", "accessIps": ["1.2.3.4/32", "::/0"]})

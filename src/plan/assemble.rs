@@ -82,6 +82,7 @@ pub fn assemble<E>(
         summary,
         live_fingerprint: fingerprint(input.live),
         api_calls: backend.api_calls(),
+        api_calls_by_operation: backend.api_calls_by_operation(),
         managed_live: diff.managed_live,
         access,
         snapshot: None,

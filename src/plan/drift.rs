@@ -290,6 +290,7 @@ mod tests {
             warnings: vec![],
             live_fingerprint: String::new(),
             api_calls: 0,
+            api_calls_by_operation: Default::default(),
             managed_live: 0,
             access: Default::default(),
             snapshot: None,

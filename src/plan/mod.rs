@@ -3,11 +3,14 @@
 //! A plan is computed once (the differ), ordered by its dependency edges (the graph), rendered
 //! three ways (text, markdown, JSON) and, saved with `--out`, applied later exactly as reviewed.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::access::AccessChanges;
+use crate::backend::ApiCallCounts;
 use crate::model::{Address, Resource};
 
 pub mod access;
@@ -178,6 +181,10 @@ pub struct Plan {
     pub live_fingerprint: String,
     /// API calls the backend made to read live state (0 for the local backend).
     pub api_calls: u64,
+    /// `api_calls` by product, then operation (`{"ram": {"ListUsers": 2}}`); they add up to
+    /// it. Left out for backends that make no API calls (the local backend).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_calls_by_operation: ApiCallCounts,
     /// Live objects msctl manages, for the safety rail on the share of objects a plan changes.
     #[serde(default)]
     pub managed_live: usize,

@@ -93,6 +93,7 @@ fn plan_of(changes: Vec<Change>, unmanaged: Vec<Unmanaged>, warnings: Vec<String
         warnings,
         live_fingerprint: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         api_calls: 12,
+        api_calls_by_operation: Default::default(),
         managed_live: 0,
         access: Default::default(),
         snapshot: None,

@@ -395,6 +395,10 @@ impl Backend for AliyunBackend {
         self.client.api_calls()
     }
 
+    fn api_calls_by_operation(&self) -> crate::backend::ApiCallCounts {
+        self.client.api_calls_by_operation()
+    }
+
     fn caller(&self) -> Option<String> {
         KeyCreators {
             flag: self.caller.as_deref(),

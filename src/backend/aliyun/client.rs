@@ -27,6 +27,7 @@ use crate::acs::credentials::Credentials;
 use crate::acs::encoding::form_urlencode;
 pub use crate::acs::product::Product;
 use crate::acs::signing::{RequestToSign, Signer, percent_encode};
+use crate::backend::ApiCallCounts as CallCounts;
 
 /// HTTP methods the three APIs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -329,6 +330,8 @@ pub struct Client {
     signer: Signer,
     config: ClientConfig,
     api_calls: AtomicU64,
+    /// The same count by product and operation (`ram` → `ListUsers` → 2).
+    by_operation: Mutex<CallCounts>,
     deadline: Instant,
     limiter: Limiter,
     breaker: Breaker,
@@ -391,12 +394,18 @@ impl Client {
             breaker: Breaker::new(config.breaker),
             config,
             api_calls: AtomicU64::new(0),
+            by_operation: Mutex::new(CallCounts::new()),
         }
     }
 
     /// HTTP requests sent so far, retries included.
     pub fn api_calls(&self) -> u64 {
         self.api_calls.load(Ordering::Relaxed)
+    }
+
+    /// [`Client::api_calls`] by product and operation: they add up to it.
+    pub fn api_calls_by_operation(&self) -> CallCounts {
+        lock(&self.by_operation).clone()
     }
 
     /// The retry bounds of this client, for callers that retry on their own (idempotent creates).
@@ -551,6 +560,11 @@ impl Client {
         }
 
         self.api_calls.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.by_operation)
+            .entry(spec.product.name().to_string())
+            .or_default()
+            .entry(spec.action.clone())
+            .or_default() += 1;
         let transport = |e: &dyn fmt::Display, sent: bool| CallError::Transport {
             endpoint: endpoint.base_url(),
             action: spec.action.clone(),

@@ -22,7 +22,10 @@
 //!   with `allowAllModels` = no model scope. `auth` is always sent complete on updates. The
 //!   server's allow-all default (`0.0.0.0/0` and `::/0`) reads back as "no IP list".
 //! - **Permissions** are written per model with `accessAllEntities = KEEP` (never the one-click
-//!   switch); deleting one sets every flag false. Listing asks for the AUTHORIZED INFERENCE scope.
+//!   switch); deleting one sets every flag false. Listing asks for the AUTHORIZABLE scope: every
+//!   grantable model with its three flags. The AUTHORIZED scope is documented only with
+//!   `modelAction = INFERENCE`, which leaves out a model granted fine-tune or deploy alone, so
+//!   such a grant would never read back and be planned again on every run.
 //! - **Limits** use `UpdateModelLimits` with `OVERLAY` (create, update) or `DELETE`.
 
 use std::collections::{BTreeSet, HashMap};
@@ -232,8 +235,8 @@ impl AliyunBackend {
             &ws.region,
         )
         .query("workspaceId", ws.id.clone())
-        .query("authorizationScope", "AUTHORIZED")
-        .query("modelAction", "INFERENCE");
+        // Every kind of grant (see the module's notes): the catalogue carries all three flags.
+        .query("authorizationScope", "AUTHORIZABLE");
         let items = self.ms_pages(&spec, PAGE, "list")?;
         let mut out = Vec::new();
         for item in &items {

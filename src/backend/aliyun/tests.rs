@@ -448,8 +448,9 @@ fn read_walks_every_page_of_every_product_and_maps_the_state() {
         "the default workspace's models are not read"
     );
     assert_eq!(perms[0].q("workspaceId"), Some("ws-1"));
-    assert_eq!(perms[0].q("authorizationScope"), Some("AUTHORIZED"));
-    assert_eq!(perms[0].q("modelAction"), Some("INFERENCE"));
+    // Every kind of grant: AUTHORIZED is documented only for INFERENCE.
+    assert_eq!(perms[0].q("authorizationScope"), Some("AUTHORIZABLE"));
+    assert_eq!(perms[0].q("modelAction"), None);
     assert_eq!(
         server.find("ListModelLimits")[0].q("maxResults"),
         Some("200")

@@ -77,7 +77,7 @@ fn limit_items_are_checked() {
     let missing = parse_limit_change(0, &json!({"model": "m", "operationType": "OVERLAY"}));
     assert_eq!(
         missing.err().unwrap().code,
-        "InvalidParameter.workspaceLimits.1.requestLimit"
+        "MissingParameter.workspaceLimits.1.requestLimit"
     );
     let bad = parse_limit_change(1, &json!({"model": "m", "operationType": "MERGE"}));
     assert_eq!(

@@ -161,6 +161,10 @@ fn throttled_twice_then_succeeds() {
     let value = client.call(&spec).unwrap();
     assert_eq!(value["requestId"], "OK-1");
     assert_eq!(client.api_calls(), 3);
+    // Retries count under the operation they retry.
+    let by = client.api_calls_by_operation();
+    assert_eq!(by.len(), 1, "{by:?}");
+    assert_eq!(by["modelstudio"].get("ListWorkspaces"), Some(&3), "{by:?}");
 
     let seen = server.join().unwrap();
     assert_eq!(seen.len(), 3);
@@ -188,6 +192,7 @@ fn no_permission_is_typed_with_a_hint_and_not_retried() {
         .query("DisplayName", "Alice Ü");
     let err = client.call(&spec).unwrap_err();
     assert_eq!(client.api_calls(), 1);
+    assert_eq!(client.api_calls_by_operation()["ram"]["CreateUser"], 1);
     let api = err.api().unwrap();
     assert_eq!((api.status, api.code.as_str()), (403, "NoPermission"));
     assert_eq!(api.request_id.as_deref(), Some("R-403"));
