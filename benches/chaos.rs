@@ -11,10 +11,13 @@
 //! default (5 seeds, 30 workspaces, 200 users) takes a few minutes on 2 cores. Override with
 //! `MSCTL_CHAOS_SEEDS=0-49` or `=11,27,30,34`, `MSCTL_CHAOS_WORKSPACES`, `MSCTL_CHAOS_USERS`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::ChildEmulator;
 
 const AK: &str = "LTAI5tChaosBenchKeyId";
 const SECRET: &str = "chaos-bench-Secret-5e2d";
@@ -132,48 +135,16 @@ fn parse_seeds(spec: &str) -> Vec<u64> {
     seeds
 }
 
-/// The emulator, killed when dropped.
-struct Emulator {
-    child: Child,
-    url: String,
+/// The emulator with the bench's faults and `seed`, killed when dropped; its log is discarded
+/// (`--quiet`).
+fn start_emulator(state: &Path, seed: u64) -> ChildEmulator {
+    let seed = seed.to_string();
+    let mut extra = vec!["--quiet", "--seed", &seed];
+    extra.extend(FAULTS);
+    ChildEmulator::start(state, &extra, AK, SECRET, &state.with_extension("log"))
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_emulator(bin: &Path, state: &Path, seed: u64) -> Emulator {
-    let mut child = Command::new(bin)
-        .arg("--state")
-        .arg(state)
-        .args(["emulator", "--listen", "127.0.0.1:0", "--quiet", "--seed"])
-        .arg(seed.to_string())
-        .args(FAULTS)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the emulator");
-    let stdout = child.stdout.take().expect("emulator stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the emulator's address");
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http://"))
-        .unwrap_or_else(|| panic!("unexpected emulator output: {line:?}"))
-        .to_string();
-    Emulator { child, url }
-}
-
-fn msctl(bin: &Path, dir: &Path, emu: &Emulator, args: &[&str]) -> Output {
+fn msctl(bin: &Path, dir: &Path, emu: &ChildEmulator, args: &[&str]) -> Output {
     Command::new(bin)
         .arg("-C")
         .arg(dir.join("cfg"))
@@ -190,7 +161,7 @@ fn msctl(bin: &Path, dir: &Path, emu: &Emulator, args: &[&str]) -> Output {
 }
 
 /// Changes left for the API (manual steps are a person's), or `None` if the plan failed.
-fn plan(bin: &Path, dir: &Path, emu: &Emulator) -> Result<usize, String> {
+fn plan(bin: &Path, dir: &Path, emu: &ChildEmulator) -> Result<usize, String> {
     let out = msctl(bin, dir, emu, &["plan", "--format", "json"]);
     if !out.status.success() {
         return Err(tail(&out));
@@ -223,7 +194,7 @@ fn run_seed(bin: &Path, s: &Settings, seed: u64) -> SeedRun {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
     msctl::synthetic::generate(&dir.join("cfg"), s.workspaces, s.users, 3).expect("generate");
-    let emu = start_emulator(bin, &dir.join("cloud.db"), seed);
+    let emu = start_emulator(&dir.join("cloud.db"), seed);
     let mut run = SeedRun {
         seed,
         plans: 0,

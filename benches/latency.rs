@@ -15,14 +15,17 @@
 //! `MSCTL_LATENCY_PARALLELISM` (10). The default takes about a minute on 2 cores.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use msctl::backend::local::LocalBackend;
 use msctl::backend::{Backend, ReadScope};
 use msctl::model::{Resource, State};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::ChildEmulator;
 
 const AK: &str = "LTAI5tLatencyBenchKey";
 const SECRET: &str = "latency-bench-Secret-9c41";
@@ -49,10 +52,17 @@ fn main() {
          --parallelism {}",
         generated.workspaces, generated.users, s.latency_ms, s.parallelism
     );
-    let emu = Emulator::start(&bin, dir, s.latency_ms);
+    let latency_ms = s.latency_ms.to_string();
+    let emu = ChildEmulator::start(
+        &dir.join("cloud.db"),
+        &["--workers", "32", "--latency-ms", &latency_ms],
+        AK,
+        SECRET,
+        &dir.join("emulator.log"),
+    );
 
     // 1. The apply, against the bound.
-    let before = emu.requests();
+    let before = requests(&emu);
     let started = Instant::now();
     let parallelism = s.parallelism.to_string();
     let out = msctl(
@@ -71,7 +81,7 @@ fn main() {
     );
     let took = started.elapsed();
     assert!(out.status.success(), "apply failed:\n{}", tail(&out));
-    let n = emu.requests() - before;
+    let n = requests(&emu) - before;
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("apply JSON");
     let read = result["plan"]["api_calls"].as_u64().unwrap_or(0);
     let bound = Duration::from_millis(s.latency_ms) * n as u32 / s.parallelism as u32;
@@ -135,57 +145,10 @@ fn settings() -> Settings {
     }
 }
 
-/// `msctl emulator` in a child process, its request log in a file; killed when dropped.
-struct Emulator {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Emulator {
-    fn start(bin: &Path, dir: &Path, latency_ms: u64) -> Emulator {
-        let log = dir.join("emulator.log");
-        let mut child = Command::new(bin)
-            .arg("--state")
-            .arg(dir.join("cloud.db"))
-            .args(["emulator", "--listen", "127.0.0.1:0", "--workers", "32"])
-            .args(["--latency-ms", &latency_ms.to_string()])
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
-            .spawn()
-            .expect("start the emulator");
-        let stdout = child.stdout.take().expect("emulator stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the emulator's address");
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("unexpected emulator output: {line:?}"))
-            .to_string();
-        Emulator { child, url, log }
-    }
-
-    /// Requests answered so far: one log line each (`METHOD PATH ACTION -> STATUS (N ms)`).
-    fn requests(&self) -> u64 {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(" -> "))
-            .count() as u64
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Requests the emulator answered so far: one log line each
+/// (`METHOD PATH ACTION -> STATUS (N ms)`).
+fn requests(emu: &ChildEmulator) -> u64 {
+    emu.log().lines().filter(|l| l.contains(" -> ")).count() as u64
 }
 
 fn msctl(bin: &Path, dir: &Path, url: &str, args: &[&str]) -> Output {

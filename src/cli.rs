@@ -476,28 +476,15 @@ pub struct ForceUnlockArgs {
 /// A duration such as `0`, `30s`, `5m`, `1h`, `2d`, `500ms`: how long to wait for msctl's run
 /// lock, how old a snapshot may be.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let bad = || {
-        format!(
-            "`{text}` is not a duration; use a number with a unit: `500ms`, `30s`, `5m`, `1h`, `2d`"
-        )
-    };
-    if text == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let ms = match unit {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
-        _ => return Err(bad()),
-    }
-    .ok_or_else(bad)?;
-    Ok(std::time::Duration::from_millis(ms))
+    crate::model::time::parse_duration_millis(text)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a duration; use a number with a unit: `500ms`, `30s`, `5m`, `1h`, \
+                 `2d`",
+                text.trim()
+            )
+        })
 }
 
 #[derive(Debug, Args)]

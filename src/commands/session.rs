@@ -15,7 +15,7 @@ use crate::cli::{BackendArg, Cli, Command};
 
 use crate::config::{BackendKind, Config};
 use crate::exit_code;
-use crate::model::{Resource, State};
+use crate::model::State;
 use crate::plan::snapshot::SnapshotBackend;
 use crate::plan::{self, Plan, Snapshot, SnapshotOrigin, Source};
 
@@ -161,7 +161,7 @@ impl Session {
     }
 
     fn scope_for(&self, desired: &State) -> anyhow::Result<ReadScope> {
-        let mut scope = scope_of(desired);
+        let mut scope = ReadScope::governed_by(desired);
         let owned = self.ledger()?.scope();
         scope.regions.extend(owned.regions);
         scope.pai_regions.extend(owned.pai_regions);
@@ -218,7 +218,10 @@ impl Session {
                 let waited = if timeout.is_zero() {
                     String::new()
                 } else {
-                    format!(" after waiting {}", humantime(timeout))
+                    format!(
+                        " after waiting {}",
+                        crate::model::time::format_duration(timeout)
+                    )
                 };
                 anyhow::bail!(
                     "another msctl run holds the run lock{waited}: {holder}\nhint: wait \
@@ -365,40 +368,6 @@ impl Drop for RunLock<'_> {
     }
 }
 
-/// `90s`, `5m`, `1h30m`: how a lock timeout is shown.
-fn humantime(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        format!("{}ms", d.as_millis())
-    } else if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
-/// The scopes a desired state governs: its workspaces' regions, RAM, its PAI regions.
-fn scope_of(desired: &State) -> ReadScope {
-    let mut scope = ReadScope {
-        ram: true,
-        ..ReadScope::default()
-    };
-    for r in desired.resources.values() {
-        match r {
-            Resource::Workspace(w) => {
-                scope.regions.insert(w.region.clone());
-            }
-            Resource::PaiWorkspace(w) => {
-                scope.pai_regions.insert(w.region.clone());
-            }
-            _ => {}
-        }
-    }
-    scope
-}
-
 /// The backend of `--live FILE`: the snapshot, checked (format, fingerprint, `--max-age`, the
 /// backend the configuration names). No credentials are read and no connection is opened.
 fn open_snapshot(
@@ -498,19 +467,11 @@ fn open_aliyun(options: &SessionOptions, config: &Config) -> anyhow::Result<Aliy
         Some(url) => Some(Endpoint::parse(url)?),
         None => None,
     };
-    let mut regions: std::collections::BTreeSet<String> = Default::default();
-    let mut pai_regions: std::collections::BTreeSet<String> = Default::default();
-    for r in config.desired.resources.values() {
-        match r {
-            Resource::Workspace(w) => {
-                regions.insert(w.region.clone());
-            }
-            Resource::PaiWorkspace(w) => {
-                pai_regions.insert(w.region.clone());
-            }
-            _ => {}
-        }
-    }
+    let ReadScope {
+        mut regions,
+        pai_regions,
+        ..
+    } = ReadScope::governed_by(&config.desired);
     if let Some(region) = &config.settings.default_region {
         regions.insert(region.clone());
     }

@@ -37,43 +37,25 @@ impl LiveKey {
 /// Parses a rotation duration: a whole number with a unit `s`, `m`, `h` or `d` (`90d`, `36h`),
 /// or `0`. Returns seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let text = text.trim();
     let bad = || {
         format!(
-            "`{text}` is not a duration: write a whole number with a unit s, m, h or d, \
-             like `90d` or `12h`"
+            "`{}` is not a duration: write a whole number with a unit s, m, h or d, \
+             like `90d` or `12h`",
+            text.trim()
         )
     };
-    if text == "0" {
-        return Ok(0);
-    }
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    if split == 0 {
+    // Rotation is counted in seconds: milliseconds are not a unit here.
+    if text.trim().ends_with("ms") {
         return Err(bad());
     }
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let factor = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(factor).ok_or_else(bad)
+    super::time::parse_duration_millis(text)
+        .map(|ms| ms / 1_000)
+        .ok_or_else(bad)
 }
 
 /// A duration in seconds as the largest exact unit: `90d`, `36h`, `0`.
 pub fn format_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0".to_string();
-    }
-    for (unit, factor) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs % factor == 0 {
-            return format!("{}{unit}", secs / factor);
-        }
-    }
-    format!("{secs}s")
+    super::time::format_duration(std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]

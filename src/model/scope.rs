@@ -15,3 +15,25 @@ pub struct ReadScope {
     /// PAI regions whose workspaces and members are read.
     pub pai_regions: BTreeSet<String>,
 }
+
+impl ReadScope {
+    /// The scopes a desired state governs: its workspaces' regions, RAM, its PAI regions.
+    pub fn governed_by(desired: &super::State) -> ReadScope {
+        let mut scope = ReadScope {
+            ram: true,
+            ..ReadScope::default()
+        };
+        for r in desired.resources.values() {
+            match r {
+                super::Resource::Workspace(w) => {
+                    scope.regions.insert(w.region.clone());
+                }
+                super::Resource::PaiWorkspace(w) => {
+                    scope.pai_regions.insert(w.region.clone());
+                }
+                _ => {}
+            }
+        }
+        scope
+    }
+}

@@ -255,6 +255,11 @@ impl ChildEmulator {
         }
     }
 
+    /// Everything it has logged so far (one line per request unless `--quiet`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// `127.0.0.1:PORT`
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")

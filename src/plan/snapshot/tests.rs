@@ -6,26 +6,10 @@ use std::time::Duration;
 use super::*;
 use crate::backend::{Capability, LockInfo, Operation};
 use crate::model::Address;
-use crate::model::Resource;
 use crate::testing::{self, FakeBackend};
 
 fn all_of(state: &State) -> ReadScope {
-    let mut scope = ReadScope {
-        ram: true,
-        ..ReadScope::default()
-    };
-    for r in state.resources.values() {
-        match r {
-            Resource::Workspace(w) => {
-                scope.regions.insert(w.region.clone());
-            }
-            Resource::PaiWorkspace(w) => {
-                scope.pai_regions.insert(w.region.clone());
-            }
-            _ => {}
-        }
-    }
-    scope
+    ReadScope::governed_by(state)
 }
 
 /// A snapshot of the rich state as the local backend would take it, at time 1000.
