@@ -1247,3 +1247,160 @@ fn every_route_survives_garbage_parameters() {
         }
     }
 }
+
+/// RAM renames in place (issue 13): UpdateUser `NewUserName` and UpdateGroup `NewGroupName`
+/// keep ids, memberships and attachments, with RAM's errors, signature-checked.
+#[test]
+fn update_user_and_update_group_rename_in_place_with_rams_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let emu = start(dir.path(), FaultConfig::default());
+    let c = client(&emu);
+    let id = ok(&c, ram("CreateUser", &[("UserName", "bob")]))["User"]["UserId"].clone();
+    ok(&c, ram("CreateUser", &[("UserName", "carol")]));
+    ok(&c, ram("CreateGroup", &[("GroupName", "devs")]));
+    ok(
+        &c,
+        ram(
+            "AddUserToGroup",
+            &[("GroupName", "devs"), ("UserName", "bob")],
+        ),
+    );
+    ok(
+        &c,
+        ram(
+            "AttachPolicyToUser",
+            &[
+                ("PolicyType", "System"),
+                ("PolicyName", "AliyunBailianReadOnlyAccess"),
+                ("UserName", "bob"),
+            ],
+        ),
+    );
+
+    // A wrong signature is refused before anything is renamed.
+    let forged = client_with(&emu, AK, "not-the-secret");
+    let (status, _) = fail(
+        &forged,
+        ram(
+            "UpdateUser",
+            &[("UserName", "bob"), ("NewUserName", "robert")],
+        ),
+    );
+    assert_eq!(status, 400);
+    // RAM's errors: a taken name, a missing user, a bad new name.
+    assert_eq!(
+        fail(
+            &c,
+            ram(
+                "UpdateUser",
+                &[("UserName", "bob"), ("NewUserName", "carol")]
+            )
+        ),
+        (409, "EntityAlreadyExists.User".to_string())
+    );
+    assert_eq!(
+        fail(
+            &c,
+            ram("UpdateUser", &[("UserName", "ghost"), ("NewUserName", "x")])
+        ),
+        (404, "EntityNotExist.User".to_string())
+    );
+    assert_eq!(
+        fail(
+            &c,
+            ram(
+                "UpdateUser",
+                &[("UserName", "bob"), ("NewUserName", "no spaces")]
+            )
+        ),
+        (400, "InvalidParameter.NewUserName.InvalidChars".to_string())
+    );
+    assert_eq!(
+        ok(&c, ram("GetUser", &[("UserName", "bob")]))["User"]["UserId"],
+        id
+    );
+
+    let r = ok(
+        &c,
+        ram(
+            "UpdateUser",
+            &[
+                ("UserName", "bob"),
+                ("NewUserName", "robert"),
+                ("NewDisplayName", "Robert"),
+            ],
+        ),
+    );
+    assert_eq!(r["User"]["UserName"], "robert");
+    assert_eq!(r["User"]["UserId"], id);
+    assert_eq!(r["User"]["DisplayName"], "Robert");
+    assert_eq!(
+        fail(&c, ram("GetUser", &[("UserName", "bob")])),
+        (404, "EntityNotExist.User".to_string())
+    );
+    let groups = ok(&c, ram("ListGroupsForUser", &[("UserName", "robert")]));
+    assert_eq!(groups["Groups"]["Group"][0]["GroupName"], "devs");
+    let policies = ok(&c, ram("ListPoliciesForUser", &[("UserName", "robert")]));
+    assert_eq!(
+        policies["Policies"]["Policy"][0]["PolicyName"],
+        "AliyunBailianReadOnlyAccess"
+    );
+
+    // Groups the same way.
+    ok(&c, ram("CreateGroup", &[("GroupName", "ops")]));
+    assert_eq!(
+        fail(
+            &c,
+            ram(
+                "UpdateGroup",
+                &[("GroupName", "devs"), ("NewGroupName", "ops")]
+            )
+        ),
+        (409, "EntityAlreadyExists.Group".to_string())
+    );
+    assert_eq!(
+        fail(
+            &c,
+            ram(
+                "UpdateGroup",
+                &[("GroupName", "ghost"), ("NewGroupName", "x")]
+            )
+        ),
+        (404, "EntityNotExist.Group".to_string())
+    );
+    assert_eq!(
+        fail(
+            &c,
+            ram(
+                "UpdateGroup",
+                &[("GroupName", "devs"), ("NewGroupName", "a b")]
+            )
+        ),
+        (
+            400,
+            "InvalidParameter.NewGroupName.InvalidChars".to_string()
+        )
+    );
+    let group_id = ok(&c, ram("GetGroup", &[("GroupName", "devs")]))["Group"]["GroupId"].clone();
+    let r = ok(
+        &c,
+        ram(
+            "UpdateGroup",
+            &[("GroupName", "devs"), ("NewGroupName", "engineers")],
+        ),
+    );
+    assert_eq!(r["Group"]["GroupName"], "engineers");
+    assert_eq!(r["Group"]["GroupId"], group_id);
+    let users = ok(&c, ram("ListUsersForGroup", &[("GroupName", "engineers")]));
+    assert_eq!(users["Users"]["User"][0]["UserName"], "robert");
+    drop(emu);
+    let store = Store::open(&db).unwrap();
+    let groups: Vec<String> = store
+        .list_groups()
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(groups, ["engineers", "ops"]);
+}
