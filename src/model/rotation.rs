@@ -73,16 +73,8 @@ mod tests {
 
     #[test]
     fn bad_durations_say_how_to_write_one() {
-        for bad in [
-            "",
-            "90",
-            "d",
-            "90w",
-            "1.5d",
-            "-1d",
-            "90 d",
-            "99999999999999999999d",
-        ] {
+        // Every malformed form is `model::time`'s to reject; milliseconds are not a unit here.
+        for bad in ["90w", "500ms", "-1d"] {
             let err = parse_duration(bad).unwrap_err();
             assert!(
                 err.contains("write a whole number with a unit s, m, h or d"),
