@@ -422,6 +422,8 @@ pub enum SchemaKind {
     Envs,
     /// `msctl plan --base REV --format json`.
     Review,
+    /// `msctl snapshot --out FILE`: the snapshot file.
+    Snapshot,
 }
 
 impl SchemaKind {
@@ -435,6 +437,7 @@ impl SchemaKind {
             SchemaKind::Access => "access.schema.json",
             SchemaKind::Envs => "envs.schema.json",
             SchemaKind::Review => "review.schema.json",
+            SchemaKind::Snapshot => "snapshot.schema.json",
         }
     }
 }

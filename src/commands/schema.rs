@@ -21,5 +21,6 @@ pub fn schema_text(which: SchemaKind) -> String {
         SchemaKind::Access => render::access_schema(),
         SchemaKind::Envs => render::envs_schema(),
         SchemaKind::Review => render::review_schema(),
+        SchemaKind::Snapshot => render::snapshot_schema(),
     }
 }

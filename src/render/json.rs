@@ -19,6 +19,11 @@ pub fn plan_schema() -> String {
     to_pretty_json(&schemars::schema_for!(Plan))
 }
 
+/// The JSON Schema of a snapshot file (`msctl snapshot --out FILE`).
+pub fn snapshot_schema() -> String {
+    to_pretty_json(&schemars::schema_for!(crate::plan::snapshot::Snapshot))
+}
+
 pub(crate) fn to_pretty_json<T: Serialize>(value: &T) -> String {
     match serde_json::to_string_pretty(value) {
         Ok(mut text) => {

@@ -26,7 +26,7 @@ pub use apply::{apply_result_json, apply_result_markdown, apply_result_schema};
 pub use document::{Document, OutputFormat};
 pub use drift::{drift_json, drift_markdown, drift_schema, drift_text};
 pub use history::{status_json, status_text};
-pub use json::{plan_json, plan_schema};
+pub use json::{plan_json, plan_schema, snapshot_schema};
 pub use markdown::{DEFAULT_MARKDOWN_MAX_CHARS, plan_markdown};
 pub use review::{review_json, review_markdown, review_schema, review_text};
 pub use text::plan_text;
