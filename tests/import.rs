@@ -371,6 +371,29 @@ fn adoption_writes_only_what_the_existing_config_does_not_declare() {
     ] {
         assert!(owned.contains(adopted), "`{adopted}` is owned: {owned}");
     }
+    // Once everything live is declared, a second adoption has nothing to do: exit 0, no files.
+    let again = cfg.join("adopted-again");
+    let import = local(
+        &db,
+        &[
+            "-C",
+            cfg.to_str().unwrap(),
+            "import",
+            "--out",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_code(
+        &import,
+        common::SUCCESS,
+        "an adoption with nothing to adopt",
+    );
+    assert!(
+        stdout(&import).contains("Nothing to import:"),
+        "{}",
+        text(&import)
+    );
+    assert!(!again.exists(), "no files are written");
 }
 
 /// A small synthetic config (the benchmarks' shape at a fraction of 1x) applied to the emulator

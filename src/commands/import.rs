@@ -81,18 +81,46 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     let mut imported = import::import(&live, &import_options);
     notes.append(&mut imported.notes);
     imported.notes = notes;
+    if imported.is_empty() && existing {
+        // Adoption with nothing left to adopt is the goal state, not a failure: a nightly
+        // `import -C config` job stays green once everything live is declared.
+        for note in &imported.notes {
+            diag!("note: {note}");
+        }
+        let text = match cli.format() {
+            Format::Json => {
+                let mut text =
+                    serde_json::to_string_pretty(&summary_json(&args.out, &imported, &[]))
+                        .map_err(anyhow::Error::from)?;
+                text.push('\n');
+                text
+            }
+            Format::Text | Format::Markdown => format!(
+                "Nothing to import: `{}` declares every live object{}; no files written.\n",
+                cli.dir().display(),
+                if args.select.is_empty() {
+                    String::new()
+                } else {
+                    format!(" matching {}", args.select.join(", "))
+                }
+            ),
+        };
+        output::stdout(&text)?;
+        return Ok(Outcome::Success);
+    }
     if imported.is_empty() {
-        let why = match (args.select.is_empty(), existing) {
-            (false, _) => format!(
+        // A new configuration (adoption with nothing to adopt returned above).
+        let why = if args.select.is_empty() {
+            "the account holds nothing to import".to_string()
+        } else {
+            format!(
                 "nothing live matches {}",
                 args.select
                     .iter()
                     .map(|s| format!("`{s}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ),
-            (true, true) => "the config already declares everything live".to_string(),
-            (true, false) => "the account holds nothing to import".to_string(),
+            )
         };
         return Err(anyhow::anyhow!(
             "failed to import: {why}\nhint: check `--region` and `--select` (address globs such \
