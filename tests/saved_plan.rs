@@ -304,3 +304,37 @@ fn in_git_a_plan_is_rebuilt_from_its_commit_not_the_working_tree() {
         .collect();
     assert_eq!(addresses, ["ram.user.bob"], "{}", stderr(&out));
 }
+
+/// A plan file that cannot be read or written says why once: the I/O or parse error is not
+/// repeated after the message that already holds it.
+#[test]
+fn an_unreadable_or_unwritable_plan_file_says_why_once() {
+    let p = Project::quickstart();
+    let missing = p.dir.path().join("missing.json");
+    let garbage = p.dir.path().join("garbage.json");
+    std::fs::write(&garbage, "hello").unwrap();
+    let unwritable = p.dir.path().join("no/such/dir/plan.json");
+    for (args, what, said) in [
+        (
+            vec!["apply", missing.to_str().unwrap()],
+            "a missing plan",
+            "os error 2",
+        ),
+        (
+            vec!["apply", garbage.to_str().unwrap()],
+            "a garbage plan",
+            "line 1 column 1",
+        ),
+        (
+            vec!["plan", "--out", unwritable.to_str().unwrap()],
+            "an unwritable plan file",
+            "os error 2",
+        ),
+    ] {
+        let out = p.msctl(&args);
+        assert_eq!(code(&out), common::ERROR, "{what}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("plan file"), "{what}: {err}");
+        assert_eq!(err.matches(said).count(), 1, "{what}, said once: {err}");
+    }
+}

@@ -448,19 +448,33 @@ fn edited_corrupt_and_foreign_snapshots_are_clear_errors() {
         std::fs::write(&path, content).unwrap();
         let out = p.local(&["plan", "--live", &path]);
         assert_code(&out, common::ERROR, name);
+        let err = stderr(&out);
         assert!(
-            stderr(&out).contains("is not a snapshot written by `msctl snapshot --out`"),
+            err.contains("is not a snapshot written by `msctl snapshot --out`"),
             "{}",
             text(&out)
+        );
+        // The parse error is said once, and the hint is the last line (nothing appended to it).
+        assert_eq!(err.matches(" column ").count(), 1, "{err}");
+        assert!(
+            err.trim_end()
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("hint: take one"),
+            "{err}"
         );
     }
     let out = p.local(&["plan", "--live", &p.path("missing.json")]);
     assert_code(&out, common::ERROR, "a missing snapshot");
-    assert!(
-        stderr(&out).contains("failed to read snapshot"),
-        "{}",
-        text(&out)
-    );
+    let err = stderr(&out);
+    assert!(err.contains("failed to read snapshot"), "{}", text(&out));
+    assert_eq!(err.matches("os error 2").count(), 1, "said once: {err}");
+    let out = p.local(&["snapshot", "--out", &p.path("no/such/dir/live.json")]);
+    assert_code(&out, common::ERROR, "a snapshot into a missing folder");
+    let err = stderr(&out);
+    assert!(err.contains("failed to write snapshot"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "said once: {err}");
 
     // A snapshot of the local backend is no answer for the aliyun backend.
     let out = p.without_credentials(&["plan", "--live", &snap]);

@@ -95,7 +95,7 @@ impl CommandError {
         match self {
             CommandError::Interrupted { .. } => None,
             CommandError::Other(e) if is_broken_pipe(e) => None,
-            CommandError::Other(e) => Some(format!("error: {e:#}")),
+            CommandError::Other(e) => Some(format!("error: {}", chain_text(e))),
             other => Some(format!("error: {other}")),
         }
     }
@@ -105,6 +105,23 @@ impl From<std::io::Error> for CommandError {
     fn from(e: std::io::Error) -> Self {
         CommandError::Other(e.into())
     }
+}
+
+/// The error and its causes, `outer: cause: …` like anyhow's `{:#}`, except that a cause the
+/// text already holds is not said again (an error type whose message embeds its `source`, such
+/// as `#[error("failed to read `{path}`: {source}")]`, would otherwise print it twice).
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Whether an error comes from writing to a closed pipe.
@@ -200,6 +217,22 @@ mod tests {
         assert_eq!(
             CommandError::Other(e).report().as_deref(),
             Some("error: failed to write `x`: disk full")
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to read plan file `p.json`: {source}")]
+    struct Embeds {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::from(Embeds { source: io }).context("failed to apply");
+        assert_eq!(
+            CommandError::Other(e).report().as_deref(),
+            Some("error: failed to apply: failed to read plan file `p.json`: no such file")
         );
     }
 }

@@ -108,26 +108,21 @@ pub fn age_text(seconds: u64) -> String {
     }
 }
 
-/// Why a snapshot could not be written, read, or used.
+/// Why a snapshot could not be written, read, or used. The underlying error is part of each
+/// message (`cause`, not a `source`), so an error chain does not print it a second time.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("failed to write snapshot `{path}`: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("failed to read snapshot `{path}`: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("failed to write snapshot `{path}`: {cause}")]
+    Write { path: String, cause: std::io::Error },
+    #[error("failed to read snapshot `{path}`: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error(
         "failed to read snapshot `{path}`: it is not a snapshot written by `msctl snapshot \
-         --out` ({source})\nhint: take one with `msctl snapshot --out {path}`"
+         --out` ({cause})\nhint: take one with `msctl snapshot --out {path}`"
     )]
     Parse {
         path: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "snapshot `{path}` has format version {found}, this msctl reads \
@@ -243,9 +238,9 @@ impl Snapshot {
     pub fn save(&self, path: &Path) -> Result<(), SnapshotError> {
         let mut text = serde_json::to_string_pretty(self).expect("a snapshot serialises");
         text.push('\n');
-        std::fs::write(path, text).map_err(|source| SnapshotError::Write {
+        std::fs::write(path, text).map_err(|cause| SnapshotError::Write {
             path: path.display().to_string(),
-            source,
+            cause,
         })
     }
 
@@ -253,9 +248,9 @@ impl Snapshot {
     /// whose live state does not give its fingerprint (edited or corrupted).
     pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
         let shown = || path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| SnapshotError::Read {
             path: shown(),
-            source,
+            cause,
         })?;
         // The version first, so that a newer document is named as such rather than as garbage.
         #[derive(Deserialize)]
@@ -273,9 +268,9 @@ impl Snapshot {
             });
         }
         let snapshot: Snapshot =
-            serde_json::from_str(&text).map_err(|source| SnapshotError::Parse {
+            serde_json::from_str(&text).map_err(|cause| SnapshotError::Parse {
                 path: shown(),
-                source,
+                cause,
             })?;
         if backend_name(&snapshot.backend).is_none() {
             return Err(SnapshotError::UnknownBackend {
