@@ -93,6 +93,48 @@ pub(super) fn list_workspaces(c: &Connection, region: Option<&str>) -> Step<Vec<
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The per-workspace, per-model rows a write creates or updates.
+#[derive(Clone, Copy)]
+enum ModelRow {
+    Permission,
+    Limit,
+}
+
+/// Refuses a write whose `mode` the row's presence contradicts: creating an existing row is a
+/// conflict, updating a missing one is not found (what the platform answers).
+fn check_mode(
+    c: &Connection,
+    row: ModelRow,
+    ws: &WorkspaceRecord,
+    model: &str,
+    mode: WriteMode,
+    what: &str,
+) -> Step<()> {
+    let (sql, noun) = match row {
+        ModelRow::Permission => (
+            "SELECT 1 FROM ms_model_permission WHERE workspace_id = ?1 AND model = ?2",
+            "permission",
+        ),
+        ModelRow::Limit => (
+            "SELECT 1 FROM ms_model_limit WHERE workspace_id = ?1 AND model = ?2",
+            "limit",
+        ),
+    };
+    let exists = c
+        .query_row(sql, params![ws.id, model], |_| Ok(()))
+        .optional()?
+        .is_some();
+    match (mode, exists) {
+        (WriteMode::Create, true) => Err(conflict(format!(
+            "failed to {what}: the {noun} already exists"
+        ))),
+        (WriteMode::Update, false) => Err(not_found(format!(
+            "failed to {what}: the workspace has no {noun} for that model"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Sub-workspaces may only use models they authorize for inference; default ones use all.
 pub(super) fn check_inference(
     c: &Connection,
@@ -351,27 +393,7 @@ impl Store {
                     grant.model, ws.name
                 );
                 check_sub_workspace(&ws, &what, "model permissions")?;
-                let exists = c
-                    .query_row(
-                        "SELECT 1 FROM ms_model_permission WHERE workspace_id = ?1 AND model = ?2",
-                        params![ws.id, grant.model],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some();
-                match (mode, exists) {
-                    (WriteMode::Create, true) => {
-                        return Err(conflict(format!(
-                            "failed to {what}: the permission already exists"
-                        )));
-                    }
-                    (WriteMode::Update, false) => {
-                        return Err(not_found(format!(
-                            "failed to {what}: the workspace has no permission for that model"
-                        )));
-                    }
-                    _ => {}
-                }
+                check_mode(c, ModelRow::Permission, &ws, &grant.model, mode, &what)?;
                 c.execute(
                     "INSERT INTO ms_model_permission (workspace_id, model, inference, fine_tune, \
                      deploy) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (workspace_id, model) DO \
@@ -452,27 +474,7 @@ impl Store {
                 )));
             }
             check_inference(c, &ws, &limit.model, &what)?;
-            let exists = c
-                .query_row(
-                    "SELECT 1 FROM ms_model_limit WHERE workspace_id = ?1 AND model = ?2",
-                    params![ws.id, limit.model],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            match (mode, exists) {
-                (WriteMode::Create, true) => {
-                    return Err(conflict(format!(
-                        "failed to {what}: the limit already exists"
-                    )));
-                }
-                (WriteMode::Update, false) => {
-                    return Err(not_found(format!(
-                        "failed to {what}: the workspace has no limit for that model"
-                    )));
-                }
-                _ => {}
-            }
+            check_mode(c, ModelRow::Limit, &ws, &limit.model, mode, &what)?;
             let requests = to_i64(limit.requests, "request limit")?;
             let tokens = limit.tokens.map(|t| to_i64(t, "token limit")).transpose()?;
             c.execute(
