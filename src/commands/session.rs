@@ -376,9 +376,8 @@ fn open_snapshot(
     config: &Config,
 ) -> anyhow::Result<(Box<dyn Backend>, SnapshotSource)> {
     let snapshot = Snapshot::load(path)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // The clock plans are made at (`now()`), so a snapshot's age agrees with the plan's time.
+    let now = u64::try_from(now()?).unwrap_or(0);
     if let Some(max_age) = options.max_age {
         snapshot.check_age(path, now, max_age)?;
     }

@@ -17,9 +17,7 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<Outcome, CommandError> {
     let backend = session.backend.as_ref();
     let scope = session.scope()?;
     // Before the read: the state is at least this new, so the age said later is never too low.
-    let taken_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let taken_at = u64::try_from(super::session::now()?).unwrap_or(0);
     let live = backend.read(&scope).with_context(|| {
         format!(
             "failed to read live state from the {} backend",
