@@ -84,28 +84,16 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     if imported.is_empty() && existing {
         // Adoption with nothing left to adopt is the goal state, not a failure: a nightly
         // `import -C config` job stays green once everything live is declared.
-        for note in &imported.notes {
-            diag!("note: {note}");
-        }
-        let text = match cli.format() {
-            Format::Json => {
-                let mut text =
-                    serde_json::to_string_pretty(&summary_json(&args.out, &imported, &[]))
-                        .map_err(anyhow::Error::from)?;
-                text.push('\n');
-                text
+        let text = format!(
+            "Nothing to import: `{}` declares every live object{}; no files written.\n",
+            cli.dir().display(),
+            if args.select.is_empty() {
+                String::new()
+            } else {
+                format!(" matching {}", args.select.join(", "))
             }
-            Format::Text | Format::Markdown => format!(
-                "Nothing to import: `{}` declares every live object{}; no files written.\n",
-                cli.dir().display(),
-                if args.select.is_empty() {
-                    String::new()
-                } else {
-                    format!(" matching {}", args.select.join(", "))
-                }
-            ),
-        };
-        output::stdout(&text)?;
+        );
+        report(cli, &args.out, &imported, &[], text)?;
         return Ok(Outcome::Success);
     }
     if imported.is_empty() {
@@ -131,21 +119,34 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<Outcome, CommandError> {
     let layout = layout(cli, args, existing, &config, &imported, backend.name())?;
     let files = import::write::render(&imported, &layout);
     write_files(&args.out, &files.files)?;
+    let text = summary(&args.out, &imported, &files.files);
+    report(cli, &args.out, &imported, &files.files, text)?;
+    Ok(Outcome::Success)
+}
+
+/// Prints what could not be imported (stderr) and the summary (stdout): the JSON document with
+/// `--format json`, else `text`.
+fn report(
+    cli: &Cli,
+    out: &Path,
+    imported: &Imported,
+    files: &[(String, String)],
+    text: String,
+) -> Result<(), CommandError> {
     for note in &imported.notes {
         diag!("note: {note}");
     }
     let text = match cli.format() {
         Format::Json => {
-            let mut text =
-                serde_json::to_string_pretty(&summary_json(&args.out, &imported, &files.files))
-                    .map_err(anyhow::Error::from)?;
-            text.push('\n');
-            text
+            let mut json = serde_json::to_string_pretty(&summary_json(out, imported, files))
+                .map_err(anyhow::Error::from)?;
+            json.push('\n');
+            json
         }
-        Format::Text | Format::Markdown => summary(&args.out, &imported, &files.files),
+        Format::Text | Format::Markdown => text,
     };
     output::stdout(&text)?;
-    Ok(Outcome::Success)
+    Ok(())
 }
 
 /// A new DIR, or an empty one; with `--force`, one whose files of the same names are replaced.
