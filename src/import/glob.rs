@@ -2,17 +2,15 @@
 //! one character; everything else matches itself. `workspace.chatbot-*` picks the workspaces
 //! whose names start with `chatbot-`, `ram.user.*` every RAM user.
 
-/// A compiled address glob.
+/// An address glob (matched by [`crate::policy::wildcard_match_exact`], case-sensitive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
-    pattern: Vec<char>,
     text: String,
 }
 
 impl Glob {
     pub fn new(pattern: &str) -> Glob {
         Glob {
-            pattern: pattern.chars().collect(),
             text: pattern.to_string(),
         }
     }
@@ -21,32 +19,9 @@ impl Glob {
         &self.text
     }
 
-    /// Whether the whole of `text` matches. Linear in pattern × text, without backtracking.
+    /// Whether the whole of `text` matches.
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
-        let p = &self.pattern;
-        // reach[j]: the pattern's first i characters match text[..j].
-        let mut reach = vec![false; text.len() + 1];
-        reach[0] = true;
-        for &c in p {
-            let mut next = vec![false; text.len() + 1];
-            match c {
-                '*' => {
-                    let mut any = false;
-                    for j in 0..=text.len() {
-                        any |= reach[j];
-                        next[j] = any;
-                    }
-                }
-                _ => {
-                    for j in 1..=text.len() {
-                        next[j] = reach[j - 1] && (c == '?' || c == text[j - 1]);
-                    }
-                }
-            }
-            reach = next;
-        }
-        reach[text.len()]
+        crate::policy::wildcard_match_exact(&self.text, text)
     }
 }
 

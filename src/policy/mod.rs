@@ -25,7 +25,7 @@ pub use names::{
 pub use normal::{canonical, documents_equal, pretty};
 pub use risk::{
     Risk, document_risk, document_risks, is_model_studio_related, system_policy_risk,
-    wildcard_match,
+    wildcard_match, wildcard_match_exact,
 };
 pub use validate::validate;
 

@@ -260,8 +260,19 @@ fn strings(value: &Value) -> Vec<&str> {
 /// RAM wildcard matching, ASCII case-insensitive (action values are not case-sensitive): `*`
 /// matches any run of characters, `?` one character. Linear backtracking, no recursion.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+    wildcard(pattern, text, true)
+}
+
+/// [`wildcard_match`], case-sensitive: for names that are, such as resource addresses
+/// (`import --select`).
+pub fn wildcard_match_exact(pattern: &str, text: &str) -> bool {
+    wildcard(pattern, text, false)
+}
+
+fn wildcard(pattern: &str, text: &str, fold_case: bool) -> bool {
+    let fold = |c: char| if fold_case { c.to_ascii_lowercase() } else { c };
+    let p: Vec<char> = pattern.chars().map(fold).collect();
+    let t: Vec<char> = text.chars().map(fold).collect();
     let (mut pi, mut ti) = (0, 0);
     // Position of the last `*` and the text position it was tried at.
     let mut star: Option<(usize, usize)> = None;
